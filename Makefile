@@ -1,0 +1,34 @@
+# The two commands of the README: `make serve` and `make test`.
+# torch is pinned here and only here; it is installed before the project so that pip
+# takes the CPU build on disk instead of resolving a CUDA build from the registry.
+TORCH_VERSION := 2.13.0
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: venv serve test lint bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+serve: venv
+	$(BIN)/adamlab serve --host $(HOST) --port $(PORT)
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Sub-commands of adamlab; see adamlab/cli.py."""

@@ -1,0 +1,1 @@
+"""adamlab's own Adam, AdaMax and AdamW (torch only)."""
