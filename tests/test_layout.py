@@ -1,4 +1,4 @@
-"""The import rules of DEVELOPERS.md: api -> core <- worker -> optim, optim imports nothing of ours."""
+"""Import rules of DEVELOPERS.md: api -> core <- worker -> optim; optim imports none of ours."""
 
 from __future__ import annotations
 
