@@ -1,30 +1,194 @@
 """The one typed settings object of a process, read from the environment.
 
-Every setting is an environment variable; the variable's name is given beside each
-field. Import the instance: ``from core.settings import settings``.
+Every setting is an environment variable, named as the field's alias: ``DATABASE_URL``
+and ``REDIS_URL`` for the two servers (the names every platform uses), ``ADAMLAB_*`` for
+the rest. A bad value stops the process at start-up with a pydantic error whose location
+is the variable's name. Import the instance: ``from core.settings import settings``.
+
+Left unset, ``DATABASE_URL`` means a SQLite file in ``ADAMLAB_STATE_DIR``; ``REDIS_URL``
+has no default: ``adamlab serve`` starts a private Redis and sets it for its children,
+and any other process (``adamlab worker``, the API under its own uvicorn) must be told.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+POSTGRES_DRIVER_URL_PREFIX = "postgresql+psycopg://"
+"""SQLAlchemy URL prefix of PostgreSQL through psycopg 3, the driver this project installs."""
+
+_POSTGRES_URL_PREFIXES = ("postgres://", "postgresql://", POSTGRES_DRIVER_URL_PREFIX)
+_REDIS_URL_PREFIXES = ("redis://", "rediss://")
+
+
+def _env(name: str) -> AliasChoices:
+    """The variable a field is read from; also accepted as a keyword argument."""
+    return AliasChoices(name)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ADAMLAB_", extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     state_dir: Path = Field(
         default=Path("var"),
+        validation_alias=_env("ADAMLAB_STATE_DIR"),
         description="ADAMLAB_STATE_DIR: where the embedded default keeps its SQLite store, "
-        "its private Redis and the checkpoints.",
+        "its private Redis, and where workers keep checkpoints (checkpoints/<experiment id>/).",
     )
     data_dir: Path = Field(
         default=Path("var/datasets"),
+        validation_alias=_env("ADAMLAB_DATA_DIR"),
         description="ADAMLAB_DATA_DIR: folder holding mnist/ and fashion-mnist/ (gzip IDX "
         "files); downloaded there when missing and the network allows.",
     )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=_env("DATABASE_URL"),
+        description="DATABASE_URL: the store, sqlite:///path or postgresql://user@host/db; "
+        "default a SQLite file in ADAMLAB_STATE_DIR.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=_env("REDIS_URL"),
+        description="REDIS_URL: Celery's broker, redis://host:port/db; no default (the "
+        "embedded default starts a private one and sets it).",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        validation_alias=_env("ADAMLAB_MAX_BODY_BYTES"),
+        description="ADAMLAB_MAX_BODY_BYTES: largest request body the API reads; beyond it "
+        "the answer is 413. Default 65536.",
+    )
+    max_curve_points: int = Field(
+        default=200_000,
+        ge=100,
+        validation_alias=_env("ADAMLAB_MAX_CURVE_POINTS"),
+        description="ADAMLAB_MAX_CURVE_POINTS: most points one curve read returns without "
+        "max_points; beyond it the client must downsample or page. Default 200000.",
+    )
+    heartbeat_interval_s: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=60.0,
+        validation_alias=_env("ADAMLAB_HEARTBEAT_INTERVAL_S"),
+        description="ADAMLAB_HEARTBEAT_INTERVAL_S: how often a running job writes its "
+        "heartbeat and progress and reads its cancellation flag; default 0.5.",
+    )
+    heartbeat_timeout_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        validation_alias=_env("ADAMLAB_HEARTBEAT_TIMEOUT_S"),
+        description="ADAMLAB_HEARTBEAT_TIMEOUT_S: a running job whose heartbeat is older "
+        "than this has lost its worker and is requeued (or failed); default 30.",
+    )
+    reaper_interval_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=3600.0,
+        validation_alias=_env("ADAMLAB_REAPER_INTERVAL_S"),
+        description="ADAMLAB_REAPER_INTERVAL_S: how often the API looks for jobs whose "
+        "worker vanished; default 5.",
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        validation_alias=_env("ADAMLAB_MAX_ATTEMPTS"),
+        description="ADAMLAB_MAX_ATTEMPTS: how many workers may start a job before it is "
+        "marked failed; default 3.",
+    )
+    metric_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        validation_alias=_env("ADAMLAB_METRIC_BATCH_SIZE"),
+        description="ADAMLAB_METRIC_BATCH_SIZE: a worker writes its buffered metric points "
+        "when this many wait; default 500.",
+    )
+    metric_flush_interval_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=600.0,
+        validation_alias=_env("ADAMLAB_METRIC_FLUSH_INTERVAL_S"),
+        description="ADAMLAB_METRIC_FLUSH_INTERVAL_S: ... or when the oldest has waited "
+        "this long, so curves grow while a job runs; default 1.0.",
+    )
+    broker_visibility_timeout_s: int = Field(
+        default=12 * 3600,
+        ge=60,
+        validation_alias=_env("ADAMLAB_BROKER_VISIBILITY_TIMEOUT_S"),
+        description="ADAMLAB_BROKER_VISIBILITY_TIMEOUT_S: Redis gives an unacknowledged "
+        "message to another worker after this long. Kept long (default 43200): lost "
+        "workers are detected by heartbeats instead, see docs/api.md.",
+    )
+    auto_device_queue: Literal["cpu", "gpu"] = Field(
+        default="cpu",
+        validation_alias=_env("ADAMLAB_AUTO_DEVICE_QUEUE"),
+        description="ADAMLAB_AUTO_DEVICE_QUEUE: the queue of specs with device 'auto'; "
+        "default 'cpu'. Set 'gpu' where GPU workers run.",
+    )
+
+    @field_validator("state_dir", "data_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # Absolute, so the processes a command starts agree on it whatever their cwd.
+        return path.expanduser().absolute()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        if url is None or url == "":
+            return None
+        if url.startswith("sqlite:///"):
+            return url
+        for prefix in _POSTGRES_URL_PREFIXES:
+            if url.startswith(prefix):
+                return POSTGRES_DRIVER_URL_PREFIX + url.removeprefix(prefix)
+        raise ValueError(
+            "DATABASE_URL must start with sqlite:/// or postgresql:// "
+            f"(got {url.split('://')[0]!r}://...)"
+        )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_broker(cls, url: str | None) -> str | None:
+        if url is None or url == "":
+            return None
+        if not url.startswith(_REDIS_URL_PREFIXES):
+            raise ValueError(
+                f"REDIS_URL must start with redis:// or rediss:// (got {url.split('://')[0]!r})"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _heartbeats_fit_in_timeout(self) -> Settings:
+        if self.heartbeat_timeout_s < 3 * self.heartbeat_interval_s:
+            raise ValueError(
+                f"ADAMLAB_HEARTBEAT_TIMEOUT_S ({self.heartbeat_timeout_s}) must be at least 3 "
+                f"times ADAMLAB_HEARTBEAT_INTERVAL_S ({self.heartbeat_interval_s}), or a busy "
+                "but healthy worker would be taken for lost"
+            )
+        return self
+
+    @property
+    def store_url(self) -> str:
+        """The SQLAlchemy URL of the store: DATABASE_URL, else SQLite in the state dir."""
+        return self.database_url or f"sqlite:///{self.state_dir / 'adamlab.db'}"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """Parent of the per-experiment checkpoint folders."""
+        return self.state_dir / "checkpoints"
+
+    def checkpoint_dir(self, experiment_id: str) -> Path:
+        """Where the checkpoints of one experiment live, whichever worker runs it."""
+        return self.checkpoints_dir / experiment_id
 
 
 settings = Settings()

@@ -1,0 +1,69 @@
+"""Store functions for the index of checkpoint files (the files themselves live on disk,
+in ``settings.checkpoint_dir(experiment_id)``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from core.store.models import Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointFile:
+    path: str
+    epoch: int | None
+    size_bytes: int
+    modified_at: datetime
+
+
+def sync_checkpoints(
+    *, session: Session, experiment_id: str, files: Sequence[CheckpointFile]
+) -> None:
+    """Make the index of an experiment's checkpoints say exactly ``files``: new files are
+    added, changed ones updated, and rows of files no longer on disk removed."""
+    indexed = {
+        row.path: row
+        for row in session.scalars(
+            select(Checkpoint).where(Checkpoint.experiment_id == experiment_id)
+        )
+    }
+    present = {file.path for file in files}
+    for file in files:
+        row = indexed.get(file.path)
+        if row is None:
+            session.add(
+                Checkpoint(
+                    experiment_id=experiment_id,
+                    path=file.path,
+                    epoch=file.epoch,
+                    size_bytes=file.size_bytes,
+                    modified_at=file.modified_at,
+                )
+            )
+        else:
+            row.epoch = file.epoch
+            row.size_bytes = file.size_bytes
+            row.modified_at = file.modified_at
+    gone = [path for path in indexed if path not in present]
+    if gone:
+        session.execute(
+            delete(Checkpoint).where(
+                Checkpoint.experiment_id == experiment_id, Checkpoint.path.in_(gone)
+            )
+        )
+    session.commit()
+
+
+def list_checkpoints(*, session: Session, experiment_id: str) -> list[Checkpoint]:
+    return list(
+        session.scalars(
+            select(Checkpoint)
+            .where(Checkpoint.experiment_id == experiment_id)
+            .order_by(Checkpoint.epoch, Checkpoint.path)
+        )
+    )

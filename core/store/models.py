@@ -1,0 +1,173 @@
+"""The store's tables: experiments (with their tags), metric points, checkpoint files.
+
+Times are UTC. They are stored without a zone (SQLite has none) and come back aware.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A UTC instant: stored naive (the same text on SQLite, the same type on PostgreSQL, so
+    comparisons in SQL agree), returned timezone-aware."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("UtcDateTime needs an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ExperimentStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATUSES = frozenset(
+    {ExperimentStatus.SUCCEEDED, ExperimentStatus.FAILED, ExperimentStatus.CANCELLED}
+)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON()}
+
+
+class Experiment(Base):
+    """One submitted spec and everything known about its run.
+
+    ``lease_id`` names the current claim of a worker on the job: a worker's heartbeats and
+    its final write count only while its lease is the row's (see ``core.store.experiments``).
+    """
+
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    dataset: Mapped[str] = mapped_column(String(64), index=True)
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    optimizer: Mapped[str] = mapped_column(String(64), index=True)
+    requested_device: Mapped[str] = mapped_column(String(16))
+    queue: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]]
+    spec_version: Mapped[int] = mapped_column(Integer)
+
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_id: Mapped[str | None] = mapped_column(String(36))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    device: Mapped[str | None] = mapped_column(String(32))
+
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    epochs: Mapped[int | None] = mapped_column(Integer)
+    step: Mapped[int | None] = mapped_column(BigInteger)
+    total_steps: Mapped[int | None] = mapped_column(BigInteger)
+    fraction: Mapped[float | None] = mapped_column(Double)
+    eta_s: Mapped[float | None] = mapped_column(Double)
+
+    final_metrics: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+    tags: Mapped[list[ExperimentTag]] = relationship(
+        back_populates="experiment",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="ExperimentTag.position",
+    )
+
+    __table_args__ = (Index("ix_experiments_status_heartbeat_at", "status", "heartbeat_at"),)
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [tag.tag for tag in self.tags]
+
+
+class ExperimentTag(Base):
+    """A tag of an experiment: a table, so that filtering by tag is one indexed join on any
+    database (JSON containment differs between SQLite and PostgreSQL)."""
+
+    __tablename__ = "experiment_tags"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="tags")
+
+
+class MetricPoint(Base):
+    """One value of one metric at one global step. The key is (experiment, name, step): a
+    resumed run rewrites the points after its checkpoint, and they replace the old ones.
+
+    A non-finite value is stored as NULL on SQLite (which turns NaN into NULL) and as NaN
+    or ±Infinity on PostgreSQL; it is read back as null either way.
+    """
+
+    __tablename__ = "metric_points"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Double)
+
+
+class Checkpoint(Base):
+    """A checkpoint file a worker wrote, indexed so the API can say what exists on disk."""
+
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(1024))
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    modified_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("experiment_id", "path"),)
