@@ -1,0 +1,273 @@
+"""The data sets: MNIST, Fashion-MNIST (gzip IDX files), scikit-learn's digits, the linear toy.
+
+``load_dataset(spec)`` returns whole splits as CPU tensors (images ``float32`` of shape
+``(N, 1, H, W)`` scaled to [0, 1], labels ``int64``); the engine moves them to the device
+and does its own batching, which is faster than a ``DataLoader`` for data that fits.
+
+The IDX files live in ``settings.data_dir`` (``ADAMLAB_DATA_DIR``): ``mnist/`` and
+``fashion-mnist/``, each with the four files under their original names. Every file is
+md5-checked against the published checksum. Missing files are downloaded from the
+canonical mirrors when the network allows; otherwise the error names the folder and the
+files it expects.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from core.settings import settings
+from core.spec import (
+    DigitsDataset,
+    FashionMnistDataset,
+    LinearDataset,
+    MnistDataset,
+)
+
+DOWNLOAD_TIMEOUT_S = 30.0
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The data set's files are missing (and could not be downloaded) or corrupt."""
+
+
+@dataclass(frozen=True)
+class IdxDataset:
+    """Where an IDX data set lives: its folder under the data directory, its files with
+    their md5 sums, and the mirrors to fetch them from (tried in order)."""
+
+    folder: str
+    files: dict[str, str]
+    mirrors: tuple[str, ...]
+
+
+IDX_DATASETS: dict[str, IdxDataset] = {
+    "mnist": IdxDataset(
+        folder="mnist",
+        files={
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+        # torchvision's mirror first: yann.lecun.com often refuses plain downloads.
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ),
+    ),
+    "fashion_mnist": IdxDataset(
+        folder="fashion-mnist",
+        files={
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Inputs and targets of one split, on the CPU."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+@dataclass(frozen=True)
+class Data:
+    """The splits of a data set and what a model needs to know about it.
+
+    ``task`` is ``"classification"`` (targets are class indices, ``num_outputs`` classes)
+    or ``"regression"`` (targets are floats of shape ``(N,)``, one output).
+    """
+
+    train: Split
+    test: Split | None
+    validation: Split | None
+    task: Literal["classification", "regression"]
+    input_shape: tuple[int, ...]
+    num_outputs: int
+
+
+DatasetSpec = MnistDataset | FashionMnistDataset | DigitsDataset | LinearDataset
+
+
+def load_dataset(spec: DatasetSpec, *, data_dir: Path | None = None) -> Data:
+    """Load the splits that ``spec`` names (validation hold-out and limits applied)."""
+    if isinstance(spec, LinearDataset):
+        return _linear(spec)
+    if isinstance(spec, DigitsDataset):
+        train, test = _digits()
+    else:
+        folder = Path(data_dir if data_dir is not None else settings.data_dir)
+        train, test = _idx_splits(spec.name, folder)
+    validation = None
+    if spec.validation_size:
+        cut = len(train) - spec.validation_size
+        validation = Split(train.inputs[cut:], train.targets[cut:])
+        train = Split(train.inputs[:cut], train.targets[:cut])
+    if spec.train_limit is not None:
+        train = Split(train.inputs[: spec.train_limit], train.targets[: spec.train_limit])
+    if spec.test_limit is not None:
+        test = Split(test.inputs[: spec.test_limit], test.targets[: spec.test_limit])
+    return Data(
+        train=train,
+        test=test,
+        validation=validation,
+        task="classification",
+        input_shape=tuple(train.inputs.shape[1:]),
+        num_outputs=10,
+    )
+
+
+def _linear(spec: LinearDataset) -> Data:
+    """y = 2x + 1 + N(0, noise_std²) at ``num_points`` evenly spaced x in [−5, 5]."""
+    x = torch.linspace(-5.0, 5.0, spec.num_points, dtype=torch.float32)
+    noise_generator = torch.Generator().manual_seed(spec.data_seed)
+    noise = torch.randn(spec.num_points, generator=noise_generator) * spec.noise_std
+    y = 2.0 * x + 1.0 + noise
+    return Data(
+        train=Split(x.unsqueeze(1), y),
+        test=None,
+        validation=None,
+        task="regression",
+        input_shape=(1,),
+        num_outputs=1,
+    )
+
+
+def _digits() -> tuple[Split, Split]:
+    """scikit-learn's 8×8 digits, first 898 train / last 899 test (``test_size=0.5``,
+    ``shuffle=False``, as in scikit-learn's own classification example)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    n_test = math.ceil(0.5 * len(labels))
+    cut = len(labels) - n_test
+    return Split(images[:cut], labels[:cut]), Split(images[cut:], labels[cut:])
+
+
+def _idx_splits(name: str, data_dir: Path) -> tuple[Split, Split]:
+    idx = IDX_DATASETS[name]
+    folder = data_dir / idx.folder
+    ensure_files(idx, folder)
+    images_train, labels_train, images_test, labels_test = (
+        _read_idx_cached(str(folder / file), md5) for file, md5 in idx.files.items()
+    )
+    return (
+        Split(_images_to_tensor(images_train), torch.from_numpy(labels_train.astype(np.int64))),
+        Split(_images_to_tensor(images_test), torch.from_numpy(labels_test.astype(np.int64))),
+    )
+
+
+def _images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+
+
+def ensure_files(idx: IdxDataset, folder: Path) -> None:
+    """Make sure every file of ``idx`` is in ``folder`` with its md5, downloading the
+    missing ones; raise ``DatasetUnavailableError`` naming the folder and files if not."""
+    missing = [file for file in idx.files if not (folder / file).is_file()]
+    if missing:
+        failures = _download(idx, folder, missing)
+        if failures:
+            expected = ", ".join(idx.files)
+            raise DatasetUnavailableError(
+                f"data set files missing in {folder}: {', '.join(missing)} (the folder must "
+                f"hold {expected}; set ADAMLAB_DATA_DIR to the directory containing "
+                f"{idx.folder}/). Download failed: {'; '.join(failures)}"
+            )
+    for file, md5 in idx.files.items():
+        actual = file_md5(folder / file)
+        if actual != md5:
+            raise DatasetUnavailableError(
+                f"{folder / file} is corrupt: md5 {actual}, expected {md5}; delete it to "
+                "download it again"
+            )
+
+
+def _download(idx: IdxDataset, folder: Path, files: list[str]) -> list[str]:
+    """Fetch ``files`` into ``folder``; return why the first one that could not be had
+    failed (empty when all arrived)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return [f"cannot create {folder}: {exc}"]
+    for file in files:
+        reasons = []
+        for mirror in idx.mirrors:
+            try:
+                _fetch(mirror + file, folder / file, idx.files[file])
+                break
+            except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+                reasons.append(f"{mirror}{file}: {exc}")
+        else:
+            # No mirror served this file: report it and do not wait on the others.
+            return [" / ".join(reasons)]
+    return []
+
+
+def _fetch(url: str, destination: Path, md5: str) -> None:
+    """Download ``url`` to ``destination`` atomically, refusing a wrong md5."""
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310
+        payload = response.read()
+    actual = hashlib.md5(payload).hexdigest()
+    if actual != md5:
+        raise ValueError(f"md5 {actual}, expected {md5}")
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    with os.fdopen(handle, "wb") as out:
+        out.write(payload)
+    os.replace(temporary, destination)
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _read_idx_cached(path: str, md5: str) -> np.ndarray:
+    """Parse a gzip IDX file (cached per process: the arrays are read-only)."""
+    del md5  # part of the cache key only: a replaced file with another md5 is re-read
+    array = read_idx(Path(path))
+    array.setflags(write=False)
+    return array
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse a gzip IDX file: magic (0, 0, type 0x08 = ubyte, ndim), ndim big-endian
+    uint32 sizes, then the data."""
+    with gzip.open(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DatasetUnavailableError(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != math.prod(shape):
+        raise DatasetUnavailableError(f"{path}: {len(raw) - offset} bytes of data, shape {shape}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)

@@ -1,0 +1,472 @@
+"""The training engine: one validated spec in, metrics to a sink, a ``RunResult`` out.
+
+``run_experiment`` reads top to bottom: device, data, model, optimizer, resume from the
+newest checkpoint, then the loop. Per iteration it logs the training objective
+(``batch_loss``) and the learning rate (``lr``); per epoch:
+
+- ``train_loss`` (classification: cross-entropy; regression: MSE) and ``train_acc``: means
+  over the epoch's mini-batches as they were trained (dropout active, the weights moving),
+  which costs no extra pass over the data. ``batch_loss`` includes the λ‖Θ‖² term;
+  ``train_loss`` does not, so it stays comparable across λ.
+- ``test_loss``, ``test_acc`` (and ``val_loss``, ``val_acc`` with a validation split):
+  a full pass in ``eval()`` mode after the epoch.
+- regression: ``train_mse`` (a full pass in ``eval()`` mode), and ``w`` and ``b`` when the
+  input is one-dimensional (the ``linear`` data set).
+- ``epoch_time_s``: wall time of the epoch, evaluation included; ``examples_per_s``:
+  training examples divided by the training part of that time.
+
+Values stay on the device until they are logged: iteration losses go into a buffer that is
+copied to the host once every ``log_every`` iterations (one sync), when the points are
+written to the sink in one batch and the divergence check runs on them. A NaN or infinite
+value ends the run as ``failed`` with the first bad step named; nothing after it is written.
+
+Determinism: the spec's seed seeds torch's global RNG before the model is built (so the
+initialisation and then dropout draw from it), and each epoch's shuffle comes from its own
+generator seeded by (seed, epoch). A checkpoint after every epoch holds model, optimizer,
+RNG states and position, so a resumed run repeats the uninterrupted run's metrics exactly
+(wall times aside).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.spec import ExperimentSpec
+from worker.checkpoints import Checkpoint, CheckpointError, load_latest_checkpoint, save_checkpoint
+from worker.datasets import Data, DatasetUnavailableError, Split, load_dataset
+from worker.models import build_model
+from worker.optimizers import build_optimizer
+from worker.schedules import lr_at
+from worker.sinks import MetricPoint, MetricSink, NullSink
+
+EVAL_BATCH_SIZE = 1000
+DEFAULT_LOG_EVERY = 50
+# Fraction of the free GPU memory the data set may take to be held on the device.
+DEVICE_DATA_FRACTION = 0.5
+# Spec fields that do not change what is computed: a checkpoint stays valid across them.
+NON_TRAINING_FIELDS = frozenset({"name", "tags", "device"})
+
+
+class EngineError(RuntimeError):
+    """A run cannot start or continue for a reason its user can fix (reported as failed)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands; passed to ``on_progress`` every ``log_every`` iterations and at
+    every epoch's end. ``step`` counts completed iterations; ``eta_s`` extrapolates this
+    process's own speed (None before its first iteration)."""
+
+    epoch: int
+    epochs: int
+    step: int
+    total_steps: int
+    fraction: float
+    eta_s: float | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended. ``final_metrics`` are the last completed epoch's metrics."""
+
+    status: Literal["succeeded", "failed", "cancelled"]
+    final_metrics: dict[str, float]
+    error: str | None
+    device: str
+    epochs_completed: int = 0
+    steps_completed: int = 0
+    resumed_from_epoch: int = 0
+    metadata: dict[str, float | int | str] = field(default_factory=dict)
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    *,
+    sink: MetricSink | None = None,
+    checkpoint_dir: Path | str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    log_every: int = DEFAULT_LOG_EVERY,
+    data_dir: Path | None = None,
+) -> RunResult:
+    """Train ``spec`` to the end, resuming from the newest checkpoint in ``checkpoint_dir``.
+
+    ``should_stop`` is polled before every iteration; when it returns True the run ends as
+    ``cancelled`` after writing the points measured so far (the next run resumes from the
+    last epoch's checkpoint). Returns ``failed`` with a message for a diverged loss, a
+    missing data set, an unavailable device or a checkpoint of another experiment.
+    """
+    if log_every < 1:
+        raise ValueError(f"log_every must be >= 1, got {log_every}")
+    sink = sink if sink is not None else NullSink()
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    device_name = spec.device
+    try:
+        device = resolve_device(spec.device)
+        device_name = str(device)
+        data = load_dataset(spec.dataset, data_dir=data_dir)
+        return _Run(spec, data, device, sink, folder, should_stop, on_progress, log_every).run()
+    except (EngineError, DatasetUnavailableError, CheckpointError) as exc:
+        return RunResult(status="failed", final_metrics={}, error=str(exc), device=device_name)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → ``cuda:0`` when CUDA is available, else ``cpu``."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if name == "cuda":
+            raise EngineError("device 'cuda' was requested but CUDA is not available here")
+        return torch.device("cpu")
+    raise EngineError(f"unknown device {name!r}; use 'cpu', 'cuda' or 'auto'")
+
+
+def epoch_permutation(seed: int, epoch: int, size: int) -> torch.Tensor:
+    """The order of the training examples in ``epoch``: a function of (seed, epoch) only."""
+    epoch_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0])
+    generator = torch.Generator().manual_seed(epoch_seed % 2**63)
+    return torch.randperm(size, generator=generator)
+
+
+def l2_penalty(model: nn.Module) -> torch.Tensor:
+    """‖Θ‖² = Σ over all parameters of the sum of their squared entries."""
+    return torch.stack([p.pow(2).sum() for p in model.parameters()]).sum()
+
+
+class _Run:
+    """One run's state; ``run()`` is the loop. Split into methods only for readability."""
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        data: Data,
+        device: torch.device,
+        sink: MetricSink,
+        folder: Path | None,
+        should_stop: Callable[[], bool] | None,
+        on_progress: Callable[[Progress], None] | None,
+        log_every: int,
+    ) -> None:
+        self.spec = spec
+        self.device = device
+        self.sink = sink
+        self.folder = folder
+        self.should_stop = should_stop
+        self.on_progress = on_progress
+        self.log_every = log_every
+        self.task = data.task
+        self.batch_size = spec.dataset.batch_size
+        self.n_train = len(data.train)
+        self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
+        self.total_steps = spec.epochs * self.steps_per_epoch
+
+        torch.manual_seed(spec.seed)
+        self.model = build_model(spec.model, data.input_shape, data.num_outputs).to(device)
+        self.optimizer = build_optimizer(spec.optimizer, self.model.parameters())
+
+        self.train = _place(data.train, device)
+        self.test = _place(data.test, device) if data.test is not None else None
+        self.validation = _place(data.validation, device) if data.validation else None
+
+        self.start_epoch = 1
+        self.last_metrics: dict[str, float] = {}
+        checkpoint = load_latest_checkpoint(folder)
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    # --- resume --------------------------------------------------------------------------
+
+    def _restore(self, checkpoint: Checkpoint) -> None:
+        stored = ExperimentSpec.model_validate_json(checkpoint.spec_json)
+        ours = self.spec.model_dump(exclude=NON_TRAINING_FIELDS)
+        theirs = stored.model_dump(exclude=NON_TRAINING_FIELDS)
+        if ours != theirs:
+            differing = sorted(key for key in ours if ours[key] != theirs.get(key))
+            raise EngineError(
+                f"checkpoint folder {self.folder} holds a run of a different spec "
+                f"(differs in {', '.join(differing)}); use a new folder for a new spec"
+            )
+        if checkpoint.step != checkpoint.epoch * self.steps_per_epoch:
+            raise EngineError(f"checkpoint of epoch {checkpoint.epoch} is at an odd step")
+        self.model.load_state_dict(checkpoint.model_state)
+        self.optimizer.load_state_dict(checkpoint.optimizer_state)
+        torch.set_rng_state(checkpoint.cpu_rng_state)
+        if self.device.type == "cuda" and checkpoint.cuda_rng_state is not None:
+            torch.cuda.set_rng_state(checkpoint.cuda_rng_state, self.device)
+        self.start_epoch = checkpoint.epoch + 1
+        self.last_metrics = dict(checkpoint.epoch_metrics)
+
+    def _save(self, epoch: int, metrics: dict[str, float]) -> None:
+        if self.folder is None:
+            return
+        save_checkpoint(
+            self.folder,
+            Checkpoint(
+                epoch=epoch,
+                step=epoch * self.steps_per_epoch,
+                spec_json=self.spec.model_dump_json(),
+                model_state=self.model.state_dict(),
+                optimizer_state=self.optimizer.state_dict(),
+                cpu_rng_state=torch.get_rng_state(),
+                cuda_rng_state=(
+                    torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+                ),
+                epoch_metrics=metrics,
+            ),
+        )
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        self.started = time.perf_counter()
+        self.first_step = (self.start_epoch - 1) * self.steps_per_epoch
+        for epoch in range(self.start_epoch, self.spec.epochs + 1):
+            outcome = self._train_epoch(epoch)
+            if outcome is not None:
+                return outcome
+        return self._result("succeeded", None, self.spec.epochs)
+
+    def _train_epoch(self, epoch: int) -> RunResult | None:
+        """One epoch; returns a result when the run ends inside it, else None."""
+        epoch_started = time.perf_counter()
+        self.model.train()
+        order = epoch_permutation(self.spec.seed, epoch, self.n_train).to(self.train.device)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        window = torch.empty(self.log_every, device=self.device)
+        window_lrs: list[float] = []
+        first_step = (epoch - 1) * self.steps_per_epoch
+
+        for index in range(self.steps_per_epoch):
+            step = first_step + index + 1
+            if self.should_stop is not None and self.should_stop():
+                failure = self._write_window(window, window_lrs, step - 1, epoch)
+                self.sink.flush()
+                if failure is not None:
+                    return failure
+                return self._result("cancelled", None, epoch - 1, steps=step - 1)
+            lr = lr_at(
+                self.spec.schedule,
+                base_lr=self.spec.optimizer.lr,
+                step=step,
+                steps_per_epoch=self.steps_per_epoch,
+                total_steps=self.total_steps,
+            )
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+
+            batch = order[index * self.batch_size : (index + 1) * self.batch_size]
+            inputs, targets = self.train.batch(batch, self.device)
+            outputs = self.model(inputs)
+            data_loss = self._loss(outputs, targets, reduction="mean")
+            objective = data_loss
+            if self.spec.l2 > 0.0:
+                objective = data_loss + self.spec.l2 * l2_penalty(self.model)
+            self.optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            self.optimizer.step()
+
+            window[len(window_lrs)] = objective.detach()
+            window_lrs.append(lr)
+            loss_sum += data_loss.detach() * targets.shape[0]
+            if self.task == "classification":
+                correct += (outputs.detach().argmax(dim=1) == targets).sum()
+            if len(window_lrs) == self.log_every or index + 1 == self.steps_per_epoch:
+                failure = self._write_window(window, window_lrs, step, epoch)
+                if failure is not None:
+                    self.sink.flush()
+                    return failure
+                window_lrs = []
+                if index + 1 < self.steps_per_epoch:  # the epoch's end reports after evaluation
+                    self._report(epoch, step)
+
+        _synchronize(self.device)
+        train_seconds = time.perf_counter() - epoch_started
+        step = epoch * self.steps_per_epoch
+        measured = {"train_loss": loss_sum / self.n_train}
+        if self.task == "classification":
+            measured["train_acc"] = correct / self.n_train
+        measured |= self._evaluate_all()
+        names = list(measured)
+        values = torch.stack([v.to(torch.float64) for v in measured.values()]).tolist()
+        metrics = dict(zip(names, values, strict=True))
+        if self.task == "regression":
+            metrics |= self._line_parameters()
+        bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+        if bad:
+            self.sink.flush()
+            return self._result(
+                "failed",
+                f"{', '.join(bad)} became non-finite at step {step} (end of epoch {epoch})",
+                epoch - 1,
+                steps=step,
+            )
+        metrics["epoch_time_s"] = time.perf_counter() - epoch_started
+        metrics["examples_per_s"] = self.n_train / max(train_seconds, 1e-9)
+        self.sink.write([MetricPoint(name, step, v, epoch) for name, v in metrics.items()])
+        self.sink.flush()
+        self.last_metrics = metrics
+        self._save(epoch, metrics)
+        self._report(epoch, step)
+        return None
+
+    def _write_window(
+        self, window: torch.Tensor, lrs: list[float], last_step: int, epoch: int
+    ) -> RunResult | None:
+        """Copy the buffered losses to the host and write them with their rates; if one is
+        not finite, write those before it and return the failure."""
+        if not lrs:
+            return None
+        losses = window[: len(lrs)].tolist()
+        first = last_step - len(lrs) + 1
+        points = []
+        for offset, (loss, lr) in enumerate(zip(losses, lrs, strict=True)):
+            step = first + offset
+            if not math.isfinite(loss):
+                self.sink.write(points)
+                return self._result(
+                    "failed",
+                    f"training loss became {loss} at step {step} (epoch {epoch}); "
+                    "lower the learning rate or check the data",
+                    epoch - 1,
+                    steps=step,
+                )
+            points += [
+                MetricPoint("batch_loss", step, loss, epoch),
+                MetricPoint("lr", step, lr, epoch),
+            ]
+        self.sink.write(points)
+        return None
+
+    def _loss(
+        self, outputs: torch.Tensor, targets: torch.Tensor, *, reduction: str
+    ) -> torch.Tensor:
+        if self.task == "classification":
+            return F.cross_entropy(outputs, targets, reduction=reduction)
+        return F.mse_loss(outputs, targets, reduction=reduction)
+
+    @torch.no_grad()
+    def _evaluate(self, split: _DeviceSplit, prefix: str) -> dict[str, torch.Tensor]:
+        """Mean loss (and accuracy) over ``split`` in eval mode, left on the device."""
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        for start in range(0, len(split), EVAL_BATCH_SIZE):
+            inputs, targets = split.slice(start, start + EVAL_BATCH_SIZE, self.device)
+            outputs = self.model(inputs)
+            loss_sum += self._loss(outputs, targets, reduction="sum")
+            if self.task == "classification":
+                correct += (outputs.argmax(dim=1) == targets).sum()
+        self.model.train()
+        if self.task == "regression":
+            return {f"{prefix}_mse": loss_sum / len(split)}
+        return {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_acc": correct / len(split)}
+
+    def _evaluate_all(self) -> dict[str, torch.Tensor]:
+        measured: dict[str, torch.Tensor] = {}
+        if self.task == "regression":
+            measured |= self._evaluate(self.train, "train")
+        if self.validation is not None:
+            measured |= self._evaluate(self.validation, "val")
+        if self.test is not None:
+            measured |= self._evaluate(self.test, "test")
+        return measured
+
+    def _line_parameters(self) -> dict[str, float]:
+        """w and b of a one-input linear regression."""
+        linear = getattr(self.model, "linear", None)
+        if not isinstance(linear, nn.Linear) or linear.weight.numel() != 1:
+            return {}
+        return {"w": linear.weight.detach().item(), "b": linear.bias.detach().item()}
+
+    def _report(self, epoch: int, step: int) -> None:
+        if self.on_progress is None:
+            return
+        elapsed = time.perf_counter() - self.started
+        done_here = step - self.first_step
+        remaining = self.total_steps - step
+        eta = elapsed / done_here * remaining if done_here > 0 else None
+        self.on_progress(
+            Progress(
+                epoch=epoch,
+                epochs=self.spec.epochs,
+                step=step,
+                total_steps=self.total_steps,
+                fraction=step / self.total_steps,
+                eta_s=eta,
+                elapsed_s=elapsed,
+            )
+        )
+
+    def _result(
+        self, status: str, error: str | None, epochs_completed: int, *, steps: int | None = None
+    ) -> RunResult:
+        return RunResult(
+            status=status,  # type: ignore[arg-type]
+            final_metrics=dict(self.last_metrics),
+            error=error,
+            device=str(self.device),
+            epochs_completed=epochs_completed,
+            steps_completed=steps if steps is not None else epochs_completed * self.steps_per_epoch,
+            resumed_from_epoch=self.start_epoch - 1,
+            metadata={
+                "steps_per_epoch": self.steps_per_epoch,
+                "train_examples": self.n_train,
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class _DeviceSplit:
+    """A split held on ``device`` (the training device, or the CPU when it did not fit)."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+
+    @property
+    def device(self) -> torch.device:
+        return self.inputs.device
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def batch(self, indices: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
+        return _to(self.inputs[indices], device), _to(self.targets[indices], device)
+
+    def slice(self, start: int, stop: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        return _to(self.inputs[start:stop], device), _to(self.targets[start:stop], device)
+
+
+def _to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if tensor.device == device:
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def _place(split: Split, device: torch.device) -> _DeviceSplit:
+    """Move ``split`` to ``device`` when it fits in a fraction of the free memory."""
+    if device.type == "cuda":
+        needed = split.inputs.nbytes + split.targets.nbytes
+        free, _total = torch.cuda.mem_get_info(device)
+        if needed <= DEVICE_DATA_FRACTION * free:
+            return _DeviceSplit(split.inputs.to(device), split.targets.to(device))
+    return _DeviceSplit(split.inputs, split.targets)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,125 @@
+"""The models: linear and logistic regression, the MLP and the CNN of the study.
+
+``build_model(spec, input_shape, num_outputs)`` builds the module; its parameters are drawn
+from torch's global RNG (PyTorch's default initialisations), which the engine seeds.
+Dropout is inverted dropout (``nn.Dropout``): active in ``train()``, the identity in
+``eval()``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from core.spec import CnnModel, LinearRegressionModel, LogisticRegressionModel, MlpModel
+
+ModelSpec = LinearRegressionModel | LogisticRegressionModel | MlpModel | CnnModel
+
+
+class LinearRegression(nn.Module):
+    """ŷ = w·x + b, one output per example, shape ``(N,)``."""
+
+    def __init__(self, in_features: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(in_features, 1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.dropout(inputs.flatten(1))).squeeze(1)
+
+
+class LogisticRegression(nn.Module):
+    """Logits W·x + b of multinomial logistic regression (softmax lives in the loss)."""
+
+    def __init__(self, in_features: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(in_features, num_classes)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.dropout(inputs.flatten(1)))
+
+
+class Mlp(nn.Module):
+    """flatten → [Linear → ReLU → Dropout] × len(hidden_sizes) → Linear."""
+
+    def __init__(
+        self, in_features: int, hidden_sizes: list[int], num_classes: int, dropout: float
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.layers(inputs.flatten(1))
+
+
+class Cnn(nn.Module):
+    """Two stages of [Conv 5×5, padding 2 → MaxPool 3×3, stride 2 → ReLU], then
+    flatten → Dropout → Linear(hidden) → ReLU → Dropout → Linear(classes).
+
+    On 28×28 inputs the feature maps go 28 → 13 → 6, so the first fully connected layer
+    sees channels[1]·6·6 features. Pooling before the ReLU equals ReLU before pooling
+    (both are monotone) and is cheaper.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        channels: tuple[int, int],
+        hidden_size: int,
+        num_classes: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        in_channels, height, width = input_shape
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, channels[0], kernel_size=5, padding=2),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(channels[0], channels[1], kernel_size=5, padding=2),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.ReLU(),
+        )
+        for _ in range(2):
+            height, width = _pooled(height), _pooled(width)
+        if height < 1 or width < 1:
+            raise ValueError(f"model 'cnn' needs inputs of at least 7×7, got {input_shape}")
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(channels[1] * height * width, hidden_size),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_size, num_classes),
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(inputs).flatten(1))
+
+
+def _pooled(size: int) -> int:
+    """Output size of a 3×3 max-pool with stride 2 and no padding."""
+    return (size - 3) // 2 + 1
+
+
+def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+    """The module for ``spec`` on inputs of ``input_shape`` (without the batch dimension)."""
+    in_features = math.prod(input_shape)
+    if isinstance(spec, LinearRegressionModel):
+        return LinearRegression(in_features, spec.dropout)
+    if isinstance(spec, LogisticRegressionModel):
+        return LogisticRegression(in_features, num_outputs, spec.dropout)
+    if isinstance(spec, MlpModel):
+        return Mlp(in_features, list(spec.hidden_sizes), num_outputs, spec.dropout)
+    if isinstance(spec, CnnModel):
+        if len(input_shape) != 3:
+            raise ValueError(f"model 'cnn' needs image inputs (C, H, W), got {input_shape}")
+        return Cnn(input_shape, spec.channels, spec.hidden_size, num_outputs, spec.dropout)
+    raise TypeError(f"unknown model spec {type(spec).__name__}")
