@@ -18,10 +18,13 @@ from adamlab import commands
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="adamlab", description="Optimizer experiments as a service: Adam, AdaMax and baselines."
+        prog="adamlab",
+        description="Optimizer experiments as a service: Adam, AdaMax and baselines.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):  # shared helpers of the commands
+            continue
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
         module.register(subparsers)
     return parser

@@ -1,0 +1,211 @@
+"""A Python client of the adamlab API (httpx), used by the ``adamlab`` commands.
+
+    from adamlab.client import AdamlabClient
+    with AdamlabClient("http://127.0.0.1:8000") as client:
+        experiment = client.submit({"dataset": {"name": "digits"},
+                                    "model": {"name": "logistic_regression"},
+                                    "optimizer": {"name": "adam"}, "epochs": 3})
+        final = client.wait(experiment["id"])
+        print(final["status"], final["final_metrics"])
+
+Every method returns the API's JSON (dicts) or bytes, and raises ``ApiError`` for an HTTP
+error answer and ``ServerUnreachable`` when no server answers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class ClientSettings(BaseSettings):
+    """Defaults of the client commands, from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ADAMLAB_", extra="ignore")
+
+    server: str = Field(
+        "http://127.0.0.1:8000", description="ADAMLAB_SERVER: base URL of the adamlab API."
+    )
+    api_key: str | None = Field(
+        None, description="ADAMLAB_API_KEY: sent as 'Authorization: Bearer <key>'."
+    )
+
+
+class ApiError(Exception):
+    """The server answered with an HTTP error; ``detail`` is its explanation."""
+
+    def __init__(self, status_code: int, detail: str, errors: list[dict[str, Any]] | None = None):
+        self.status_code = status_code
+        self.detail = detail
+        self.errors = errors or []
+        lines = [f"HTTP {status_code}: {detail}"]
+        lines += [
+            f"  {error.get('field', '?')}: {error.get('message', '')}" for error in self.errors
+        ]
+        super().__init__("\n".join(lines))
+
+
+class ServerUnreachable(Exception):
+    """No adamlab server answered at the base URL."""
+
+
+class AdamlabClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport
+        )
+
+    def __enter__(self) -> AdamlabClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- transport ----------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            message = f"no adamlab server answered at {self.base_url}: {error}"
+            raise ServerUnreachable(message) from None
+        if response.is_error:
+            raise _api_error(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    # --- experiments --------------------------------------------------------------------
+
+    def submit(self, spec: dict[str, Any], *, idempotency_key: str | None = None) -> dict:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._json("POST", "/v1/experiments", json=spec, headers=headers)
+
+    def get(self, experiment_id: str) -> dict:
+        return self._json("GET", f"/v1/experiments/{experiment_id}")
+
+    def list(self, **filters: Any) -> dict:
+        """One page of experiments; filters are the route's query parameters."""
+        params = {key: value for key, value in filters.items() if value is not None}
+        return self._json("GET", "/v1/experiments", params=params)
+
+    def iter_all(self, **filters: Any) -> Iterator[dict]:
+        """Every experiment matching the filters, following the cursor."""
+        cursor = None
+        while True:
+            page = self.list(**filters, cursor=cursor)
+            yield from page["data"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def cancel(self, experiment_id: str) -> dict:
+        return self._json("POST", f"/v1/experiments/{experiment_id}/cancel")
+
+    def metrics(
+        self,
+        experiment_id: str,
+        *,
+        names: Sequence[str] | None = None,
+        max_points: int | None = None,
+        **params: Any,
+    ) -> dict:
+        query: dict[str, Any] = {key: value for key, value in params.items() if value is not None}
+        if names:
+            query["name"] = list(names)
+        if max_points is not None:
+            query["max_points"] = max_points
+        return self._json("GET", f"/v1/experiments/{experiment_id}/metrics", params=query)
+
+    def metrics_csv(self, experiment_id: str) -> str:
+        response = self._request(
+            "GET", f"/v1/experiments/{experiment_id}/metrics", headers={"Accept": "text/csv"}
+        )
+        return response.text
+
+    def plot(self, experiment_id: str, *, image_format: str = "png") -> bytes:
+        return self._request("GET", f"/v1/experiments/{experiment_id}/plot.{image_format}").content
+
+    def compare(self, experiment_ids: Sequence[str]) -> dict:
+        return self._json("GET", "/v1/compare", params={"ids": ",".join(experiment_ids)})
+
+    def compare_plot(
+        self, experiment_ids: Sequence[str], *, metric: str, image_format: str = "png"
+    ) -> bytes:
+        params = {"ids": ",".join(experiment_ids), "metric": metric}
+        return self._request("GET", f"/v1/compare.{image_format}", params=params).content
+
+    def checkpoint(self, experiment_id: str) -> bytes:
+        return self._request("GET", f"/v1/experiments/{experiment_id}/checkpoint").content
+
+    def catalog(self) -> dict:
+        return self._json("GET", "/v1/catalog")
+
+    def wait(
+        self,
+        experiment_id: str,
+        *,
+        poll_interval_s: float = 0.5,
+        timeout_s: float | None = None,
+        on_update: Callable[[dict], None] | None = None,
+    ) -> dict:
+        """Poll until the experiment has finished; ``on_update`` sees every poll's state."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            experiment = self.get(experiment_id)
+            if on_update is not None:
+                on_update(experiment)
+            if experiment["status"] in FINISHED_STATUSES:
+                return experiment
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"experiment {experiment_id} still {experiment['status']} after {timeout_s} s"
+                )
+            time.sleep(poll_interval_s)
+
+    def latest_value(self, experiment_id: str, name: str) -> float | None:
+        """The last point of one curve (None before there is one)."""
+        curve = self.metrics(experiment_id, names=[name], max_points=1)["curves"].get(name)
+        if not curve or not curve["values"]:
+            return None
+        return curve["values"][-1]
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        return ApiError(response.status_code, response.text.strip() or response.reason_phrase)
+    if isinstance(body, dict):
+        detail = body.get("detail")
+        errors = body.get("errors")
+        if isinstance(detail, list):  # FastAPI's default validation error shape
+            errors = [
+                {"field": ".".join(str(part) for part in item.get("loc", [])), **item}
+                for item in detail
+            ]
+            detail = "invalid request"
+        return ApiError(
+            response.status_code, str(detail), errors if isinstance(errors, list) else []
+        )
+    return ApiError(response.status_code, str(body))

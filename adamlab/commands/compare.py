@@ -1,0 +1,47 @@
+"""adamlab compare ID ID ... [-o cmp.png]: several experiments side by side."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from adamlab.commands._remote import EXIT_OK, UsageError, add_server_arguments, remote_command
+from adamlab.commands.plot import image_format_of
+
+SUMMARY_COLUMNS = ("test_accuracy", "test_loss", "train_loss")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare experiments: a summary table, or overlaid curves with -o"
+    )
+    parser.add_argument("ids", nargs="+", metavar="ID", help="experiment ids (two or more)")
+    parser.add_argument("-o", "--output", type=Path, help="write the overlay to .png or .svg")
+    parser.add_argument(
+        "--metric", default="test_accuracy", help="curve to overlay (default test_accuracy)"
+    )
+    add_server_arguments(parser)
+    parser.set_defaults(func=_compare)
+
+
+@remote_command
+def _compare(args: argparse.Namespace, client: Any) -> int:
+    if len(args.ids) < 2:
+        raise UsageError("ID: give at least two experiment ids")
+    if args.output is not None:
+        image_format = image_format_of(args.output)
+        image = client.compare_plot(args.ids, metric=args.metric, image_format=image_format)
+        args.output.write_bytes(image)
+        print(f"wrote {args.output} ({len(image)} bytes)", file=sys.stderr)
+    comparison = client.compare(args.ids)
+    print(f"{'id':36}  {'status':9}  " + "  ".join(f"{c:>13}" for c in SUMMARY_COLUMNS) + "  name")
+    for run in comparison["experiments"]:
+        metrics = run.get("final_metrics") or {}
+        cells = "  ".join(
+            f"{'-' if metrics.get(c) is None else format(metrics[c], '.4f'):>13}"
+            for c in SUMMARY_COLUMNS
+        )
+        print(f"{run['id']:36}  {run['status']:9}  {cells}  {run['name']}")
+    return EXIT_OK
