@@ -1,0 +1,62 @@
+"""The FastAPI app: routers under /v1, JSON errors, a body size limit, and a lifespan
+that checks the store and runs the reaper. Serve it with ``adamlab serve`` or
+``uvicorn api.main:app`` (with REDIS_URL set)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.middleware import BodySizeLimitMiddleware
+from api.reaper import run_reaper
+from api.routes import catalog, experiments, health, metrics
+from core.celery_app import BrokerNotConfiguredError
+from core.settings import settings
+from core.store.migrate import current_revision, head_revision
+from core.store.session import default_engine
+
+
+class StoreNotMigratedError(RuntimeError):
+    pass
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if settings.redis_url is None:
+        raise BrokerNotConfiguredError()
+    engine = default_engine()
+    revision, head = current_revision(engine), head_revision()
+    if revision != head:
+        raise StoreNotMigratedError(
+            f"the store ({engine.url.render_as_string(hide_password=True)}) is at migration "
+            f"{revision}, this code needs {head}: run `adamlab migrate`"
+        )
+    reaper = asyncio.create_task(run_reaper(settings.reaper_interval_s), name="reaper")
+    try:
+        yield
+    finally:
+        reaper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reaper
+        engine.dispose()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="adamlab",
+        summary="Optimizer experiments as a service: Adam, AdaMax and baselines.",
+        version="1",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    for router in (experiments.router, metrics.router, catalog.router, health.router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

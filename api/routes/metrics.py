@@ -1,0 +1,143 @@
+"""An experiment's metrics: curves (optionally downsampled) and the raw history."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from api.deps import SessionDep
+from api.routes.experiments import NOT_FOUND, not_found
+from api.schemas import CurvePublic, MetricHistoryPublic, MetricPointPublic, MetricsPublic
+from core.settings import settings
+from core.store.experiments import get_experiment
+from core.store.metrics import downsample, metric_names, read_curve, read_history
+
+router = APIRouter(prefix="/v1/experiments/{experiment_id}/metrics", tags=["metrics"])
+
+Names = Annotated[
+    list[str] | None,
+    Query(alias="name", description="Metric name(s), e.g. train_loss; default all of them."),
+]
+StepMin = Annotated[int | None, Query(ge=0, description="First step of the range (inclusive).")]
+StepMax = Annotated[int | None, Query(ge=0, description="Last step of the range (inclusive).")]
+
+
+def _check_range(step_min: int | None, step_max: int | None) -> None:
+    if step_min is not None and step_max is not None and step_min > step_max:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"step_min ({step_min}) must not be greater than step_max ({step_max})",
+        )
+
+
+@router.get("", response_model=MetricsPublic, responses=NOT_FOUND)
+def read_curves(
+    experiment_id: str,
+    session: SessionDep,
+    names: Names = None,
+    step_min: StepMin = None,
+    step_max: StepMax = None,
+    max_points: Annotated[
+        int | None,
+        Query(
+            ge=4,
+            le=100_000,
+            description="Downsample each curve to at most this many points: the range is cut "
+            "into max_points // 4 buckets, each keeping its first, last, min and max point.",
+        ),
+    ] = None,
+) -> MetricsPublic:
+    """The curves of an experiment by metric name and step range. They grow while it runs
+    (points reach the store within about a second of being measured)."""
+    _check_range(step_min, step_max)
+    experiment = get_experiment(session=session, experiment_id=experiment_id)
+    if experiment is None:
+        raise not_found(experiment_id)
+    curves = {}
+    for name in dict.fromkeys(names or metric_names(session=session, experiment_id=experiment_id)):
+        points = read_curve(
+            session=session,
+            experiment_id=experiment_id,
+            name=name,
+            step_min=step_min,
+            step_max=step_max,
+            limit=None if max_points else settings.max_curve_points + 1,
+        )
+        if max_points is None and len(points) > settings.max_curve_points:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"curve {name!r} has more than {settings.max_curve_points} points in this "
+                "range: pass max_points to downsample, narrow step_min/step_max, or page "
+                "through /metrics/history",
+            )
+        kept = downsample(points, max_points=max_points) if max_points else points
+        curves[name] = CurvePublic(
+            name=name,
+            steps=[point.step for point in kept],
+            values=[point.value for point in kept],
+            epochs=[point.epoch for point in kept],
+            total_points=len(points),
+            downsampled=len(kept) < len(points),
+        )
+    return MetricsPublic(experiment_id=experiment_id, status=experiment.status, curves=curves)
+
+
+@router.get("/history", response_model=MetricHistoryPublic, responses=NOT_FOUND)
+def read_metric_history(
+    experiment_id: str,
+    session: SessionDep,
+    names: Names = None,
+    step_min: StepMin = None,
+    step_max: StepMax = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> MetricHistoryPublic:
+    """Every stored point, ordered by (step, name), a page at a time."""
+    _check_range(step_min, step_max)
+    if get_experiment(session=session, experiment_id=experiment_id) is None:
+        raise not_found(experiment_id)
+    after = _decode_cursor(cursor) if cursor is not None else None
+    rows = read_history(
+        session=session,
+        experiment_id=experiment_id,
+        names=names or (),
+        step_min=step_min,
+        step_max=step_max,
+        after=after,
+        limit=limit + 1,
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode_cursor(rows[-1].step, rows[-1].name)
+    return MetricHistoryPublic(
+        experiment_id=experiment_id,
+        data=[
+            MetricPointPublic(name=row.name, step=row.step, epoch=row.epoch, value=row.value)
+            for row in rows
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+def _encode_cursor(step: int, name: str) -> str:
+    raw = json.dumps([step, name], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
+        step, name = json.loads(raw)
+        if not isinstance(step, int) or not isinstance(name, str):
+            raise TypeError("cursor holds other types")
+    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "cursor is not one this endpoint returned; start again without it",
+        ) from exc
+    return step, name

@@ -1,0 +1,196 @@
+"""What the API reads and writes: one schema family per resource.
+
+``ExperimentCreate`` is what a client sends (the experiment spec itself);
+``ExperimentPublic`` what it gets back; ``ExperimentsPublic`` a page of them. Metric
+curves travel as parallel arrays (steps, values, epochs): a 10,000-point curve is then
+three JSON arrays, not 10,000 objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from core.spec import ExperimentSpec
+from core.store.models import Checkpoint, Experiment
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+"""The values of ``core.store.models.ExperimentStatus``."""
+
+
+class ExperimentCreate(ExperimentSpec):
+    """An experiment to run: the spec (see GET /v1/catalog for every choice)."""
+
+
+class ProgressPublic(BaseModel):
+    epoch: int | None = Field(description="Epoch under way or last completed (1-based).")
+    epochs: int | None = Field(description="Epochs in the run.")
+    step: int | None = Field(description="Iterations completed.")
+    total_steps: int | None = Field(description="Iterations in the run.")
+    fraction: float | None = Field(description="step / total_steps, in [0, 1].")
+    eta_s: float | None = Field(description="Seconds to go, from this worker's speed.")
+
+
+class TimingsPublic(BaseModel):
+    queued_at: datetime = Field(description="When the experiment was submitted (UTC).")
+    started_at: datetime | None = Field(description="When a worker first started it.")
+    finished_at: datetime | None = Field(description="When it ended, however it ended.")
+    heartbeat_at: datetime | None = Field(description="Last sign of life of its worker.")
+
+
+class CheckpointPublic(BaseModel):
+    epoch: int | None
+    path: str = Field(description="The file on the workers' shared state directory.")
+    size_bytes: int
+    modified_at: datetime
+
+
+class ExperimentPublic(BaseModel):
+    id: str
+    name: str
+    tags: list[str]
+    status: Status
+    spec: ExperimentSpec
+    queue: Literal["cpu", "gpu"]
+    progress: ProgressPublic
+    final_metrics: dict[str, float | None] | None = Field(
+        description="The last completed epoch's metrics (null before the run ends)."
+    )
+    error: str | None = Field(description="Why it failed, or was requeued or cancelled.")
+    timings: TimingsPublic
+    worker: str | None = Field(description="The worker running (or that ran) it.")
+    device: str | None = Field(description="The device it runs on, e.g. 'cpu', 'cuda:0'.")
+    attempts: int = Field(description="How many times a worker started it.")
+    cancel_requested: bool
+    checkpoints: list[CheckpointPublic] | None = Field(
+        None, description="Checkpoint files on disk (only when reading one experiment)."
+    )
+
+    @classmethod
+    def from_row(
+        cls, row: Experiment, *, checkpoints: list[Checkpoint] | None = None
+    ) -> ExperimentPublic:
+        return cls(
+            id=row.id,
+            name=row.name,
+            tags=row.tag_names,
+            status=row.status,
+            spec=row.spec,
+            queue=row.queue,
+            progress=ProgressPublic(
+                epoch=row.epoch,
+                epochs=row.epochs,
+                step=row.step,
+                total_steps=row.total_steps,
+                fraction=row.fraction,
+                eta_s=row.eta_s,
+            ),
+            final_metrics=row.final_metrics,
+            error=row.error,
+            timings=TimingsPublic(
+                queued_at=row.created_at,
+                started_at=row.started_at,
+                finished_at=row.finished_at,
+                heartbeat_at=row.heartbeat_at,
+            ),
+            worker=row.worker,
+            device=row.device,
+            attempts=row.attempts,
+            cancel_requested=row.cancel_requested,
+            checkpoints=None
+            if checkpoints is None
+            else [
+                CheckpointPublic(
+                    epoch=checkpoint.epoch,
+                    path=checkpoint.path,
+                    size_bytes=checkpoint.size_bytes,
+                    modified_at=checkpoint.modified_at,
+                )
+                for checkpoint in checkpoints
+            ],
+        )
+
+
+class ExperimentsPublic(BaseModel):
+    data: list[ExperimentPublic]
+    count: int = Field(description="Experiments matching the filters, over all pages.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class CurvePublic(BaseModel):
+    name: str
+    steps: list[int]
+    values: list[float | None] = Field(description="null where the value was not finite.")
+    epochs: list[int]
+    total_points: int = Field(description="Points in the step range before downsampling.")
+    downsampled: bool
+
+
+class MetricsPublic(BaseModel):
+    experiment_id: str
+    status: Status
+    curves: dict[str, CurvePublic]
+
+
+class MetricPointPublic(BaseModel):
+    name: str
+    step: int
+    epoch: int
+    value: float | None
+
+
+class MetricHistoryPublic(BaseModel):
+    experiment_id: str
+    data: list[MetricPointPublic]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class ParamPublic(BaseModel):
+    name: str
+    type: str = Field(description="JSON type, e.g. 'number', 'integer', 'array'.")
+    required: bool
+    default: Any = None
+    description: str | None = None
+    minimum: float | None = None
+    exclusive_minimum: float | None = None
+    maximum: float | None = None
+    exclusive_maximum: float | None = None
+    choices: list[Any] | None = None
+    json_schema: dict[str, Any] = Field(description="The field's full JSON schema.")
+
+
+class ComponentPublic(BaseModel):
+    name: str = Field(description="The value of the component's 'name' field.")
+    description: str
+    params: list[ParamPublic]
+
+
+class CatalogPublic(BaseModel):
+    datasets: list[ComponentPublic]
+    models: list[ComponentPublic]
+    optimizers: list[ComponentPublic]
+    schedules: list[ComponentPublic]
+    experiment: list[ParamPublic] = Field(description="The spec's own top-level fields.")
+
+
+class FieldErrorPublic(BaseModel):
+    location: Literal["body", "query", "path", "header", "cookie"]
+    field: str = Field(description="Dotted path of the field, e.g. 'optimizer.lr'.")
+    message: str
+    type: str = Field(description="pydantic's error type, e.g. 'greater_than'.")
+
+
+class ValidationErrorPublic(BaseModel):
+    detail: str
+    errors: list[FieldErrorPublic]
+
+
+class ErrorPublic(BaseModel):
+    detail: str
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "ready", "unavailable"]
+    checks: dict[str, str] = Field(default_factory=dict)
