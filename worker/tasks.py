@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import billiard.process
 from celery import Task
 from celery.signals import worker_process_init
 from pydantic import ValidationError
@@ -52,17 +53,35 @@ from worker.store_sink import StoreMetricSink
 logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+_gpu_ids: list[str] = []
+"""The GPUs the pool children share out, one each; empty for a CPU worker."""
+
+
+def enable_one_gpu_per_process() -> int:
+    """Make pool child i see only the i-th visible GPU (CUDA_VISIBLE_DEVICES, set before it
+    initialises CUDA), so that a worker with one child per GPU runs one job per GPU.
+    Call in the worker's main process before the pool starts; returns the GPU count."""
+    import torch
+
+    count = torch.cuda.device_count()  # through NVML: no CUDA context in the parent
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [item.strip() for item in visible.split(",")] if visible else []
+    _gpu_ids[:] = (ids or [str(index) for index in range(count)])[:count]
+    return count
 
 
 @worker_process_init.connect
 def _prepare_pool_process(**_: Any) -> None:
-    """In each pool child: die with the worker's main process, and load the engine now so
-    that the first job starts as fast as the next."""
+    """In each pool child: die with the worker's main process, take its own GPU, and load
+    the engine now so that the first job starts as fast as the next."""
     if sys.platform == "linux":
         # A child outliving a killed main process would keep training a job whose message
         # it can no longer acknowledge; the reaper recovers the job instead.
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _gpu_ids:
+        index = billiard.process.current_process().index
+        os.environ["CUDA_VISIBLE_DEVICES"] = _gpu_ids[index % len(_gpu_ids)]
     import worker.engine  # noqa: F401
 
 

@@ -44,10 +44,11 @@ def read_curves(
     max_points: Annotated[
         int | None,
         Query(
-            ge=4,
+            ge=1,
             le=100_000,
             description="Downsample each curve to at most this many points: the range is cut "
-            "into max_points // 4 buckets, each keeping its first, last, min and max point.",
+            "into max_points // 4 buckets, each keeping its first, last, min and max point "
+            "(below 4: last, first, max, min, as many as fit; 1 is the latest value).",
         ),
     ] = None,
 ) -> MetricsPublic:

@@ -143,26 +143,28 @@ def _finite_or_none(value: float | None) -> float | None:
 def downsample(points: Sequence[PointRow], *, max_points: int) -> list[PointRow]:
     """At most ``max_points`` of ``points`` (ordered by step) that keep the curve's shape.
 
-    The points are cut into ``B = max_points // 4`` buckets of consecutive points, sizes
-    differing by at most one; each bucket keeps its first, last, minimum and maximum point
-    (fewer where they coincide), in step order. So every spike survives, both ends of the
-    range are exact, and a curve of at most ``max_points`` points comes back whole.
-    Non-finite (None) values are kept only as a bucket's first or last point.
+    The points are cut into ``B = max(1, max_points // 4)`` buckets of consecutive
+    points, sizes differing by at most one; each bucket keeps its first, last, minimum and
+    maximum point (fewer where they coincide), in step order. So every spike survives,
+    both ends of the range are exact, and a curve of at most ``max_points`` points comes
+    back whole. Below 4 points the one bucket keeps what fits, in the order last, first,
+    maximum, minimum (``max_points=1`` is the latest value). Non-finite (None) values
+    are never a bucket's minimum or maximum.
     """
-    if max_points < 4:
-        raise ValueError(f"max_points must be at least 4, got {max_points}")
+    if max_points < 1:
+        raise ValueError(f"max_points must be at least 1, got {max_points}")
     if len(points) <= max_points:
         return list(points)
-    buckets = max_points // 4
+    buckets = max(1, max_points // 4)
     kept: list[PointRow] = []
     total = len(points)
     for bucket in range(buckets):
         start = bucket * total // buckets
         stop = (bucket + 1) * total // buckets
-        chosen = {start, stop - 1}
-        finite = [i for i in range(start, stop) if points[i].value is not None]
+        chosen = [stop - 1, start]
+        finite = [(value, i) for i in range(start, stop) if (value := points[i].value) is not None]
         if finite:
-            chosen.add(min(finite, key=lambda i: points[i].value))
-            chosen.add(max(finite, key=lambda i: points[i].value))
-        kept.extend(points[i] for i in sorted(chosen))
+            chosen += [max(finite)[1], min(finite)[1]]
+        distinct = list(dict.fromkeys(chosen))[: min(4, max_points)]
+        kept.extend(points[i] for i in sorted(distinct))
     return kept
