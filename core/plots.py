@@ -80,6 +80,7 @@ def render_panels(panels: Sequence[Panel], *, title: str = "", columns: int = 2)
     """Draw ``panels`` on a grid and return the PNG bytes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     if not panels:
         raise ValueError("nothing to plot: no panel has a curve")
@@ -93,6 +94,8 @@ def render_panels(panels: Sequence[Panel], *, title: str = "", columns: int = 2)
             axes.plot(curve.xs, curve.ys, curve.style, label=curve.label, markersize=3)
         if panel.log_y and all(y > 0 for c in panel.curves for y in c.ys):
             axes.set_yscale("log")
+        if panel.xlabel in ("epoch", "iteration"):
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(panel.title)
         axes.set_xlabel(panel.xlabel)
         axes.set_ylabel(panel.ylabel)

@@ -1,0 +1,151 @@
+"""``adamlab reproduce table1``: the study's Table 1 (MNIST; LR, NN, CNN; Adam, AdaMax).
+
+Runs the ten configurations (20 epochs each by default; ``--models`` and
+``--optimizers`` pick a subset), then writes to ``--out`` (default ``runs/table1``):
+``table1.md`` with the published numbers beside ours, the figures
+``adam_vs_adamax.png``, ``dropout.png`` and ``models.png``, ``summary.json``, and one
+folder per configuration with its metrics and checkpoints. Run again after an
+interruption, it skips finished configurations and resumes the interrupted one.
+``--train-limit`` and ``--test-limit`` shorten a run to check the pipeline; the table
+then says it is not the study's setting. Every choice is documented in
+``worker/reproduce.py`` and in the written table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import signal
+import sys
+from pathlib import Path
+
+EXIT_FAILED = 1
+EXIT_CANCELLED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**63), got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="reproduce a table of the study (table1)",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target", choices=["table1"], help="what to reproduce")
+    parser.add_argument(
+        "--epochs", type=_positive_int, default=20, help="epochs per run (default: 20, the study's)"
+    )
+    parser.add_argument(
+        "--models", nargs="+", choices=["lr", "mlp", "cnn"], default=["lr", "mlp", "cnn"],
+        metavar="MODEL", help="subset of lr, mlp, cnn (default: all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--optimizers", nargs="+", choices=["adam", "adamax"], default=["adam", "adamax"],
+        metavar="OPTIMIZER", help="subset of adam, adamax (default: both)",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, default=Path("runs/table1"), help="output folder")
+    parser.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto"
+    )
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of every run (default: 0)")
+    parser.add_argument(
+        "--train-limit", type=_positive_int, default=None, metavar="N",
+        help="use only the first N training images (pipeline check, not the study)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--test-limit", type=_positive_int, default=None, metavar="N",
+        help="evaluate on only the first N test images (pipeline check, not the study)",
+    )  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from worker import reproduce
+
+    configs = reproduce.table1_configs(
+        epochs=args.epochs,
+        models=args.models,
+        optimizers=args.optimizers,
+        seed=args.seed,
+        device=args.device,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+    )
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    stop_requested = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        signal.signal(signal.SIGINT, previous_handler)
+
+    previous_handler = signal.signal(signal.SIGINT, request_stop)
+    bars: dict[str, tqdm] = {}
+
+    def show(config, progress) -> None:
+        bar = bars.get(config.key)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bar = bars[config.key] = tqdm(
+                total=progress.total_steps, unit="step", desc=config.key,
+                disable=args.no_progress, dynamic_ncols=True,
+            )  # fmt: skip
+        bar.n = progress.step
+        bar.refresh()
+
+    try:
+        runs = reproduce.run_configs(
+            configs, out, on_progress=show, should_stop=lambda: stop_requested
+        )
+    finally:
+        for bar in bars.values():
+            bar.close()
+        signal.signal(signal.SIGINT, previous_handler)
+
+    device = runs[0].result.device if runs else args.device
+    machine = (
+        torch.cuda.get_device_name(0)
+        if device.startswith("cuda")
+        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    )
+    (out / "table1.md").write_text(reproduce.table1_markdown(runs, machine=machine))
+    figures = reproduce.table1_figures(runs, out)
+    reproduce.write_summary(runs, out)
+    print(f"wrote {out / 'table1.md'}" + "".join(f", {p.name}" for p in figures))
+    for run in runs:
+        accuracy = run.test_accuracy
+        shown = f"{100 * accuracy:.2f}%" if accuracy is not None else run.result.status
+        print(f"  {run.config.key}: {shown}")
+    if any(run.result.status == "cancelled" for run in runs):
+        print("adamlab reproduce: stopped; run the same command to continue", file=sys.stderr)
+        return EXIT_CANCELLED
+    failed = [run for run in runs if run.result.status == "failed"]
+    for run in failed:
+        print(f"adamlab reproduce: {run.config.key} failed: {run.result.error}", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
