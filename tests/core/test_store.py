@@ -1,0 +1,482 @@
+"""The store on SQLite and on a real PostgreSQL: migrations, experiments' life cycle,
+listing, metric points, checkpoints."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.spec import ExperimentSpec
+from core.store.checkpoints import CheckpointFile, list_checkpoints, sync_checkpoints
+from core.store.experiments import (
+    CancelOutcome,
+    ExperimentFilters,
+    ExperimentStatus,
+    IdempotencyConflictError,
+    InvalidCursorError,
+    Progress,
+    claim_experiment,
+    create_experiment,
+    finish_experiment,
+    get_experiment,
+    list_experiments,
+    reap_lost_experiments,
+    record_heartbeat,
+    request_cancel,
+)
+from core.store.metrics import PointRow, downsample, read_curve, read_history, upsert_metric_points
+from core.store.migrate import upgrade_to_head
+from core.store.models import Base
+from tests.servers import (
+    POSTGRES_TEST_DATABASE,
+    Store,
+    open_store,
+    postgres_database,
+    postgres_server,
+)
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+TIMEOUT_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def migrated_postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with (
+        postgres_server(tmp_path_factory.mktemp("pgdata")) as admin_url,
+        postgres_database(admin_url, f"{POSTGRES_TEST_DATABASE}_store", migrated=True) as url,
+    ):
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty migrated store: a new SQLite file, or the PostgreSQL test database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        upgrade_to_head(url)
+    else:
+        url = request.getfixturevalue("migrated_postgres_url")
+    with open_store(url) as opened:
+        yield opened
+
+
+def make_spec(**overrides: Any) -> ExperimentSpec:
+    body: dict[str, Any] = {
+        "name": "exp",
+        "dataset": {"name": "digits"},
+        "model": {"name": "logistic_regression"},
+        "epochs": 2,
+    }
+    return ExperimentSpec.model_validate(body | overrides)
+
+
+def new_experiment(db: Store, *, now: datetime = T0, **overrides: Any) -> str:
+    with db.session() as session:
+        experiment, created = create_experiment(
+            session=session, spec=make_spec(**overrides), queue="cpu", now=now
+        )
+        assert created
+        return experiment.id
+
+
+def claim(db: Store, experiment_id: str, *, now: datetime = T0, max_attempts: int = 3):
+    with db.session() as session:
+        return claim_experiment(
+            session=session,
+            experiment_id=experiment_id,
+            worker="w",
+            heartbeat_timeout_s=TIMEOUT_S,
+            max_attempts=max_attempts,
+            now=now,
+        )
+
+
+def read(db: Store, experiment_id: str):
+    with db.session() as session:
+        return get_experiment(session=session, experiment_id=experiment_id)
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+
+def test_migrations_build_exactly_the_models_schema(store: Store) -> None:
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+# --- creating, idempotency ----------------------------------------------------------------------
+
+
+def test_created_experiment_reads_back_queued_with_its_spec(store: Store) -> None:
+    spec = make_spec(tags=["a", "b", "a"], optimizer={"name": "adamax"})
+    with store.session() as session:
+        experiment, created = create_experiment(session=session, spec=spec, queue="cpu", now=T0)
+    row = read(store, experiment.id)
+    assert created
+    assert row.status == ExperimentStatus.QUEUED
+    assert ExperimentSpec.model_validate(row.spec) == spec
+    assert (row.dataset, row.model, row.optimizer) == ("digits", "logistic_regression", "adamax")
+    assert row.tag_names == ["a", "b"]
+    assert row.created_at == T0
+
+
+def test_same_idempotency_key_and_spec_returns_the_same_experiment(store: Store) -> None:
+    with store.session() as session:
+        first, created_first = create_experiment(
+            session=session, spec=make_spec(), queue="cpu", idempotency_key="key-1"
+        )
+    with store.session() as session:
+        again, created_again = create_experiment(
+            session=session, spec=make_spec(), queue="cpu", idempotency_key="key-1"
+        )
+    assert (created_first, created_again) == (True, False)
+    assert again.id == first.id
+
+
+def test_same_idempotency_key_with_another_spec_is_a_conflict(store: Store) -> None:
+    with store.session() as session:
+        create_experiment(session=session, spec=make_spec(), queue="cpu", idempotency_key="k")
+    with store.session() as session, pytest.raises(IdempotencyConflictError, match="'k'"):
+        create_experiment(session=session, spec=make_spec(seed=1), queue="cpu", idempotency_key="k")
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def _fill_for_listing(db: Store) -> list[str]:
+    ids = []
+    for index in range(12):
+        ids.append(
+            new_experiment(
+                db,
+                name=f"run-{index % 4}",
+                optimizer={"name": "adam" if index % 2 else "adamax"},
+                tags=["study"] + (["long"] if index % 3 == 0 else []),
+                now=T0 + timedelta(seconds=index),
+            )
+        )
+    return ids
+
+
+def _all_pages(db: Store, filters: ExperimentFilters, sort: str, limit: int) -> list[Any]:
+    rows, cursor, counts = [], None, set()
+    for _ in range(100):
+        with db.session() as session:
+            page = list_experiments(
+                session=session, filters=filters, sort=sort, cursor=cursor, limit=limit
+            )
+        rows += page.data
+        counts.add(page.count)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(counts) == 1 and counts.pop() == len(rows)
+    return rows
+
+
+def test_filters_apply_before_paging(store: Store) -> None:
+    _fill_for_listing(store)
+    filters = ExperimentFilters(optimizer=["adam"], tags=["study", "long"])
+    rows = _all_pages(store, filters, sort="-created_at", limit=1)
+    # index % 2 == 1 and index % 3 == 0: 3 and 9
+    assert [row.created_at for row in rows] == [
+        T0 + timedelta(seconds=9),
+        T0 + timedelta(seconds=3),
+    ]
+    assert all(row.optimizer == "adam" and "long" in row.tag_names for row in rows)
+
+
+@pytest.mark.parametrize("sort", ["created_at", "-created_at", "name", "-name", "-optimizer"])
+def test_pages_cover_every_row_once_in_sort_order(store: Store, sort: str) -> None:
+    ids = _fill_for_listing(store)
+    rows = _all_pages(store, ExperimentFilters(), sort=sort, limit=5)
+    assert sorted(row.id for row in rows) == sorted(ids)
+    key = sort.removeprefix("-")
+    expected = sorted(rows, key=lambda row: (getattr(row, key), row.id), reverse=sort[0] == "-")
+    assert [row.id for row in rows] == [row.id for row in expected]
+
+
+def test_filter_by_status_and_name(store: Store) -> None:
+    ids = _fill_for_listing(store)
+    with store.session() as session:
+        request_cancel(session=session, experiment_id=ids[0])
+    rows = _all_pages(store, ExperimentFilters(status=["cancelled"]), sort="name", limit=10)
+    assert [row.id for row in rows] == [ids[0]]
+    rows = _all_pages(store, ExperimentFilters(name=["run-1", "run-2"]), sort="name", limit=2)
+    assert len(rows) == 6
+
+
+def test_foreign_or_mismatched_cursor_is_refused(store: Store) -> None:
+    _fill_for_listing(store)
+    with store.session() as session:
+        page = list_experiments(session=session, filters=ExperimentFilters(), sort="name", limit=2)
+        with pytest.raises(InvalidCursorError, match="sort"):
+            list_experiments(
+                session=session, filters=ExperimentFilters(), sort="-name", cursor=page.next_cursor
+            )
+        with pytest.raises(InvalidCursorError):
+            list_experiments(session=session, filters=ExperimentFilters(), cursor="garbage!")
+
+
+# --- the run's life cycle ---------------------------------------------------------------------
+
+
+def test_only_one_of_two_claims_wins(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    first = claim(store, experiment_id)
+    second = claim(store, experiment_id, now=T0 + timedelta(seconds=1))
+    assert first is not None and first.attempt == 1
+    assert second is None
+    row = read(store, experiment_id)
+    assert (row.status, row.lease_id, row.started_at) == ("running", first.lease_id, T0)
+
+
+def test_claim_takes_over_a_job_whose_heartbeat_is_stale(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    first = claim(store, experiment_id)
+    later = T0 + timedelta(seconds=TIMEOUT_S + 1)
+    second = claim(store, experiment_id, now=later)
+    assert second is not None and second.attempt == 2 and second.lease_id != first.lease_id
+    assert read(store, experiment_id).started_at == T0  # the first start is kept
+    with store.session() as session:  # the first worker's lease is gone
+        reply = record_heartbeat(
+            session=session, experiment_id=experiment_id, lease_id=first.lease_id, now=later
+        )
+        assert not reply.lease_held
+        assert not finish_experiment(
+            session=session,
+            experiment_id=experiment_id,
+            lease_id=first.lease_id,
+            status=ExperimentStatus.SUCCEEDED,
+        )
+
+
+def test_claim_of_a_job_out_of_attempts_fails_it(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    assert claim(store, experiment_id, max_attempts=1) is not None
+    assert claim(store, experiment_id, now=T0 + timedelta(minutes=5), max_attempts=1) is None
+    row = read(store, experiment_id)
+    assert row.status == "failed"
+    assert "1 attempts" in row.error
+
+
+def test_cancelled_queued_job_is_never_claimed(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    with store.session() as session:
+        assert (
+            request_cancel(session=session, experiment_id=experiment_id) is CancelOutcome.CANCELLED
+        )
+    assert claim(store, experiment_id) is None
+    row = read(store, experiment_id)
+    assert (row.status, row.started_at, row.attempts) == ("cancelled", None, 0)
+
+
+def test_cancel_of_running_job_reaches_its_heartbeat_and_finished_job_refuses(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    lease = claim(store, experiment_id)
+    with store.session() as session:
+        assert (
+            request_cancel(session=session, experiment_id=experiment_id) is CancelOutcome.STOPPING
+        )
+        reply = record_heartbeat(
+            session=session,
+            experiment_id=experiment_id,
+            lease_id=lease.lease_id,
+            progress=Progress(epoch=1, epochs=2, step=5, total_steps=10, fraction=0.5, eta_s=3.0),
+        )
+        assert reply.lease_held and reply.cancel_requested
+        assert finish_experiment(
+            session=session,
+            experiment_id=experiment_id,
+            lease_id=lease.lease_id,
+            status=ExperimentStatus.CANCELLED,
+        )
+        assert (
+            request_cancel(session=session, experiment_id=experiment_id) is CancelOutcome.FINISHED
+        )
+        assert request_cancel(session=session, experiment_id="nope") is CancelOutcome.NOT_FOUND
+    row = read(store, experiment_id)
+    assert (row.status, row.step, row.fraction) == ("cancelled", 5, 0.5)
+
+
+def test_finish_stores_metrics_with_non_finite_values_as_null(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    lease = claim(store, experiment_id)
+    with store.session() as session:
+        assert finish_experiment(
+            session=session,
+            experiment_id=experiment_id,
+            lease_id=lease.lease_id,
+            status=ExperimentStatus.SUCCEEDED,
+            final_metrics={"test_acc": 0.9, "train_loss": math.nan},
+            device="cpu",
+        )
+    row = read(store, experiment_id)
+    assert row.final_metrics == {"test_acc": 0.9, "train_loss": None}
+    assert (row.status, row.device, row.fraction) == ("succeeded", "cpu", 1.0)
+
+
+# --- the reaper -------------------------------------------------------------------------------
+
+
+def test_reaper_requeues_a_lost_job_and_sends_its_message(store: Store) -> None:
+    lost, alive = new_experiment(store), new_experiment(store)
+    claim(store, lost)
+    claim(store, alive, now=T0 + timedelta(seconds=TIMEOUT_S))
+    sent: list[tuple[str, str]] = []
+    with store.session() as session:
+        report = reap_lost_experiments(
+            session=session,
+            heartbeat_timeout_s=TIMEOUT_S,
+            max_attempts=3,
+            dispatch=lambda experiment_id, queue: sent.append((experiment_id, queue)),
+            now=T0 + timedelta(seconds=TIMEOUT_S + 1),
+        )
+    assert report.requeued == [lost] and report.failed == []
+    assert sent == [(lost, "cpu")]
+    row = read(store, lost)
+    assert (row.status, row.lease_id, row.attempts) == ("queued", None, 1)
+    assert "requeued" in row.error
+    assert read(store, alive).status == "running"
+    again = claim(store, lost, now=T0 + timedelta(seconds=TIMEOUT_S + 2))
+    assert again is not None and again.attempt == 2
+
+
+def test_reaper_fails_a_lost_job_out_of_attempts(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    claim(store, experiment_id, max_attempts=1)
+    with store.session() as session:
+        report = reap_lost_experiments(
+            session=session,
+            heartbeat_timeout_s=TIMEOUT_S,
+            max_attempts=1,
+            dispatch=lambda *_: pytest.fail("nothing to send"),
+            now=T0 + timedelta(minutes=1),
+        )
+    assert report.failed == [experiment_id]
+    row = read(store, experiment_id)
+    assert row.status == "failed" and "heartbeats" in row.error
+
+
+def test_reaper_leaves_the_job_stale_when_the_broker_refuses(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    claim(store, experiment_id)
+
+    def broker_down(experiment_id: str, queue: str) -> None:
+        raise ConnectionError("broker down")
+
+    with store.session() as session, pytest.raises(ConnectionError):
+        reap_lost_experiments(
+            session=session,
+            heartbeat_timeout_s=TIMEOUT_S,
+            max_attempts=3,
+            dispatch=broker_down,
+            now=T0 + timedelta(minutes=1),
+        )
+    assert read(store, experiment_id).status == "running"  # found again by the next sweep
+
+
+# --- metric points ----------------------------------------------------------------------------
+
+
+def test_upsert_replaces_a_point_with_the_same_name_and_step(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    with store.session() as session:
+        upsert_metric_points(
+            session=session,
+            experiment_id=experiment_id,
+            points=[PointRow("loss", step, 1, 1.0 / step) for step in range(1, 2001)],
+        )
+        upsert_metric_points(
+            session=session,
+            experiment_id=experiment_id,
+            points=[PointRow("loss", 5, 1, 42.0), PointRow("loss", 2001, 2, math.inf)],
+        )
+        curve = read_curve(session=session, experiment_id=experiment_id, name="loss")
+    assert len(curve) == 2001
+    assert curve[4].value == 42.0
+    assert curve[-1].value is None  # not finite: read back as null
+    assert [point.step for point in curve] == list(range(1, 2002))
+
+
+def test_curve_step_range_and_history_pages(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    points = [PointRow(name, step, 1, float(step)) for step in range(1, 51) for name in "ab"]
+    with store.session() as session:
+        upsert_metric_points(session=session, experiment_id=experiment_id, points=points)
+        curve = read_curve(
+            session=session, experiment_id=experiment_id, name="a", step_min=10, step_max=19
+        )
+        assert [point.step for point in curve] == list(range(10, 20))
+        paged, after = [], None
+        for _ in range(100):
+            page = read_history(session=session, experiment_id=experiment_id, after=after, limit=7)
+            if not page:
+                break
+            paged += page
+            after = (page[-1].step, page[-1].name)
+    assert [(point.step, point.name) for point in paged] == [(p.step, p.name) for p in points]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)), max_size=300
+    ),
+    max_points=st.integers(min_value=1, max_value=64),
+)
+def test_downsample_keeps_ends_and_extremes_within_the_budget(
+    values: list[float | None], max_points: int
+) -> None:
+    points = [PointRow("m", step, 1, value) for step, value in enumerate(values, start=1)]
+    kept = downsample(points, max_points=max_points)
+    assert len(kept) <= max_points
+    steps = [point.step for point in kept]
+    assert steps == sorted(set(steps))
+    assert set(kept) <= set(points)
+    if len(points) <= max_points:
+        assert kept == points
+        return
+    assert kept[-1] == points[-1]
+    if max_points >= 2:
+        assert kept[0] == points[0]
+    finite = [point.value for point in points if point.value is not None]
+    if max_points >= 4 and finite:
+        kept_values = [point.value for point in kept if point.value is not None]
+        assert max(kept_values) == max(finite) and min(kept_values) == min(finite)
+
+
+def test_downsample_keeps_every_bucket_spike() -> None:
+    values = [0.0] * 1000
+    for spike in (13, 377, 999):
+        values[spike] = 100.0
+    values[500] = -100.0
+    points = [PointRow("m", step, 1, value) for step, value in enumerate(values, start=1)]
+    kept = downsample(points, max_points=40)
+    assert {point.step for point in kept} >= {1, 14, 378, 501, 1000}
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def test_checkpoint_index_follows_the_files(store: Store) -> None:
+    experiment_id = new_experiment(store)
+
+    def file(epoch: int) -> CheckpointFile:
+        return CheckpointFile(f"/ck/epoch-{epoch:04d}.pt", epoch, 100 + epoch, T0)
+
+    with store.session() as session:
+        sync_checkpoints(session=session, experiment_id=experiment_id, files=[file(1), file(2)])
+        sync_checkpoints(session=session, experiment_id=experiment_id, files=[file(2), file(3)])
+        rows = list_checkpoints(session=session, experiment_id=experiment_id)
+    assert [(row.epoch, row.size_bytes) for row in rows] == [(2, 102), (3, 103)]
