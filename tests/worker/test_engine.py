@@ -219,3 +219,16 @@ def test_cuda_run_matches_cpu_within_float_noise() -> None:
     run_experiment(digits_spec(device="cuda", model={"name": "mlp", "hidden_sizes": [32]}),
                    sink=cuda)  # fmt: skip
     assert cpu.values("batch_loss") == pytest.approx(cuda.values("batch_loss"), rel=1e-3)
+
+
+def test_channels_last_cnn_equals_the_plain_memory_order_up_to_rounding() -> None:
+    spec = digits_spec(
+        dataset={"name": "mnist", "batch_size": 32, "train_limit": 256, "test_limit": 128},
+        model={"name": "cnn", "channels": [8, 16], "hidden_size": 32, "dropout": 0.25},
+        epochs=2,
+    )
+    fast, plain = ListSink(), ListSink()
+    run_experiment(spec, sink=fast, channels_last=True)
+    run_experiment(spec, sink=plain, channels_last=False)
+    for name in ("batch_loss", "train_loss", "test_loss", "test_acc"):
+        assert fast.values(name) == pytest.approx(plain.values(name), rel=1e-4, abs=1e-6), name
