@@ -12,6 +12,7 @@ Python containers only, no pickled code.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import tempfile
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ def load_latest_checkpoint(folder: Path | None) -> Checkpoint | None:
 def load_checkpoint(path: Path) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
     if payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
