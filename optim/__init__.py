@@ -1,1 +1,12 @@
-"""adamlab's own Adam, AdaMax and AdamW (torch only)."""
+"""adamlab's own Adam, AdaMax and AdamW (torch only).
+
+``from optim import Adam, AdaMax, AdamW`` gives ``torch.optim.Optimizer`` subclasses that
+compute what ``torch.optim.Adam`` / ``torch.optim.Adamax`` / ``torch.optim.AdamW`` compute,
+share their state-dict format, and add ``bias_correction`` and a faster step
+(see :mod:`optim.functional`).
+"""
+
+from optim.adam import Adam, AdamW
+from optim.adamax import AdaMax, Adamax
+
+__all__ = ["AdaMax", "Adam", "AdamW", "Adamax"]

@@ -1,0 +1,451 @@
+"""The CPU fast path: one C loop per step over every tensor of a group.
+
+Why C and not ``torch.compile``: inductor's CPU code generator emits one OpenMP loop per
+tensor, so a model with hundreds of small tensors pays a parallel region (and, at compile
+time, a compiler invocation) per tensor; measured on a 2-core CPU, a compiled update over 300
+tensors of 10k elements ran at 0.44x torch's fused Adam after 140 s of compiling. The kernel
+below cuts all tensors of a call into chunks of ``CHUNK`` elements and runs one parallel loop
+over the chunks, so each element of p, g, m, v is read once and p, m, v written once
+(28 bytes per float32 parameter), whatever the layout. It compiles in well under a second.
+
+The source is compiled at first use with the system C compiler (``cc``, ``gcc`` or ``clang``)
+into a cache folder under the temporary directory, keyed by a hash of the source, the flags,
+the compiler and the CPU; the library links the OpenMP runtime torch has already loaded.
+Without a working compiler :func:`available` is false and the optimizers use the plain path
+(or raise, if ``fused=True`` was asked for).
+
+The arithmetic follows torch.optim's for-loop implementation operation by operation, in the
+tensor's own precision (scalars rounded to it first); bias corrections are computed in double
+precision from the float32 step counter, as torch does with Python floats. ``-ffp-contract=off``
+keeps the compiler from fusing a multiply and an add into one rounding.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+CHUNK = 16384
+
+FLAG_AMSGRAD = 1
+FLAG_MAXIMIZE = 2
+FLAG_DECOUPLED_WEIGHT_DECAY = 4
+FLAG_BIAS_CORRECTION = 8
+
+SOURCE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* CHUNK and the FLAG_* bits come from the Python side, as -D options (see CFLAGS). */
+
+/* torch.maximum: a NaN in either argument gives NaN. */
+#define MAXIMUM(a, b) (((a) != (a) || (a) > (b)) ? (a) : (b))
+
+/* first[i] is the index of tensor i's first chunk; first[n] the number of chunks. */
+static int64_t *chunk_offsets(int64_t n, const int64_t *numel) {
+    int64_t *first = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    if (!first) return NULL;
+    first[0] = 0;
+    for (int64_t i = 0; i < n; i++) first[i + 1] = first[i] + (numel[i] + CHUNK - 1) / CHUNK;
+    return first;
+}
+
+/* The last tensor whose first chunk is <= chunk: empty tensors (no chunks) are skipped. */
+static int64_t tensor_of_chunk(const int64_t *first, int64_t n, int64_t chunk) {
+    int64_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (first[mid] <= chunk) lo = mid; else hi = mid;
+    }
+    return lo;
+}
+
+/* Increments each step counter (float32, as torch keeps it) and returns, per tensor, the
+   step size lr / (1 - beta1^t) and sqrt(1 - beta2^t), both in double precision. */
+static int prepare_steps(int64_t n, float **steps, double lr, double beta1, double beta2,
+                         int flags, double *step_size, double *bias_correction2_sqrt) {
+    for (int64_t i = 0; i < n; i++) {
+        float t = *steps[i] + 1.0f;
+        *steps[i] = t;
+        double bc1 = (flags & FLAG_BIAS_CORRECTION) ? 1.0 - pow(beta1, (double)t) : 1.0;
+        double bc2 = (flags & FLAG_BIAS_CORRECTION) ? 1.0 - pow(beta2, (double)t) : 1.0;
+        step_size[i] = lr / bc1;
+        bias_correction2_sqrt[i] = sqrt(bc2);
+    }
+    return 0;
+}
+
+#define DEFINE_KERNELS(T, SUFFIX, SQRT, FABS)                                                  \
+static inline T lerp_##SUFFIX(T self, T end, T weight, int small_weight) {                   \
+    return small_weight ? self + weight * (end - self) : end - (end - self) * ((T)1 - weight);\
+}                                                                                             \
+                                                                                              \
+int adam_##SUFFIX(int64_t n, T **P, T **G, T **M, T **V, T **VMAX, const int64_t *numel,     \
+                  float **steps, double lr, double beta1, double beta2, double eps,           \
+                  double weight_decay, int flags, int nthreads) {                            \
+    int64_t *first = chunk_offsets(n, numel);                                                 \
+    double *step_size = malloc(sizeof(double) * (size_t)(n + 1));                             \
+    double *bc2_sqrt = malloc(sizeof(double) * (size_t)(n + 1));                              \
+    if (!first || !step_size || !bc2_sqrt) {                                                  \
+        free(first); free(step_size); free(bc2_sqrt); return -1;                              \
+    }                                                                                         \
+    prepare_steps(n, steps, lr, beta1, beta2, flags, step_size, bc2_sqrt);                    \
+    const int amsgrad = flags & FLAG_AMSGRAD, maximize = flags & FLAG_MAXIMIZE;               \
+    const int decoupled = (flags & FLAG_DECOUPLED_WEIGHT_DECAY) && weight_decay != 0.0;       \
+    const int coupled = !(flags & FLAG_DECOUPLED_WEIGHT_DECAY) && weight_decay != 0.0;        \
+    const T w1 = (T)(1.0 - beta1), b2 = (T)beta2, one_minus_b2 = (T)(1.0 - beta2);            \
+    const int small_w1 = fabs((double)w1) < 0.5;                                              \
+    const T teps = (T)eps, wd = (T)weight_decay, decay = (T)(1.0 - lr * weight_decay);        \
+    const int64_t nchunks = first[n];                                                         \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(nthreads > 1)")      \
+    for (int64_t c = 0; c < nchunks; c++) {                                                   \
+        const int64_t i = tensor_of_chunk(first, n, c);                                       \
+        const int64_t start = (c - first[i]) * CHUNK;                                         \
+        const int64_t end = start + CHUNK < numel[i] ? start + CHUNK : numel[i];              \
+        T *restrict p = P[i], *restrict m = M[i], *restrict v = V[i];                         \
+        const T *restrict g = G[i];                                                           \
+        T *restrict vmax = amsgrad ? VMAX[i] : NULL;                                          \
+        const T neg_step_size = (T)(-step_size[i]), bc2s = (T)bc2_sqrt[i];                    \
+        for (int64_t j = start; j < end; j++) {                                               \
+            T gj = maximize ? -g[j] : g[j];                                                   \
+            T pj = p[j];                                                                      \
+            if (decoupled) pj = pj * decay;                                                   \
+            if (coupled) gj = gj + wd * pj;                                                   \
+            const T mj = lerp_##SUFFIX(m[j], gj, w1, small_w1);                               \
+            T vj = v[j] * b2 + one_minus_b2 * gj * gj;                                        \
+            m[j] = mj;                                                                        \
+            v[j] = vj;                                                                        \
+            if (amsgrad) {                                                                    \
+                vj = MAXIMUM(vmax[j], vj);                                                    \
+                vmax[j] = vj;                                                                 \
+            }                                                                                 \
+            const T denom = SQRT(vj) / bc2s + teps;                                           \
+            p[j] = pj + neg_step_size * (mj / denom);                                         \
+        }                                                                                     \
+    }                                                                                         \
+    free(first); free(step_size); free(bc2_sqrt);                                             \
+    return 0;                                                                                 \
+}                                                                                             \
+                                                                                              \
+int adamax_##SUFFIX(int64_t n, T **P, T **G, T **M, T **U, const int64_t *numel,             \
+                    float **steps, double lr, double beta1, double beta2, double eps,         \
+                    double weight_decay, int flags, int nthreads) {                          \
+    int64_t *first = chunk_offsets(n, numel);                                                 \
+    double *step_size = malloc(sizeof(double) * (size_t)(n + 1));                             \
+    double *unused = malloc(sizeof(double) * (size_t)(n + 1));                                \
+    if (!first || !step_size || !unused) {                                                    \
+        free(first); free(step_size); free(unused); return -1;                                \
+    }                                                                                         \
+    prepare_steps(n, steps, lr, beta1, beta2, flags, step_size, unused);                      \
+    const int maximize = flags & FLAG_MAXIMIZE;                                               \
+    const int decoupled = (flags & FLAG_DECOUPLED_WEIGHT_DECAY) && weight_decay != 0.0;       \
+    const int coupled = !(flags & FLAG_DECOUPLED_WEIGHT_DECAY) && weight_decay != 0.0;        \
+    const T w1 = (T)(1.0 - beta1), b2 = (T)beta2;                                             \
+    const int small_w1 = fabs((double)w1) < 0.5;                                              \
+    const T teps = (T)eps, wd = (T)weight_decay, decay = (T)(1.0 - lr * weight_decay);        \
+    const int64_t nchunks = first[n];                                                         \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(nthreads > 1)")      \
+    for (int64_t c = 0; c < nchunks; c++) {                                                   \
+        const int64_t i = tensor_of_chunk(first, n, c);                                       \
+        const int64_t start = (c - first[i]) * CHUNK;                                         \
+        const int64_t end = start + CHUNK < numel[i] ? start + CHUNK : numel[i];              \
+        T *restrict p = P[i], *restrict m = M[i], *restrict u = U[i];                         \
+        const T *restrict g = G[i];                                                           \
+        const T neg_step_size = (T)(-step_size[i]);                                           \
+        for (int64_t j = start; j < end; j++) {                                               \
+            T gj = maximize ? -g[j] : g[j];                                                   \
+            T pj = p[j];                                                                      \
+            if (decoupled) pj = pj * decay;                                                   \
+            if (coupled) gj = gj + wd * pj;                                                   \
+            const T mj = lerp_##SUFFIX(m[j], gj, w1, small_w1);                               \
+            const T scaled = u[j] * b2, bound = FABS(gj) + teps;                              \
+            const T uj = MAXIMUM(scaled, bound);                                              \
+            m[j] = mj;                                                                        \
+            u[j] = uj;                                                                        \
+            p[j] = pj + neg_step_size * (mj / uj);                                            \
+        }                                                                                     \
+    }                                                                                         \
+    free(first); free(step_size); free(unused);                                               \
+    return 0;                                                                                 \
+}
+
+DEFINE_KERNELS(float, f32, sqrtf, fabsf)
+DEFINE_KERNELS(double, f64, sqrt, fabs)
+"""
+
+CFLAGS = [
+    "-O3",
+    "-march=native",
+    "-fopenmp",
+    "-fno-math-errno",  # lets sqrt vectorise; no rounding changes
+    "-ffp-contract=off",  # no fused multiply-add: the same roundings as torch's loops
+    "-shared",
+    "-fPIC",
+    "-std=c11",
+    f"-DCHUNK={CHUNK}",
+    f"-DFLAG_AMSGRAD={FLAG_AMSGRAD}",
+    f"-DFLAG_MAXIMIZE={FLAG_MAXIMIZE}",
+    f"-DFLAG_DECOUPLED_WEIGHT_DECAY={FLAG_DECOUPLED_WEIGHT_DECAY}",
+    f"-DFLAG_BIAS_CORRECTION={FLAG_BIAS_CORRECTION}",
+]
+COMPILE_TIMEOUT_S = 120
+
+SUFFIX_OF_DTYPE = {torch.float32: "f32", torch.float64: "f64"}
+
+_lock = threading.Lock()
+_library: ctypes.CDLL | None = None
+_failure: str | None = None
+
+
+def _find_compiler() -> str | None:
+    for name in ("cc", "gcc", "clang"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _cpu_signature() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    return platform.processor()
+
+
+def _cache_dir() -> Path:
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"adamlab-optim-kernels-{uid}"
+
+
+def _build(compiler: str) -> Path:
+    version = subprocess.run(
+        [compiler, "--version"], capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S
+    ).stdout
+    identity = [SOURCE, " ".join(CFLAGS), compiler, version, platform.machine(), _cpu_signature()]
+    key = hashlib.sha256("\0".join(identity).encode()).hexdigest()[:20]
+    folder = _cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    library = folder / f"adam_kernels_{key}.so"
+    if library.is_file():
+        return library
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        source = Path(scratch) / "adam_kernels.c"
+        source.write_text(SOURCE)
+        built = Path(scratch) / "adam_kernels.so"
+        result = subprocess.run(
+            [compiler, *CFLAGS, "-o", str(built), str(source), "-lm"],
+            capture_output=True,
+            text=True,
+            timeout=COMPILE_TIMEOUT_S,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{compiler} failed: {result.stderr.strip()[-2000:]}")
+        os.replace(built, library)  # atomic: concurrent builders never see half a file
+    return library
+
+
+def _load() -> ctypes.CDLL | None:
+    global _library, _failure
+    with _lock:
+        if _library is not None or _failure is not None:
+            return _library
+        compiler = _find_compiler()
+        if compiler is None:
+            _failure = "no C compiler (cc, gcc or clang) on PATH"
+            return None
+        try:
+            library = ctypes.CDLL(str(_build(compiler)))
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+            _failure = f"building the CPU kernel failed: {error}"
+            return None
+        pointers = ctypes.POINTER(ctypes.c_void_p)  # T** in C: one data pointer per tensor
+        for suffix in SUFFIX_OF_DTYPE.values():
+            common = [
+                ctypes.POINTER(ctypes.c_int64),  # numel
+                pointers,  # float32 step counters
+                ctypes.c_double,  # lr
+                ctypes.c_double,  # beta1
+                ctypes.c_double,  # beta2
+                ctypes.c_double,  # eps
+                ctypes.c_double,  # weight_decay
+                ctypes.c_int,  # flags
+                ctypes.c_int,  # threads
+            ]
+            adam = getattr(library, f"adam_{suffix}")
+            adam.argtypes = [ctypes.c_int64, *[pointers] * 5, *common]
+            adam.restype = ctypes.c_int
+            adamax = getattr(library, f"adamax_{suffix}")
+            adamax.argtypes = [ctypes.c_int64, *[pointers] * 4, *common]
+            adamax.restype = ctypes.c_int
+        _library = library
+        return _library
+
+
+def available() -> bool:
+    """Whether the kernel is built (building it on the first call)."""
+    return _load() is not None
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` is false, or ``None``."""
+    _load()
+    return _failure
+
+
+def supports(param: Tensor, *others: Tensor) -> bool:
+    """Whether the kernel can update ``param`` with ``others`` (grad, moments): all dense,
+    contiguous, on the CPU, of one dtype that is float32 or float64 (complex tensors are
+    passed in as their real views)."""
+    if param.device.type != "cpu" or param.dtype not in SUFFIX_OF_DTYPE:
+        return False
+    return all(
+        t.device.type == "cpu"
+        and t.dtype == param.dtype
+        and t.layout == torch.strided
+        and t.is_contiguous()
+        and t.shape == param.shape
+        for t in (param, *others)
+    )
+
+
+def _pointers(tensors: list[Tensor]):
+    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
+
+
+def _step_pointers(state_steps: list[Tensor]):
+    for step in state_steps:
+        if step.dtype != torch.float32 or step.device.type != "cpu" or step.numel() != 1:
+            raise ValueError(
+                "the CPU kernel needs each state['step'] to be a one-element float32 CPU tensor, "
+                f"got dtype={step.dtype} device={step.device} shape={tuple(step.shape)}"
+            )
+    return _pointers(state_steps)
+
+
+def _threads(total_elements: int) -> int:
+    return max(1, min(torch.get_num_threads(), -(-total_elements // CHUNK)))
+
+
+def _flags(*, amsgrad=False, maximize, decoupled_weight_decay, bias_correction) -> int:
+    return (
+        (FLAG_AMSGRAD if amsgrad else 0)
+        | (FLAG_MAXIMIZE if maximize else 0)
+        | (FLAG_DECOUPLED_WEIGHT_DECAY if decoupled_weight_decay else 0)
+        | (FLAG_BIAS_CORRECTION if bias_correction else 0)
+    )
+
+
+def _library_or_raise() -> ctypes.CDLL:
+    library = _load()
+    if library is None:
+        raise RuntimeError(f"the CPU fast path is unavailable: {_failure}")
+    return library
+
+
+def adam(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    max_exp_avg_sqs: list[Tensor],
+    state_steps: list[Tensor],
+    *,
+    amsgrad: bool,
+    beta1: float,
+    beta2: float,
+    lr: float,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+    decoupled_weight_decay: bool,
+    bias_correction: bool,
+) -> None:
+    """One Adam step over tensors that all pass :func:`supports` and share one dtype."""
+    if not params:
+        return
+    library = _library_or_raise()
+    dtype = params[0].dtype
+    numel = (ctypes.c_int64 * len(params))(*[p.numel() for p in params])
+    status = getattr(library, f"adam_{SUFFIX_OF_DTYPE[dtype]}")(
+        len(params),
+        _pointers(params),
+        _pointers(grads),
+        _pointers(exp_avgs),
+        _pointers(exp_avg_sqs),
+        _pointers(max_exp_avg_sqs if amsgrad else exp_avg_sqs),
+        numel,
+        _step_pointers(state_steps),
+        float(lr),
+        float(beta1),
+        float(beta2),
+        float(eps),
+        float(weight_decay),
+        _flags(
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+            bias_correction=bias_correction,
+        ),
+        _threads(sum(numel)),
+    )
+    if status != 0:
+        raise MemoryError("the CPU kernel could not allocate its work list")
+
+
+def adamax(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_infs: list[Tensor],
+    state_steps: list[Tensor],
+    *,
+    beta1: float,
+    beta2: float,
+    lr: float,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+    decoupled_weight_decay: bool,
+    bias_correction: bool,
+) -> None:
+    """One AdaMax step over tensors that all pass :func:`supports` and share one dtype."""
+    if not params:
+        return
+    library = _library_or_raise()
+    dtype = params[0].dtype
+    numel = (ctypes.c_int64 * len(params))(*[p.numel() for p in params])
+    status = getattr(library, f"adamax_{SUFFIX_OF_DTYPE[dtype]}")(
+        len(params),
+        _pointers(params),
+        _pointers(grads),
+        _pointers(exp_avgs),
+        _pointers(exp_infs),
+        numel,
+        _step_pointers(state_steps),
+        float(lr),
+        float(beta1),
+        float(beta2),
+        float(eps),
+        float(weight_decay),
+        _flags(
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+            bias_correction=bias_correction,
+        ),
+        _threads(sum(numel)),
+    )
+    if status != 0:
+        raise MemoryError("the CPU kernel could not allocate its work list")

@@ -1,0 +1,325 @@
+"""The math of Adam and AdaMax as functions over lists of tensors.
+
+The optimizer classes keep the bookkeeping (param groups, lazy state); everything here takes
+lists of tensors and keyword-only hyperparameters and updates them in place. Adam and AdaMax
+are built from the same primitives (:func:`bias_correction_term`, :func:`apply_weight_decay`,
+:func:`update_first_moment`), in the way optax's ``scale_by_adamax`` reuses the pieces of
+``scale_by_adam``.
+
+Three implementations compute the same update:
+
+- the plain path below: one tensor at a time, in torch ops, in the order torch.optim's
+  for-loop implementation uses (it is the reference the others are tested against, and the
+  path taken while ``torch.compile`` traces a step);
+- :mod:`optim._cpu_kernel`: one C loop over all tensors of a group on the CPU, reading
+  p, g, m, v and writing p, m, v once;
+- :mod:`optim._compiled`: a ``torch.compile``d update, used for CUDA tensors.
+
+``fused=None`` picks per tensor: the C kernel for dense float32/float64 CPU tensors when a C
+compiler is available, the compiled update for CUDA tensors, and the plain path otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from optim import _compiled, _cpu_kernel
+
+__all__ = [
+    "adam",
+    "adamax",
+    "apply_weight_decay",
+    "bias_correction_term",
+    "update_first_moment",
+    "update_infinity_norm",
+    "update_second_moment",
+]
+
+
+def bias_correction_term(beta: float | Tensor, step: float | Tensor, *, enabled: bool = True):
+    """``1 - beta**step``, the factor that removes the zero-initialisation bias of a moment
+    estimate after ``step`` updates; ``1.0`` when ``enabled`` is false (the paper's
+    experiment without bias correction)."""
+    if not enabled:
+        return 1.0
+    return 1 - beta**step
+
+
+def apply_weight_decay(
+    param: Tensor,
+    grad: Tensor,
+    *,
+    lr: float | Tensor,
+    weight_decay: float,
+    decoupled: bool,
+) -> Tensor:
+    """Apply weight decay λ and return the gradient the moments should see.
+
+    Coupled (L2, as in the paper's experiments): ``g ← g + λ·θ``; ``param`` is unchanged.
+    Decoupled (Loshchilov & Hutter's AdamW): ``θ ← θ·(1 − lr·λ)`` in place; ``g`` unchanged.
+    """
+    if weight_decay == 0:
+        return grad
+    if decoupled:
+        param.mul_(1 - lr * weight_decay)
+        return grad
+    return grad.add(param, alpha=weight_decay)
+
+
+def update_first_moment(exp_avg: Tensor, grad: Tensor, *, beta1: float) -> None:
+    """``m ← β1·m + (1 − β1)·g`` in place (written as a lerp, as torch does)."""
+    exp_avg.lerp_(grad, 1 - beta1)
+
+
+def update_second_moment(exp_avg_sq: Tensor, grad: Tensor, *, beta2: float) -> None:
+    """``v ← β2·v + (1 − β2)·g²`` in place."""
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+
+
+def update_infinity_norm(exp_inf: Tensor, grad: Tensor, *, beta2: float, eps: float) -> None:
+    """``u ← max(β2·u, |g| + ε)`` in place (AdaMax; ε inside the max, as torch)."""
+    torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps), out=exp_inf)
+
+
+def _step_value(step_t: Tensor) -> float | Tensor:
+    # A Python float in eager mode (exact double bias corrections, as torch.optim);
+    # the tensor itself while torch.compile traces, so the step count never specialises.
+    return step_t if torch.compiler.is_compiling() else step_t.item()
+
+
+def _lr_value(lr: float | Tensor) -> float | Tensor:
+    if isinstance(lr, Tensor) and not torch.compiler.is_compiling():
+        return lr.item()
+    return lr
+
+
+def _plain_adam(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    max_exp_avg_sqs: list[Tensor],
+    state_steps: list[Tensor],
+    *,
+    amsgrad: bool,
+    beta1: float,
+    beta2: float,
+    lr: float | Tensor,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+    decoupled_weight_decay: bool,
+    bias_correction: bool,
+) -> None:
+    lr = _lr_value(lr)
+    for i, param in enumerate(params):
+        grad = -grads[i] if maximize else grads[i]
+        exp_avg, exp_avg_sq = exp_avgs[i], exp_avg_sqs[i]
+        state_steps[i] += 1
+        step = _step_value(state_steps[i])
+
+        grad = apply_weight_decay(
+            param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay
+        )
+        if torch.is_complex(param):
+            param, grad = torch.view_as_real(param), torch.view_as_real(grad)
+            exp_avg, exp_avg_sq = torch.view_as_real(exp_avg), torch.view_as_real(exp_avg_sq)
+
+        update_first_moment(exp_avg, grad, beta1=beta1)
+        update_second_moment(exp_avg_sq, grad, beta2=beta2)
+        second_moment = exp_avg_sq
+        if amsgrad:
+            max_exp_avg_sq = max_exp_avg_sqs[i]
+            if torch.is_complex(max_exp_avg_sq):
+                max_exp_avg_sq = torch.view_as_real(max_exp_avg_sq)
+            torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+            second_moment = max_exp_avg_sq
+
+        step_size = lr / bias_correction_term(beta1, step, enabled=bias_correction)
+        bias_correction2 = bias_correction_term(beta2, step, enabled=bias_correction)
+        bias_correction2_sqrt = (
+            bias_correction2.sqrt()
+            if isinstance(bias_correction2, Tensor)
+            else math.sqrt(bias_correction2)
+        )
+        denom = (second_moment.sqrt() / bias_correction2_sqrt).add_(eps)
+        if isinstance(step_size, Tensor):
+            param.sub_(step_size * (exp_avg / denom))
+        else:
+            param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+def _plain_adamax(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_infs: list[Tensor],
+    state_steps: list[Tensor],
+    *,
+    beta1: float,
+    beta2: float,
+    lr: float | Tensor,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+    decoupled_weight_decay: bool,
+    bias_correction: bool,
+) -> None:
+    lr = _lr_value(lr)
+    for i, param in enumerate(params):
+        grad = -grads[i] if maximize else grads[i]
+        exp_avg, exp_inf = exp_avgs[i], exp_infs[i]
+        state_steps[i] += 1
+        step = _step_value(state_steps[i])
+
+        grad = apply_weight_decay(
+            param, grad, lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay
+        )
+        if torch.is_complex(param):
+            param, grad = torch.view_as_real(param), torch.view_as_real(grad)
+            exp_avg, exp_inf = torch.view_as_real(exp_avg), torch.view_as_real(exp_inf)
+
+        update_first_moment(exp_avg, grad, beta1=beta1)
+        update_infinity_norm(exp_inf, grad, beta2=beta2, eps=eps)
+
+        step_size = lr / bias_correction_term(beta1, step, enabled=bias_correction)
+        if isinstance(step_size, Tensor):
+            param.sub_(step_size * (exp_avg / exp_inf))
+        else:
+            param.addcdiv_(exp_avg, exp_inf, value=-step_size)
+
+
+def _real(tensor: Tensor) -> Tensor:
+    return torch.view_as_real(tensor) if torch.is_complex(tensor) else tensor
+
+
+def _choose_path(tensors: tuple[Tensor, ...], fused: bool | None) -> str:
+    """``"cpu_kernel"``, ``"compiled"`` or ``"plain"`` for one parameter and its state."""
+    if fused is False:
+        return "plain"
+    param = tensors[0]
+    if param.device.type == "cpu":
+        if _cpu_kernel.supports(*tensors) and _cpu_kernel.available():
+            return "cpu_kernel"
+    elif param.device.type == "cuda" and all(
+        t.device == param.device and t.dtype == param.dtype for t in tensors
+    ):
+        return "compiled"
+    if fused:
+        reason = _cpu_kernel.unavailable_reason() if param.device.type == "cpu" else None
+        raise RuntimeError(
+            "fused=True but no fast path handles a parameter with "
+            f"dtype={param.dtype}, device={param.device}, shape={tuple(param.shape)}, "
+            f"contiguous={param.is_contiguous()}"
+            + (f" ({reason})" if reason else "")
+            + "; the fast paths take dense float32/float64 CPU tensors and CUDA tensors. "
+            "Pass fused=None to fall back to the plain path."
+        )
+    return "plain"
+
+
+def _partition(columns: list[list[Tensor]], fused: bool | None) -> dict[tuple, list[int]]:
+    """Indices of the parameters per (path, device, dtype)."""
+    buckets: dict[tuple, list[int]] = {}
+    for i, row in enumerate(zip(*columns, strict=True)):
+        real = tuple(_real(t) for t in row)
+        path = "plain" if torch.compiler.is_compiling() else _choose_path(real, fused)
+        key = (path, real[0].device, real[0].dtype) if path != "plain" else (path,)
+        buckets.setdefault(key, []).append(i)
+    return buckets
+
+
+def _pick(column: list[Tensor], indices: list[int], *, real: bool) -> list[Tensor]:
+    return [_real(column[i]) if real else column[i] for i in indices]
+
+
+def adam(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    max_exp_avg_sqs: list[Tensor],
+    state_steps: list[Tensor],
+    *,
+    amsgrad: bool,
+    beta1: float,
+    beta2: float,
+    lr: float | Tensor,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+    decoupled_weight_decay: bool = False,
+    bias_correction: bool = True,
+    fused: bool | None = None,
+) -> None:
+    """One Adam step, in place, over parallel lists (``max_exp_avg_sqs`` may be empty
+    unless ``amsgrad``). See :class:`optim.Adam` for the update rule.
+
+    ``fused``: ``None`` picks the fastest path per tensor, ``True`` requires a fast path
+    (``RuntimeError`` where none applies), ``False`` takes the plain path. While
+    ``torch.compile`` traces the step, the plain path is taken: the compiler fuses it.
+    """
+    columns = [params, grads, exp_avgs, exp_avg_sqs] + ([max_exp_avg_sqs] if amsgrad else [])
+    hyperparameters = dict(
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=weight_decay,
+        eps=eps,
+        maximize=maximize,
+        decoupled_weight_decay=decoupled_weight_decay,
+        bias_correction=bias_correction,
+    )
+    for (path, *_), indices in _partition(columns, fused).items():
+        real = path != "plain"
+        lists = [_pick(column, indices, real=real) for column in columns]
+        if not amsgrad:
+            lists.append([])
+        steps = [state_steps[i] for i in indices]
+        if path == "plain":
+            _plain_adam(*lists, steps, amsgrad=amsgrad, lr=lr, **hyperparameters)
+        else:
+            module = _cpu_kernel if path == "cpu_kernel" else _compiled
+            module.adam(*lists, steps, amsgrad=amsgrad, lr=float(lr), **hyperparameters)
+
+
+def adamax(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_infs: list[Tensor],
+    state_steps: list[Tensor],
+    *,
+    beta1: float,
+    beta2: float,
+    lr: float | Tensor,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+    decoupled_weight_decay: bool = False,
+    bias_correction: bool = True,
+    fused: bool | None = None,
+) -> None:
+    """One AdaMax step, in place, over parallel lists. See :class:`optim.AdaMax` for the
+    update rule and :func:`adam` for ``fused``."""
+    columns = [params, grads, exp_avgs, exp_infs]
+    hyperparameters = dict(
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=weight_decay,
+        eps=eps,
+        maximize=maximize,
+        decoupled_weight_decay=decoupled_weight_decay,
+        bias_correction=bias_correction,
+    )
+    for (path, *_), indices in _partition(columns, fused).items():
+        real = path != "plain"
+        lists = [_pick(column, indices, real=real) for column in columns]
+        steps = [state_steps[i] for i in indices]
+        if path == "plain":
+            _plain_adamax(*lists, steps, lr=lr, **hyperparameters)
+        else:
+            module = _cpu_kernel if path == "cpu_kernel" else _compiled
+            module.adamax(*lists, steps, lr=float(lr), **hyperparameters)
