@@ -36,7 +36,9 @@ def field_error(error: dict[str, Any]) -> FieldErrorPublic:
         del parts[1]  # the tag pydantic inserted
     message = error["msg"]
     kind = error["type"]
-    if kind == "union_tag_not_found":
+    if kind == "union_tag_invalid":
+        parts.append("name")
+    elif kind == "union_tag_not_found":
         parts.append("name")
         tags = ", ".join(_variant_names(parts[0])) if parts[0] in UNION_FIELDS else ""
         message = f"Field required: the {parts[0]}'s name, one of {tags}"

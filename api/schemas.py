@@ -63,6 +63,9 @@ class ExperimentPublic(BaseModel):
     worker: str | None = Field(description="The worker running (or that ran) it.")
     device: str | None = Field(description="The device it runs on, e.g. 'cpu', 'cuda:0'.")
     attempts: int = Field(description="How many times a worker started it.")
+    resumed_from_epoch: int | None = Field(
+        description="The epoch whose checkpoint the last run resumed from (0: the start)."
+    )
     cancel_requested: bool
     checkpoints: list[CheckpointPublic] | None = Field(
         None, description="Checkpoint files on disk (only when reading one experiment)."
@@ -98,6 +101,7 @@ class ExperimentPublic(BaseModel):
             worker=row.worker,
             device=row.device,
             attempts=row.attempts,
+            resumed_from_epoch=row.resumed_from_epoch,
             cancel_requested=row.cancel_requested,
             checkpoints=None
             if checkpoints is None

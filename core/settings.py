@@ -127,6 +127,15 @@ class Settings(BaseSettings):
         "message to another worker after this long. Kept long (default 43200): lost "
         "workers are detected by heartbeats instead, see docs/api.md.",
     )
+    torch_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        validation_alias=_env("ADAMLAB_TORCH_THREADS"),
+        description="ADAMLAB_TORCH_THREADS: intra-op CPU threads of each worker process; "
+        "default torch's own (one per core). Small models on a shared or busy machine run "
+        "many times faster with 1.",
+    )
     auto_device_queue: Literal["cpu", "gpu"] = Field(
         default="cpu",
         validation_alias=_env("ADAMLAB_AUTO_DEVICE_QUEUE"),

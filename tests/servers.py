@@ -55,6 +55,8 @@ SERVICE_SETTINGS = {
     "ADAMLAB_HEARTBEAT_TIMEOUT_S": "3",
     "ADAMLAB_REAPER_INTERVAL_S": "0.5",
     "ADAMLAB_METRIC_FLUSH_INTERVAL_S": "0.2",
+    # Tiny models on this shared 2-core machine: one thread each, not two fighting.
+    "ADAMLAB_TORCH_THREADS": "1",
 }
 _SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", *SERVICE_SETTINGS)
 
@@ -209,6 +211,7 @@ class Service:
     log_dir: Path
     api: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    worker_names: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     def _log(self, name: str) -> IO[bytes]:
@@ -237,6 +240,7 @@ class Service:
         argv += ["--name", f"{name}@%h", "--loglevel", "WARNING"]
         process = start_child(argv, env=self.env, cwd=REPO_ROOT, output=self._log(name))
         self.workers.append(process)
+        self.worker_names[name] = process
         ping = [sys.executable, "-m", "adamlab.cli", "worker", "--name", f"{name}@%h", "--ping"]
 
         def answers() -> bool:
@@ -247,6 +251,9 @@ class Service:
 
         wait_until(answers, timeout_s=WORKER_START_TIMEOUT_S, what=f"worker {name} ready")
         return process
+
+    def worker_named(self, name: str) -> subprocess.Popen[bytes]:
+        return self.worker_names[name]
 
     def kill_worker(self, process: subprocess.Popen[bytes]) -> None:
         """SIGKILL the worker's whole process group: main process and pool children."""

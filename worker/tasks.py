@@ -82,7 +82,12 @@ def _prepare_pool_process(**_: Any) -> None:
     if _gpu_ids:
         index = billiard.process.current_process().index
         os.environ["CUDA_VISIBLE_DEVICES"] = _gpu_ids[index % len(_gpu_ids)]
+    import torch
+
     import worker.engine  # noqa: F401
+
+    if settings.torch_threads is not None:
+        torch.set_num_threads(settings.torch_threads)
 
 
 class LeaseKeeper:
@@ -90,7 +95,8 @@ class LeaseKeeper:
 
     Every ``interval_s`` it writes the heartbeat with the latest progress, and learns
     whether the job was cancelled or its lease taken over (the reaper requeued it while
-    this worker looked dead); either makes ``should_stop()`` true. A failing database
+    this worker looked dead); either makes ``should_stop()`` true. When the epoch has
+    moved on, it also updates the store's index of the checkpoint files. A failing database
     write is logged and tried again at the next beat: if the failure lasts, the
     heartbeat goes stale and the reaper hands the job to another worker.
     """
@@ -101,13 +107,16 @@ class LeaseKeeper:
         claim: Claim,
         session_factory: sessionmaker[Session],
         interval_s: float,
+        checkpoint_dir: Path,
         device: str | None = None,
     ) -> None:
         self._claim = claim
         self._session_factory = session_factory
         self._interval_s = interval_s
+        self._checkpoint_dir = checkpoint_dir
         self._device = device
         self._latest: Progress | None = None
+        self._indexed_epoch: int | None = None
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._thread = threading.Thread(
@@ -170,6 +179,16 @@ class LeaseKeeper:
         if reply.cancel_requested:
             self.cancel_requested = True
             self._stop.set()
+        if reply.lease_held and progress.epoch != self._indexed_epoch:
+            self._indexed_epoch = progress.epoch
+            try:
+                index_checkpoints(
+                    session_factory=self._session_factory,
+                    experiment_id=self._claim.experiment_id,
+                    folder=self._checkpoint_dir,
+                )
+            except SQLAlchemyError:
+                logger.warning("indexing checkpoints failed", exc_info=True)
 
 
 def index_checkpoints(
@@ -251,7 +270,11 @@ def execute_experiment(
         flush_interval_s=config.metric_flush_interval_s,
     )
     keeper = LeaseKeeper(
-        claim=claim, session_factory=factory, interval_s=config.heartbeat_interval_s, device=device
+        claim=claim,
+        session_factory=factory,
+        interval_s=config.heartbeat_interval_s,
+        checkpoint_dir=folder,
+        device=device,
     )
     with keeper:
         try:
@@ -282,6 +305,7 @@ def execute_experiment(
         or ("cancelled at the user's request" if status is ExperimentStatus.CANCELLED else None),
         device=result.device,
         progress=keeper.latest_progress,
+        resumed_from_epoch=result.resumed_from_epoch,
     )
     return status.value
 

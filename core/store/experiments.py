@@ -426,9 +426,11 @@ def finish_experiment(
     error: str | None = None,
     device: str | None = None,
     progress: Progress | None = None,
+    resumed_from_epoch: int | None = None,
     now: datetime | None = None,
 ) -> bool:
-    """Record the end of a run, if the job is still this lease's; returns whether it was."""
+    """Record the end of a run, if the job is still this lease's; returns whether it was.
+    ``resumed_from_epoch`` is the epoch of the checkpoint the run started from (0: none)."""
     if status not in FINISHED_STATUSES:
         raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
     now = now or utc_now()
@@ -438,6 +440,7 @@ def finish_experiment(
         "heartbeat_at": now,
         "final_metrics": _json_safe(final_metrics) if final_metrics is not None else None,
         "error": error,
+        "resumed_from_epoch": resumed_from_epoch,
     }
     if progress is not None:
         values |= _progress_values(progress)

@@ -107,6 +107,7 @@ class Experiment(Base):
 
     final_metrics: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
+    resumed_from_epoch: Mapped[int | None] = mapped_column(Integer)
 
     tags: Mapped[list[ExperimentTag]] = relationship(
         back_populates="experiment",

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("eta_s", sa.Double(), nullable=True),
         sa.Column("final_metrics", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("resumed_from_epoch", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("idempotency_key"),
     )

@@ -1,0 +1,234 @@
+"""The task adapter and the store sink, in this process, on a SQLite store and the real
+engine (tiny digits runs); the same task under a real Celery worker is tested end to end
+in tests/api."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from core.settings import Settings
+from core.spec import ExperimentSpec
+from core.store.checkpoints import list_checkpoints
+from core.store.experiments import (
+    claim_experiment,
+    create_experiment,
+    get_experiment,
+    request_cancel,
+)
+from core.store.metrics import metric_names, read_curve
+from core.store.migrate import upgrade_to_head
+from core.store.models import Experiment, utc_now
+from tests.servers import Store, open_store, wait_until
+from worker.sinks import ListSink, MetricPoint
+from worker.store_sink import StoreMetricSink
+
+TIMING_METRICS = frozenset({"epoch_time_s", "examples_per_s"})
+QUICK = {
+    "name": "quick",
+    "dataset": {"name": "digits", "batch_size": 64},
+    "model": {"name": "logistic_regression"},
+    "optimizer": {"name": "adamax"},
+    "epochs": 3,
+    "device": "cpu",
+}
+# Long enough to be caught running: an iteration per example, many epochs.
+LONG = QUICK | {
+    "name": "long",
+    "dataset": {"name": "digits", "batch_size": 1},
+    "model": {"name": "mlp", "hidden_sizes": [64]},
+    "epochs": 200,
+}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models on a shared machine: one intra-op thread is many times faster."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade_to_head(url)
+    with open_store(url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Settings:
+    return Settings(
+        state_dir=tmp_path / "state",
+        heartbeat_interval_s=0.05,
+        heartbeat_timeout_s=1.0,
+        metric_batch_size=64,
+        metric_flush_interval_s=0.2,
+    )
+
+
+def submit(store: Store, body: dict[str, Any]) -> str:
+    with store.session() as session:
+        experiment, _ = create_experiment(
+            session=session, spec=ExperimentSpec.model_validate(body), queue="cpu"
+        )
+    return experiment.id
+
+
+def execute(store: Store, config: Settings, experiment_id: str) -> str:
+    from worker.tasks import execute_experiment
+
+    return execute_experiment(
+        experiment_id, worker_name="test", session_factory=store.session_factory, config=config
+    )
+
+
+def read(store: Store, experiment_id: str) -> Experiment:
+    with store.session() as session:
+        experiment = get_experiment(session=session, experiment_id=experiment_id)
+        assert experiment is not None
+        return experiment
+
+
+def run_in_thread(
+    store: Store, config: Settings, experiment_id: str
+) -> tuple[threading.Thread, list]:
+    outcome: list[str] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(execute(store, config, experiment_id)), daemon=True
+    )
+    thread.start()
+    return thread, outcome
+
+
+def test_claimed_job_runs_to_success_with_every_point_stored(
+    store: Store, config: Settings
+) -> None:
+    from worker.engine import run_experiment
+
+    experiment_id = submit(store, QUICK)
+    assert execute(store, config, experiment_id) == "succeeded"
+
+    row = read(store, experiment_id)
+    assert (row.status, row.attempts, row.device, row.worker) == ("succeeded", 1, "cpu", "test")
+    assert row.resumed_from_epoch == 0
+    assert row.fraction == 1.0 and row.epoch == 3 and row.started_at <= row.finished_at
+    reference = ListSink()
+    expected = run_experiment(ExperimentSpec.model_validate(QUICK), sink=reference)
+    assert {k: v for k, v in row.final_metrics.items() if k not in TIMING_METRICS} == {
+        k: v for k, v in expected.final_metrics.items() if k not in TIMING_METRICS
+    }
+    with store.session() as session:
+        assert set(metric_names(session=session, experiment_id=experiment_id)) == reference.names()
+        for name in reference.names() - TIMING_METRICS:
+            stored = read_curve(session=session, experiment_id=experiment_id, name=name)
+            assert [(p.step, p.value) for p in stored] == [
+                (p.step, p.value) for p in reference.series(name)
+            ]
+        checkpoints = list_checkpoints(session=session, experiment_id=experiment_id)
+    assert checkpoints and all(Path(c.path).is_file() for c in checkpoints)
+    assert Path(checkpoints[-1].path).parent == config.checkpoint_dir(experiment_id)
+
+
+def test_redelivery_of_a_finished_job_runs_nothing(store: Store, config: Settings) -> None:
+    experiment_id = submit(store, QUICK)
+    assert execute(store, config, experiment_id) == "succeeded"
+    finished_at = read(store, experiment_id).finished_at
+    assert execute(store, config, experiment_id) == "skipped"
+    row = read(store, experiment_id)
+    assert (row.attempts, row.finished_at) == (1, finished_at)
+
+
+def test_cancelled_queued_job_never_starts(store: Store, config: Settings) -> None:
+    experiment_id = submit(store, QUICK)
+    with store.session() as session:
+        request_cancel(session=session, experiment_id=experiment_id)
+    assert execute(store, config, experiment_id) == "skipped"
+    row = read(store, experiment_id)
+    assert (row.status, row.started_at, row.attempts) == ("cancelled", None, 0)
+
+
+def test_cancel_stops_a_running_job_within_two_seconds(store: Store, config: Settings) -> None:
+    experiment_id = submit(store, LONG)
+    thread, outcome = run_in_thread(store, config, experiment_id)
+    wait_until(lambda: (read(store, experiment_id).step or 0) > 0, timeout_s=60, what="a step")
+    asked_at = time.monotonic()
+    with store.session() as session:
+        request_cancel(session=session, experiment_id=experiment_id)
+    thread.join(timeout=10)
+    assert outcome == ["cancelled"]
+    assert time.monotonic() - asked_at < 2.0
+    row = read(store, experiment_id)
+    assert row.status == "cancelled" and row.finished_at is not None and row.fraction < 1.0
+
+
+def test_a_job_taken_over_stops_without_writing_its_end(store: Store, config: Settings) -> None:
+    experiment_id = submit(store, LONG)
+    thread, outcome = run_in_thread(store, config, experiment_id)
+    wait_until(lambda: (read(store, experiment_id).step or 0) > 0, timeout_s=60, what="a step")
+    with store.session() as session:  # what a second worker does once the first looks dead
+        takeover = claim_experiment(
+            session=session,
+            experiment_id=experiment_id,
+            worker="second",
+            heartbeat_timeout_s=config.heartbeat_timeout_s,
+            max_attempts=3,
+            now=utc_now() + timedelta(seconds=10),
+        )
+    assert takeover is not None
+    thread.join(timeout=10)
+    assert outcome == ["lease_lost"]
+    row = read(store, experiment_id)
+    assert (row.status, row.lease_id, row.worker) == ("running", takeover.lease_id, "second")
+
+
+def test_a_stored_spec_that_no_longer_validates_fails_at_once(
+    store: Store, config: Settings
+) -> None:
+    experiment_id = submit(store, QUICK)
+    with store.session() as session:
+        session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment_id)
+            .values(spec=QUICK | {"epochs": 0})
+        )
+        session.commit()
+    assert execute(store, config, experiment_id) == "failed"
+    row = read(store, experiment_id)
+    assert row.status == "failed" and "epochs" in row.error
+
+
+def test_store_sink_writes_in_batches_and_on_time(store: Store) -> None:
+    experiment_id = submit(store, QUICK)
+    now = [0.0]
+    sink = StoreMetricSink(
+        experiment_id=experiment_id,
+        session_factory=store.session_factory,
+        batch_size=100,
+        flush_interval_s=5.0,
+        clock=lambda: now[0],
+    )
+    for start in range(1, 251, 10):
+        sink.write([MetricPoint("loss", step, 1.0 / step, 1) for step in range(start, start + 10)])
+    assert (sink.batches_written, sink.points_written) == (2, 200)
+    sink.write([MetricPoint("loss", 251, 0.5, 1)])
+    assert sink.batches_written == 2  # 51 waiting, none for 5 s yet
+    now[0] = 6.0
+    sink.write([MetricPoint("loss", 5, 42.0, 1)])  # rewritten point: replaces step 5
+    assert (sink.batches_written, sink.points_written) == (3, 252)
+    sink.flush()
+    assert sink.batches_written == 3  # nothing left to write
+    with store.session() as session:
+        curve = read_curve(session=session, experiment_id=experiment_id, name="loss")
+    assert len(curve) == 251 and curve[4].value == 42.0
