@@ -1,0 +1,116 @@
+"""The embedded default: ``adamlab serve`` with nothing configured runs a digits experiment
+(private Redis, SQLite, one worker, uvicorn) and leaves no process behind on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adamlab.commands.serve import free_port, start_child, stop_child, wait_until
+from tests.servers import REPO_ROOT, adamlab_executable, base_env, finished, poll_experiment
+
+pytestmark = [
+    pytest.mark.service,
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform != "linux", reason="reads the process tree from /proc"),
+]
+
+DIGITS = {
+    "name": "embedded",
+    "dataset": {"name": "digits"},
+    "model": {"name": "logistic_regression"},
+    "optimizer": {"name": "adam", "lr": 0.01},
+    "epochs": 5,
+}
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_serve_with_nothing_configured_runs_an_experiment_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    state_dir = tmp_path / "state"
+    # Only the state folder is given; ADAMLAB_TORCH_THREADS=1 for this shared machine.
+    env = base_env(ADAMLAB_STATE_DIR=str(state_dir), ADAMLAB_TORCH_THREADS="1")
+    assert "REDIS_URL" not in env and "DATABASE_URL" not in env
+    log = (tmp_path / "serve.log").open("wb")
+    argv = [adamlab_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    serve = start_child(argv, env=env, cwd=REPO_ROOT, output=log)
+    children: set[int] = set()
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            assert serve.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            created = client.post("/v1/experiments", json=DIGITS)
+            assert created.status_code == 201, created.text
+            done = poll_experiment(client, created.json()["id"], until=finished, timeout_s=90)
+            assert done["status"] == "succeeded", done
+            assert done["final_metrics"]["test_acc"] > 0.8  # 0.87 on this machine
+            curves = client.get(f"/v1/experiments/{done['id']}/metrics").json()["curves"]
+            assert len(curves["test_acc"]["steps"]) == 5
+        assert (state_dir / "adamlab.db").is_file()
+        assert (state_dir / "redis").is_dir()
+
+        children = descendants(serve.pid)
+        assert len(children) >= 4  # redis-server, worker (main + pool child), uvicorn
+        serve.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+        assert serve.wait(timeout=60) == 0
+        wait_until(
+            lambda: not any(alive(pid) for pid in children),
+            timeout_s=10,
+            what="every child of adamlab serve exiting",
+        )
+    finally:
+        stop_child(serve)
+        for pid in children:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        log.close()
+
+
+def test_migrate_command_creates_and_keeps_the_schema(tmp_path: Path) -> None:
+    env = base_env(ADAMLAB_STATE_DIR=str(tmp_path))
+    argv = [adamlab_executable(), "migrate"]
+    for _ in range(2):  # the second run finds nothing to do
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "is at migration 0001" in done.stdout
+    assert (tmp_path / "adamlab.db").is_file()
