@@ -309,7 +309,7 @@ class _Run:
         step = epoch * self.steps_per_epoch
         measured = {"train_loss": loss_sum / self.n_train}
         if self.task == "classification":
-            measured["train_acc"] = correct / self.n_train
+            measured["train_acc"] = correct.to(torch.float64) / self.n_train
         measured |= self._evaluate_all()
         names = list(measured)
         values = torch.stack([v.to(torch.float64) for v in measured.values()]).tolist()
@@ -384,7 +384,8 @@ class _Run:
         self.model.train()
         if self.task == "regression":
             return {f"{prefix}_mse": loss_sum / len(split)}
-        return {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_acc": correct / len(split)}
+        accuracy = correct.to(torch.float64) / len(split)
+        return {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_acc": accuracy}
 
     def _evaluate_all(self) -> dict[str, torch.Tensor]:
         measured: dict[str, torch.Tensor] = {}
