@@ -340,10 +340,12 @@ class InverseSqrtSchedule(_Strict):
     """α_t = α / √t, the decay of Kingma & Ba's section 6.1 and of the study.
 
     ``per`` chooses what t counts. The default, ``"epoch"`` (t = 1 for the whole first
-    epoch, 2 for the second, ...), is our choice: the paper does not say, and counting
-    iterations would cut the rate of a 469-step MNIST epoch to α/22 before the first epoch
-    ends, to α/97 after 20 epochs, a decay that depends on the batch size rather than on
-    how far the training has come. Per-epoch keeps the 20-epoch decay at α → α/√20.
+    epoch, 2 for the second, ...), is our choice: the study does not say, and counting
+    iterations cuts the rate of a 469-step MNIST epoch to α/22 before the first epoch
+    ends and to α/97 after 20 epochs, a decay set by the batch size rather than by how
+    far the training has come. Measured on the study's logistic regression (MNIST, batch
+    128, 20 epochs, seed 0): per iteration, Adam reaches 88.54% test accuracy and AdaMax
+    88.25%, far below the published 92.69% and 92.38%; per epoch, 92.45% and 92.22%.
     """
 
     name: Literal["inverse_sqrt"]
