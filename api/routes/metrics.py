@@ -60,7 +60,7 @@ def read_curves(
         raise not_found(experiment_id)
     curves = {}
     for name in dict.fromkeys(names or metric_names(session=session, experiment_id=experiment_id)):
-        points = read_curve(
+        curve = read_curve(
             session=session,
             experiment_id=experiment_id,
             name=name,
@@ -68,21 +68,21 @@ def read_curves(
             step_max=step_max,
             limit=None if max_points else settings.max_curve_points + 1,
         )
-        if max_points is None and len(points) > settings.max_curve_points:
+        if max_points is None and len(curve) > settings.max_curve_points:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"curve {name!r} has more than {settings.max_curve_points} points in this "
                 "range: pass max_points to downsample, narrow step_min/step_max, or page "
                 "through /metrics/history",
             )
-        kept = downsample(points, max_points=max_points) if max_points else points
+        kept = downsample(curve, max_points=max_points) if max_points else curve
         curves[name] = CurvePublic(
             name=name,
-            steps=[point.step for point in kept],
-            values=[point.value for point in kept],
-            epochs=[point.epoch for point in kept],
-            total_points=len(points),
-            downsampled=len(kept) < len(points),
+            steps=kept.steps,
+            values=kept.values,
+            epochs=kept.epochs,
+            total_points=len(curve),
+            downsampled=len(kept) < len(curve),
         )
     return MetricsPublic(experiment_id=experiment_id, status=experiment.status, curves=curves)
 

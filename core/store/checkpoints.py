@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.store.models import Checkpoint
+from core.store.session import serialized_on_sqlite
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class CheckpointFile:
     modified_at: datetime
 
 
+@serialized_on_sqlite
 def sync_checkpoints(
     *, session: Session, experiment_id: str, files: Sequence[CheckpointFile]
 ) -> None:

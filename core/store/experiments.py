@@ -41,6 +41,7 @@ from core.store.models import (
     UtcDateTime,
     utc_now,
 )
+from core.store.session import serialized_on_sqlite
 
 # --- creating and reading -----------------------------------------------------------------
 
@@ -64,6 +65,7 @@ def spec_hash(spec: ExperimentSpec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@serialized_on_sqlite
 def create_experiment(
     *,
     session: Session,
@@ -130,6 +132,7 @@ def get_experiment(*, session: Session, experiment_id: str) -> Experiment | None
     return session.get(Experiment, experiment_id)
 
 
+@serialized_on_sqlite
 def mark_dispatch_failed(
     *, session: Session, experiment_id: str, reason: str, now: datetime | None = None
 ) -> None:
@@ -311,6 +314,7 @@ def _claimable(stale_before: datetime) -> Any:
     )
 
 
+@serialized_on_sqlite
 def claim_experiment(
     *,
     session: Session,
@@ -374,6 +378,7 @@ def claim_experiment(
     )
 
 
+@serialized_on_sqlite
 def record_heartbeat(
     *,
     session: Session,
@@ -416,6 +421,7 @@ def _progress_values(progress: Progress) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+@serialized_on_sqlite
 def finish_experiment(
     *,
     session: Session,
@@ -489,6 +495,7 @@ class CancelOutcome(enum.StrEnum):
     NOT_FOUND = "not_found"
 
 
+@serialized_on_sqlite
 def request_cancel(
     *, session: Session, experiment_id: str, now: datetime | None = None
 ) -> CancelOutcome:
@@ -524,6 +531,7 @@ class ReapReport:
     failed: list[str] = field(default_factory=list)
 
 
+@serialized_on_sqlite
 def reap_lost_experiments(
     *,
     session: Session,

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.store.models import MetricPoint
+from core.store.session import serialized_on_sqlite
 
 UPSERT_CHUNK_ROWS = 1000
 """Rows per INSERT statement: 4 bound values each stays far below SQLite's variable limit."""
@@ -27,6 +28,7 @@ class PointRow:
     value: float | None
 
 
+@serialized_on_sqlite
 def upsert_metric_points(
     *, session: Session, experiment_id: str, points: Iterable[PointRow]
 ) -> int:
@@ -73,6 +75,26 @@ def metric_names(*, session: Session, experiment_id: str) -> list[str]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """One metric's points as parallel lists, ordered by step; a value is None where the
+    measured value was not finite."""
+
+    steps: list[int]
+    epochs: list[int]
+    values: list[float | None]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def take(self, indices: Sequence[int]) -> Curve:
+        return Curve(
+            steps=[self.steps[i] for i in indices],
+            epochs=[self.epochs[i] for i in indices],
+            values=[self.values[i] for i in indices],
+        )
+
+
 def read_curve(
     *,
     session: Session,
@@ -81,7 +103,7 @@ def read_curve(
     step_min: int | None = None,
     step_max: int | None = None,
     limit: int | None = None,
-) -> list[PointRow]:
+) -> Curve:
     """The points of one metric, by step, within [step_min, step_max]; at most ``limit``."""
     query = (
         select(MetricPoint.step, MetricPoint.epoch, MetricPoint.value)
@@ -94,10 +116,13 @@ def read_curve(
         query = query.where(MetricPoint.step <= step_max)
     if limit is not None:
         query = query.limit(limit)
-    return [
-        PointRow(name=name, step=step, epoch=epoch, value=_finite_or_none(value))
-        for step, epoch, value in session.execute(query)
-    ]
+    # Core rows and plain lists: a 10,000-point curve is read many times while it grows,
+    # and ORM rows or one object per point would cost most of the request.
+    rows = session.connection().execute(query).all()
+    values = [row[2] for row in rows]
+    if session.get_bind().dialect.name == "postgresql":  # the only one storing NaN, ±inf
+        values = [_finite_or_none(value) for value in values]
+    return Curve(steps=[row[0] for row in rows], epochs=[row[1] for row in rows], values=values)
 
 
 def read_history(
@@ -140,8 +165,8 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def downsample(points: Sequence[PointRow], *, max_points: int) -> list[PointRow]:
-    """At most ``max_points`` of ``points`` (ordered by step) that keep the curve's shape.
+def downsample(curve: Curve, *, max_points: int) -> Curve:
+    """At most ``max_points`` of the curve's points, chosen to keep its shape.
 
     The points are cut into ``B = max(1, max_points // 4)`` buckets of consecutive
     points, sizes differing by at most one; each bucket keeps its first, last, minimum and
@@ -153,18 +178,18 @@ def downsample(points: Sequence[PointRow], *, max_points: int) -> list[PointRow]
     """
     if max_points < 1:
         raise ValueError(f"max_points must be at least 1, got {max_points}")
-    if len(points) <= max_points:
-        return list(points)
+    total = len(curve)
+    if total <= max_points:
+        return curve
     buckets = max(1, max_points // 4)
-    kept: list[PointRow] = []
-    total = len(points)
+    values = curve.values
+    kept: list[int] = []
     for bucket in range(buckets):
         start = bucket * total // buckets
         stop = (bucket + 1) * total // buckets
         chosen = [stop - 1, start]
-        finite = [(value, i) for i in range(start, stop) if (value := points[i].value) is not None]
+        finite = [(values[i], i) for i in range(start, stop) if values[i] is not None]
         if finite:
             chosen += [max(finite)[1], min(finite)[1]]
-        distinct = list(dict.fromkeys(chosen))[: min(4, max_points)]
-        kept.extend(points[i] for i in sorted(distinct))
-    return kept
+        kept += sorted(list(dict.fromkeys(chosen))[: min(4, max_points)])
+    return curve.take(kept)

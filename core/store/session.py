@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +26,34 @@ def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) 
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_sqlite_writer = threading.RLock()
+
+
+def serialized_on_sqlite(write: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a store function that writes (called with ``session=``) under a process-wide
+    lock when the store is SQLite.
+
+    SQLite lets one connection write at a time; the others poll through its busy handler,
+    which sleeps 1, 2, 5, ... up to 100 ms between tries, so under many concurrent
+    requests a write can wait far longer than the lock is held. Threads of one process
+    queue on this lock instead and are woken as soon as it is free. Other processes (the
+    worker) still meet the busy handler, at the low rate they write. PostgreSQL: no lock.
+    """
+
+    @functools.wraps(write)
+    def serialized(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        session = kwargs["session"]
+        assert isinstance(session, Session)
+        if session.get_bind().dialect.name != "sqlite":
+            return write(*args, **kwargs)
+        with _sqlite_writer:
+            return write(*args, **kwargs)
+
+    return serialized
 
 
 def make_engine(url: str) -> Engine:

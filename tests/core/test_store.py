@@ -33,7 +33,14 @@ from core.store.experiments import (
     record_heartbeat,
     request_cancel,
 )
-from core.store.metrics import PointRow, downsample, read_curve, read_history, upsert_metric_points
+from core.store.metrics import (
+    Curve,
+    PointRow,
+    downsample,
+    read_curve,
+    read_history,
+    upsert_metric_points,
+)
 from core.store.migrate import upgrade_to_head
 from core.store.models import Base
 from tests.servers import (
@@ -404,9 +411,9 @@ def test_upsert_replaces_a_point_with_the_same_name_and_step(store: Store) -> No
         )
         curve = read_curve(session=session, experiment_id=experiment_id, name="loss")
     assert len(curve) == 2001
-    assert curve[4].value == 42.0
-    assert curve[-1].value is None  # not finite: read back as null
-    assert [point.step for point in curve] == list(range(1, 2002))
+    assert curve.values[4] == 42.0
+    assert curve.values[-1] is None  # not finite: read back as null
+    assert curve.steps == list(range(1, 2002))
 
 
 def test_curve_step_range_and_history_pages(store: Store) -> None:
@@ -417,7 +424,7 @@ def test_curve_step_range_and_history_pages(store: Store) -> None:
         curve = read_curve(
             session=session, experiment_id=experiment_id, name="a", step_min=10, step_max=19
         )
-        assert [point.step for point in curve] == list(range(10, 20))
+        assert curve.steps == list(range(10, 20))
         paged, after = [], None
         for _ in range(100):
             page = read_history(session=session, experiment_id=experiment_id, after=after, limit=7)
@@ -426,6 +433,11 @@ def test_curve_step_range_and_history_pages(store: Store) -> None:
             paged += page
             after = (page[-1].step, page[-1].name)
     assert [(point.step, point.name) for point in paged] == [(p.step, p.name) for p in points]
+
+
+def make_curve(values: list[float | None]) -> Curve:
+    steps = list(range(1, len(values) + 1))
+    return Curve(steps=steps, epochs=[1] * len(values), values=list(values))
 
 
 @settings(max_examples=200, deadline=None)
@@ -438,32 +450,34 @@ def test_curve_step_range_and_history_pages(store: Store) -> None:
 def test_downsample_keeps_ends_and_extremes_within_the_budget(
     values: list[float | None], max_points: int
 ) -> None:
-    points = [PointRow("m", step, 1, value) for step, value in enumerate(values, start=1)]
-    kept = downsample(points, max_points=max_points)
+    curve = make_curve(values)
+    kept = downsample(curve, max_points=max_points)
     assert len(kept) <= max_points
-    steps = [point.step for point in kept]
-    assert steps == sorted(set(steps))
-    assert set(kept) <= set(points)
-    if len(points) <= max_points:
-        assert kept == points
+    assert kept.steps == sorted(set(kept.steps))
+    assert all(
+        curve.values[step - 1] == value for step, value in zip(kept.steps, kept.values, strict=True)
+    )
+    if len(curve) <= max_points:
+        assert kept == curve
         return
-    assert kept[-1] == points[-1]
+    assert kept.steps[-1] == curve.steps[-1]
     if max_points >= 2:
-        assert kept[0] == points[0]
-    finite = [point.value for point in points if point.value is not None]
+        assert kept.steps[0] == curve.steps[0]
+    finite = [value for value in values if value is not None]
     if max_points >= 4 and finite:
-        kept_values = [point.value for point in kept if point.value is not None]
+        kept_values = [value for value in kept.values if value is not None]
         assert max(kept_values) == max(finite) and min(kept_values) == min(finite)
+    if max_points == 3 and finite:  # last, first, then the maximum
+        assert max(finite) in kept.values
 
 
 def test_downsample_keeps_every_bucket_spike() -> None:
-    values = [0.0] * 1000
+    values: list[float | None] = [0.0] * 1000
     for spike in (13, 377, 999):
         values[spike] = 100.0
     values[500] = -100.0
-    points = [PointRow("m", step, 1, value) for step, value in enumerate(values, start=1)]
-    kept = downsample(points, max_points=40)
-    assert {point.step for point in kept} >= {1, 14, 378, 501, 1000}
+    kept = downsample(make_curve(values), max_points=40)
+    assert set(kept.steps) >= {1, 14, 378, 501, 1000}
 
 
 # --- checkpoints ------------------------------------------------------------------------------

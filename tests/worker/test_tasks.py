@@ -133,7 +133,7 @@ def test_claimed_job_runs_to_success_with_every_point_stored(
         assert set(metric_names(session=session, experiment_id=experiment_id)) == reference.names()
         for name in reference.names() - TIMING_METRICS:
             stored = read_curve(session=session, experiment_id=experiment_id, name=name)
-            assert [(p.step, p.value) for p in stored] == [
+            assert list(zip(stored.steps, stored.values, strict=True)) == [
                 (p.step, p.value) for p in reference.series(name)
             ]
         checkpoints = list_checkpoints(session=session, experiment_id=experiment_id)
@@ -231,4 +231,4 @@ def test_store_sink_writes_in_batches_and_on_time(store: Store) -> None:
     assert sink.batches_written == 3  # nothing left to write
     with store.session() as session:
         curve = read_curve(session=session, experiment_id=experiment_id, name="loss")
-    assert len(curve) == 251 and curve[4].value == 42.0
+    assert len(curve) == 251 and curve.values[4] == 42.0
