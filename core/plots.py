@@ -18,12 +18,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Curve:
-    """One line: ``label`` and its (x, y) values; ``style`` is a matplotlib format string."""
+    """One line: ``label`` and its (x, y) values; ``style`` is a matplotlib format string,
+    ``color`` a matplotlib colour (None: the next of the cycle)."""
 
     label: str
     xs: Sequence[float]
     ys: Sequence[float]
     style: str = "-"
+    color: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,9 @@ def render_panels(panels: Sequence[Panel], *, title: str = "", columns: int = 2)
     for index, panel in enumerate(panels):
         axes = figure.add_subplot(rows, columns, index + 1)
         for curve in panel.curves:
-            axes.plot(curve.xs, curve.ys, curve.style, label=curve.label, markersize=3)
+            axes.plot(
+                curve.xs, curve.ys, curve.style, label=curve.label, color=curve.color, markersize=3
+            )
         if panel.log_y and all(y > 0 for c in panel.curves for y in c.ys):
             axes.set_yscale("log")
         if panel.xlabel in ("epoch", "iteration"):

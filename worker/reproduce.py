@@ -283,14 +283,19 @@ def table1_figures(runs: Sequence[CellRun], out: Path) -> list[Path]:
     model_labels = {"lr": "LR", "mlp": "NN", "cnn": "CNN"}
     styles = {"adam": "-", "adamax": "--"}
 
-    def curves(metric: str, entries: list[tuple[str, tuple[str, str, bool], str]]) -> list[Curve]:
+    colors = {"adam": "C0", "adamax": "C1", "lr": "C2", "mlp": "C3", "cnn": "C4"}
+    models_run = [m for m in MODELS if any(r.config.model == m for r in runs)]
+
+    def curves(
+        metric: str, entries: list[tuple[str, tuple[str, str, bool], str, str]]
+    ) -> list[Curve]:
         found = []
-        for label, key, style in entries:
+        for label, key, style, color in entries:
             run = by_key.get(key)
             if run is not None:
                 xs, ys = series(run.points, metric, by="epoch")
                 if xs:
-                    found.append(Curve(label, xs, ys, style + "o"))
+                    found.append(Curve(label, xs, ys, style + "o", color))
         return found
 
     def save(name: str, panels: list[Panel], title: str, columns: int) -> None:
@@ -303,8 +308,10 @@ def table1_figures(runs: Sequence[CellRun], out: Path) -> list[Path]:
     panels = []
     for metric, ylabel, log_y in (("train_loss", "training loss", True),
                                   ("test_acc", "test accuracy", False)):  # fmt: skip
-        for model in MODELS:
-            entries = [(OPTIMIZER_LABELS[o], (o, model, False), styles[o]) for o in OPTIMIZERS]
+        for model in models_run:
+            entries = [
+                (OPTIMIZER_LABELS[o], (o, model, False), styles[o], colors[o]) for o in OPTIMIZERS
+            ]
             panels.append(
                 Panel(
                     f"{model_labels[model]}: {ylabel}",
@@ -314,15 +321,18 @@ def table1_figures(runs: Sequence[CellRun], out: Path) -> list[Path]:
                     log_y,
                 )  # fmt: skip
             )
-    save("adam_vs_adamax.png", panels, "Adam vs AdaMax per model (no dropout)", columns=3)
+    save(
+        "adam_vs_adamax.png", panels, "Adam vs AdaMax per model (no dropout)",
+        columns=max(1, len(models_run)),
+    )  # fmt: skip
 
     panels = []
     for metric, ylabel, log_y in (("train_loss", "training loss", True),
                                   ("test_acc", "test accuracy", False)):  # fmt: skip
         for model in ("mlp", "cnn"):
             entries = [
-                (f"{OPTIMIZER_LABELS[o]}{', dropout' if d else ''}", (o, model, d),
-                 styles[o] if not d else ":")
+                (f"{OPTIMIZER_LABELS[o]}{', dropout 0.5' if d else ''}", (o, model, d),
+                 ":" if d else "-", colors[o])
                 for o in OPTIMIZERS for d in (False, True)
             ]  # fmt: skip
             panels.append(
@@ -340,7 +350,7 @@ def table1_figures(runs: Sequence[CellRun], out: Path) -> list[Path]:
     for metric, ylabel, log_y in (("train_loss", "training loss", True),
                                   ("test_acc", "test accuracy", False)):  # fmt: skip
         entries = [
-            (f"{model_labels[m]}, {OPTIMIZER_LABELS[o]}", (o, m, False), styles[o])
+            (f"{model_labels[m]}, {OPTIMIZER_LABELS[o]}", (o, m, False), styles[o], colors[m])
             for m in MODELS for o in OPTIMIZERS
         ]  # fmt: skip
         panels.append(Panel(ylabel, "epoch", ylabel, curves(metric, entries), log_y))
