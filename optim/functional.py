@@ -85,9 +85,10 @@ def update_infinity_norm(exp_inf: Tensor, grad: Tensor, *, beta2: float, eps: fl
 
 
 def _step_value(step_t: Tensor) -> float | Tensor:
-    # A Python float in eager mode (exact double bias corrections, as torch.optim);
-    # the tensor itself while torch.compile traces, so the step count never specialises.
-    return step_t if torch.compiler.is_compiling() else step_t.item()
+    # A Python float in eager mode (double-precision bias corrections, as torch.optim); while
+    # torch.compile traces, a float64 tensor: the step count must not become a constant of
+    # the graph, and 1 − β2^t computed in float32 would be off by up to 1e-4 relative at t=1.
+    return step_t.to(torch.float64) if torch.compiler.is_compiling() else step_t.item()
 
 
 def _lr_value(lr: float | Tensor) -> float | Tensor:
@@ -193,23 +194,23 @@ def _plain_adamax(
 
 
 def _real(tensor: Tensor) -> Tensor:
-    return torch.view_as_real(tensor) if torch.is_complex(tensor) else tensor
+    return torch.view_as_real(tensor) if tensor.is_complex() else tensor
 
 
-def _choose_path(tensors: tuple[Tensor, ...], fused: bool | None) -> str:
-    """``"cpu_kernel"``, ``"compiled"`` or ``"plain"`` for one parameter and its state."""
-    if fused is False:
-        return "plain"
-    param = tensors[0]
-    if param.device.type == "cpu":
-        if _cpu_kernel.supports(*tensors) and _cpu_kernel.available():
+def _choose_path(row: tuple[Tensor, ...], fused: bool | None, cpu_kernel_ready: bool) -> str:
+    """``"cpu_kernel"``, ``"compiled"`` or ``"plain"`` for one parameter (``row[0]``) and its
+    gradient and state, all already viewed as real."""
+    param = row[0]
+    device_type = param.device.type
+    if device_type == "cpu":
+        if cpu_kernel_ready and _cpu_kernel.supports(row):
             return "cpu_kernel"
-    elif param.device.type == "cuda" and all(
-        t.device == param.device and t.dtype == param.dtype for t in tensors
+    elif device_type == "cuda" and all(
+        t.device == param.device and t.dtype == param.dtype for t in row
     ):
         return "compiled"
     if fused:
-        reason = _cpu_kernel.unavailable_reason() if param.device.type == "cpu" else None
+        reason = _cpu_kernel.unavailable_reason() if device_type == "cpu" else None
         raise RuntimeError(
             "fused=True but no fast path handles a parameter with "
             f"dtype={param.dtype}, device={param.device}, shape={tuple(param.shape)}, "
@@ -223,17 +224,23 @@ def _choose_path(tensors: tuple[Tensor, ...], fused: bool | None) -> str:
 
 def _partition(columns: list[list[Tensor]], fused: bool | None) -> dict[tuple, list[int]]:
     """Indices of the parameters per (path, device, dtype)."""
+    if fused is False or torch.compiler.is_compiling():
+        return {("plain",): list(range(len(columns[0])))} if columns[0] else {}
+    cpu_kernel_ready = _cpu_kernel.available()
     buckets: dict[tuple, list[int]] = {}
     for i, row in enumerate(zip(*columns, strict=True)):
-        real = tuple(_real(t) for t in row)
-        path = "plain" if torch.compiler.is_compiling() else _choose_path(real, fused)
-        key = (path, real[0].device, real[0].dtype) if path != "plain" else (path,)
+        if row[0].is_complex():
+            row = tuple(_real(t) for t in row)
+        path = _choose_path(row, fused, cpu_kernel_ready)
+        key = (path, row[0].device, row[0].dtype) if path != "plain" else (path,)
         buckets.setdefault(key, []).append(i)
     return buckets
 
 
 def _pick(column: list[Tensor], indices: list[int], *, real: bool) -> list[Tensor]:
-    return [_real(column[i]) if real else column[i] for i in indices]
+    if real:
+        return [_real(column[i]) for i in indices]
+    return [column[i] for i in indices]
 
 
 def adam(

@@ -1,0 +1,141 @@
+"""Time one optimizer step: optim's Adam and AdaMax against every torch.optim path.
+
+For each parameter layout (a few large tensors; hundreds of small ones; the paper's
+784-1000-1000-10 MLP) and each optimizer, every implementation steps the same parameters
+with fixed gradients. The implementations take turns, round after round, and each reports
+the median over rounds, so a machine shared with other jobs slows all of them alike.
+
+Printed per row: ms per step, effective bandwidth (an Adam or AdaMax step reads p, g, m, v
+and writes p, m, v: 7 values per parameter, 28 bytes in float32) and the ratio of torch's
+fastest path for the same optimizer to this row's time (above 1: faster than torch's best).
+
+    python benchmarks/optim_step.py                    # CPU, default sizes
+    python benchmarks/optim_step.py --device cuda --large-numel 25000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from optim import Adam, AdaMax
+
+TORCH_PATHS = {
+    "Adam": {
+        "torch for-loop": lambda ps: torch.optim.Adam(ps, foreach=False),
+        "torch foreach": lambda ps: torch.optim.Adam(ps, foreach=True),
+        "torch fused": lambda ps: torch.optim.Adam(ps, fused=True),
+    },
+    "AdaMax": {
+        "torch for-loop": lambda ps: torch.optim.Adamax(ps, foreach=False),
+        "torch foreach": lambda ps: torch.optim.Adamax(ps, foreach=True),
+    },
+}
+OURS = {
+    "Adam": {"optim (auto)": lambda ps: Adam(ps), "optim plain": lambda ps: Adam(ps, fused=False)},
+    "AdaMax": {
+        "optim (auto)": lambda ps: AdaMax(ps),
+        "optim plain": lambda ps: AdaMax(ps, fused=False),
+    },
+}
+
+
+def layouts(args: argparse.Namespace) -> dict[str, list[tuple[int, ...]]]:
+    return {
+        f"{args.large_count} large": [(args.large_numel,)] * args.large_count,
+        f"{args.small_count} small": [(args.small_numel,)] * args.small_count,
+        "MLP 784-1000-1000-10": [(1000, 784), (1000,), (1000, 1000), (1000,), (10, 1000), (10,)],
+    }
+
+
+def make_parameters(shapes, *, device, dtype, seed: int) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    params = []
+    for shape in shapes:
+        p = torch.randn(shape, generator=generator, dtype=dtype).to(device).requires_grad_()
+        p.grad = torch.randn(shape, generator=generator, dtype=dtype).to(device) * 1e-2
+        params.append(p)
+    return params
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_steps(step: Callable[[], object], *, steps: int, device: str) -> float:
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+def measure(shapes, optimizer_name: str, args: argparse.Namespace) -> dict[str, float]:
+    builders = {**OURS[optimizer_name], **TORCH_PATHS[optimizer_name]}
+    optimizers = {}
+    for seed, (name, build) in enumerate(builders.items()):
+        params = make_parameters(shapes, device=args.device, dtype=args.dtype, seed=seed)
+        optimizers[name] = build(params)
+        for _ in range(args.warmup):  # builds the kernel / compiles, allocates state
+            optimizers[name].step()
+    samples: dict[str, list[float]] = {name: [] for name in optimizers}
+    for _ in range(args.rounds):
+        for name, optimizer in optimizers.items():
+            samples[name].append(time_steps(optimizer.step, steps=args.steps, device=args.device))
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--large-count", type=int, default=4)
+    parser.add_argument("--large-numel", type=int, default=4_000_000)
+    parser.add_argument("--small-count", type=int, default=300)
+    parser.add_argument("--small-numel", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds; the median is reported")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    args = parser.parse_args()
+    args.dtype = getattr(torch, args.dtype)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bytes_per_param = 7 * torch.finfo(args.dtype).bits // 8
+
+    device_name = (
+        torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
+    )
+    print(
+        f"torch {torch.__version__}, {device_name}, {torch.get_num_threads()} threads, "
+        f"{args.dtype}, {bytes_per_param} bytes/param/step, median of {args.rounds} rounds "
+        f"x {args.steps} steps"
+    )
+    header = (
+        f"{'layout':<22} {'optimizer':<7} {'implementation':<15} {'params':>11} "
+        f"{'ms/step':>8} {'GB/s':>7} {'vs torch best':>13}"
+    )
+    print(header)
+    print("-" * len(header))
+    for layout_name, shapes in layouts(args).items():
+        numel = sum(torch.Size(shape).numel() for shape in shapes)
+        for optimizer_name in ("Adam", "AdaMax"):
+            seconds = measure(shapes, optimizer_name, args)
+            torch_best = min(seconds[name] for name in TORCH_PATHS[optimizer_name])
+            for name, step_s in seconds.items():
+                print(
+                    f"{layout_name:<22} {optimizer_name:<7} {name:<15} {numel:>11,} "
+                    f"{step_s * 1e3:>8.3f} {bytes_per_param * numel / step_s / 1e9:>7.1f} "
+                    f"{torch_best / step_s:>12.2f}x",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
