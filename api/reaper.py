@@ -29,8 +29,13 @@ def reap_once() -> ReapReport:
             max_attempts=settings.max_attempts,
             dispatch=lambda experiment_id, queue: dispatch_experiment(experiment_id, queue=queue),
         )
-    if report.requeued or report.failed:
-        logger.warning("reaper: requeued %s, failed %s", report.requeued, report.failed)
+    if report.requeued or report.failed or report.cancelled:
+        logger.warning(
+            "reaper: requeued %s, failed %s, cancelled %s",
+            report.requeued,
+            report.failed,
+            report.cancelled,
+        )
     return report
 
 

@@ -353,6 +353,16 @@ def claim_experiment(
         )
     ).rowcount
     if claimed != 1:
+        # Due but not to be run: cancelled while its worker was gone, or out of attempts.
+        session.execute(
+            update(Experiment)
+            .where(
+                Experiment.id == experiment_id,
+                _claimable(stale_before),
+                Experiment.cancel_requested.is_(True),
+            )
+            .values(status=ExperimentStatus.CANCELLED, finished_at=now)
+        )
         session.execute(
             update(Experiment)
             .where(
@@ -529,6 +539,7 @@ def request_cancel(
 class ReapReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
 
 
 @serialized_on_sqlite
@@ -542,7 +553,7 @@ def reap_lost_experiments(
 ) -> ReapReport:
     """Requeue each running job whose heartbeat is older than ``heartbeat_timeout_s`` (its
     worker was killed, lost its machine, or hangs), or fail it once it has used
-    ``max_attempts``; returns what it did.
+    ``max_attempts``, or mark it cancelled if a cancel was asked for; returns what it did.
 
     ``dispatch(experiment_id, queue)`` sends the job's message. It is called BEFORE the row
     goes back to queued: a stale running job is already claimable, so a message consumed
@@ -552,7 +563,13 @@ def reap_lost_experiments(
     now = now or utc_now()
     stale_before = now - timedelta(seconds=heartbeat_timeout_s)
     lost = session.execute(
-        select(Experiment.id, Experiment.queue, Experiment.lease_id, Experiment.attempts).where(
+        select(
+            Experiment.id,
+            Experiment.queue,
+            Experiment.lease_id,
+            Experiment.attempts,
+            Experiment.cancel_requested,
+        ).where(
             Experiment.status == ExperimentStatus.RUNNING,
             Experiment.heartbeat_at < stale_before,
         )
@@ -566,6 +583,16 @@ def reap_lost_experiments(
             Experiment.lease_id == job.lease_id,
             Experiment.heartbeat_at < stale_before,
         )
+        if job.cancel_requested:  # asked to stop, then its worker vanished: done
+            cancelled = session.execute(
+                update(Experiment)
+                .where(*still_lost)
+                .values(status=ExperimentStatus.CANCELLED, finished_at=now)
+            ).rowcount
+            session.commit()
+            if cancelled == 1:
+                report.cancelled.append(job.id)
+            continue
         if job.attempts >= max_attempts:
             failed = session.execute(
                 update(Experiment)

@@ -375,6 +375,28 @@ def test_reaper_fails_a_lost_job_out_of_attempts(store: Store) -> None:
     assert row.status == "failed" and "heartbeats" in row.error
 
 
+def test_lost_job_that_was_asked_to_stop_ends_cancelled_not_requeued(store: Store) -> None:
+    reaped, redelivered = new_experiment(store), new_experiment(store)
+    for experiment_id in (reaped, redelivered):
+        claim(store, experiment_id)
+        with store.session() as session:
+            request_cancel(session=session, experiment_id=experiment_id)
+    later = T0 + timedelta(minutes=1)
+    assert claim(store, redelivered, now=later) is None  # a redelivery finds it first
+    with store.session() as session:
+        report = reap_lost_experiments(
+            session=session,
+            heartbeat_timeout_s=TIMEOUT_S,
+            max_attempts=3,
+            dispatch=lambda *_: pytest.fail("nothing to send"),
+            now=later,
+        )
+    assert report.cancelled == [reaped]
+    for experiment_id in (reaped, redelivered):
+        row = read(store, experiment_id)
+        assert (row.status, row.finished_at) == ("cancelled", later)
+
+
 def test_reaper_leaves_the_job_stale_when_the_broker_refuses(store: Store) -> None:
     experiment_id = new_experiment(store)
     claim(store, experiment_id)
