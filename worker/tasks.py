@@ -315,8 +315,9 @@ def execute_experiment(
     name=RUN_EXPERIMENT_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
-    # Only a store that cannot be reached while claiming is retried (the claim is
-    # idempotent); a bad spec or a failed run is recorded at once and never retried.
+    # A store that cannot be reached is retried with backoff: the claim makes that safe
+    # (a job already started by this delivery is handed on by the reaper once its
+    # heartbeat is stale). A bad spec or a failed run is recorded at once, never retried.
     autoretry_for=(OperationalError,),
     retry_backoff=1,
     retry_backoff_max=30,
