@@ -234,6 +234,9 @@ def _serve(args: argparse.Namespace) -> int:
     except _Stop:
         print("adamlab: stopping", flush=True)
         return 0
+    except (RuntimeError, TimeoutError) as exc:  # a part did not start: say which, stop
+        print(f"adamlab serve: {exc}", file=sys.stderr)
+        return 1
     finally:
         # Signals would interrupt the shutdown itself; it is bounded by STOP_GRACE_S each.
         for sig in previous:

@@ -57,7 +57,7 @@ def test_submitted_experiment_runs_and_its_curves_read_back(client: httpx.Client
     response = submit(client, QUICK)
     assert response.status_code == 201, response.text
     created = response.json()
-    assert created["status"] == "queued"
+    assert (created["status"], created["queue"]) == ("queued", "cpu")
     assert response.headers["location"] == f"/v1/experiments/{created['id']}"
 
     done = poll_experiment(client, created["id"], until=finished, timeout_s=90)
@@ -268,8 +268,10 @@ def test_list_filters_before_paging_and_sorts(client: httpx.Client) -> None:
     assert all(item["spec"]["optimizer"]["name"] == "adam" for item in seen)
     assert client.get("/v1/experiments", params={"sort": "colour"}).status_code == 422
     assert client.get("/v1/experiments", params={"cursor": "nonsense"}).status_code == 422
+    # device "cuda" routed them to the gpu queue, which no worker here consumes
     queued = client.get("/v1/experiments", params={"tag": tag, "status": "queued"}).json()
     assert queued["count"] == 5
+    assert {item["queue"] for item in queued["data"]} == {"gpu"}
 
 
 def test_catalog_shows_parameters_bounds_and_defaults(client: httpx.Client) -> None:
