@@ -24,14 +24,14 @@ Dispatch = Callable[[str, str], None]
 """Sends the job of an experiment id to a queue."""
 
 
-def get_dispatch() -> Dispatch:
+async def get_dispatch() -> Dispatch:
     return lambda experiment_id, queue: dispatch_experiment(experiment_id, queue=queue)
 
 
 DispatchDep = Annotated[Dispatch, Depends(get_dispatch)]
 
 
-def require_json_body(request: Request) -> None:
+async def require_json_body(request: Request) -> None:
     """Refuse a body that does not say it is JSON (415), before reading it."""
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";")[0].strip().lower()

@@ -65,12 +65,14 @@ def make_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
+    # Up to 40 connections: one for each thread of the API's threadpool (anyio's default
+    # 40), so a burst of requests never waits on the pool; 10 are kept open when idle.
     return create_engine(
         url,
         pool_pre_ping=True,
         pool_size=10,
-        max_overflow=20,
-        pool_timeout=CONNECT_TIMEOUT_S,
+        max_overflow=30,
+        pool_timeout=2 * CONNECT_TIMEOUT_S,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
     )
 
