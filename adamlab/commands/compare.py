@@ -10,7 +10,7 @@ from typing import Any
 from adamlab.commands._remote import EXIT_OK, UsageError, add_server_arguments, remote_command
 from adamlab.commands.plot import image_format_of
 
-SUMMARY_COLUMNS = ("test_accuracy", "test_loss", "train_loss")
+SUMMARY_COLUMNS = ("test_acc", "test_loss", "train_loss")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("ids", nargs="+", metavar="ID", help="experiment ids (two or more)")
     parser.add_argument("-o", "--output", type=Path, help="write the overlay to .png or .svg")
     parser.add_argument(
-        "--metric", default="test_accuracy", help="curve to overlay (default test_accuracy)"
+        "--metric", default="test_acc", help="curve to overlay (default test_acc)"
     )
     add_server_arguments(parser)
     parser.set_defaults(func=_compare)

@@ -33,11 +33,11 @@ def _list(args: argparse.Namespace, client: Any) -> int:
         "optimizer": args.optimizer,
         "tag": args.tag,
     }
-    print(f"{'id':36}  {'status':9}  {'progress':8}  {'test_accuracy':13}  name")
+    print(f"{'id':36}  {'status':9}  {'progress':8}  {'test_acc':13}  name")
     for shown, experiment in enumerate(client.iter_all(**filters), start=1):
         fraction = experiment["progress"].get("fraction")
         progress = "-" if fraction is None else f"{100 * fraction:.0f}%"
-        accuracy = (experiment.get("final_metrics") or {}).get("test_accuracy")
+        accuracy = (experiment.get("final_metrics") or {}).get("test_acc")
         accuracy_text = "-" if accuracy is None else f"{100 * accuracy:.2f}%"
         print(
             f"{experiment['id']:36}  {experiment['status']:9}  {progress:8}  "

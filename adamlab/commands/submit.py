@@ -89,7 +89,7 @@ def wait_with_progress(client: Any, experiment_id: str, *, poll_interval_s: floa
         if progress.get("epoch") is not None:
             postfix["epoch"] = f"{progress['epoch']}/{progress.get('epochs') or '?'}"
         if experiment["status"] == "running":
-            loss = client.latest_value(experiment_id, "train_loss")
+            loss = client.latest_value(experiment_id, "batch_loss")
             if loss is not None:
                 postfix["loss"] = f"{loss:.4f}"
         if progress.get("eta_s") is not None:
