@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -231,6 +232,18 @@ def test_invalid_json_is_422_and_other_bodies_are_refused(client: httpx.Client) 
     )
     assert huge.status_code == 413
     assert "ADAMLAB_MAX_BODY_BYTES" in huge.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b"["
+        for _ in range(100):
+            yield b"0," * 1000
+        yield b"0]"
+
+    streamed = client.post(
+        "/v1/experiments", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert "ADAMLAB_MAX_BODY_BYTES" in streamed.json()["detail"]
 
 
 def test_unknown_experiment_is_404(client: httpx.Client) -> None:
