@@ -26,6 +26,7 @@ rounded ``sqrt`` here differ by one unit in the last place.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import hashlib
 import os
@@ -332,6 +333,9 @@ def _load() -> ctypes.CDLL | None:
     with _lock:
         if _library is not None or _failure is not None:
             return _library
+        if ctypes.sizeof(ctypes.c_void_p) != 8:
+            _failure = "the CPU kernel passes pointers as 64-bit integers: 64-bit platforms only"
+            return None
         compiler = _find_compiler()
         if compiler is None:
             _failure = "no C compiler (cc, gcc or clang) on PATH"
@@ -341,10 +345,10 @@ def _load() -> ctypes.CDLL | None:
         except (OSError, RuntimeError, subprocess.SubprocessError) as error:
             _failure = f"building the CPU kernel failed: {error}"
             return None
-        pointers = ctypes.POINTER(ctypes.c_void_p)  # T** in C: one data pointer per tensor
+        pointers = ctypes.c_void_p  # the address of an array of data pointers (T** in C)
         for suffix in SUFFIX_OF_DTYPE.values():
             common = [
-                ctypes.POINTER(ctypes.c_int64),  # numel
+                ctypes.c_void_p,  # int64 numel per tensor
                 pointers,  # float32 step counters
                 ctypes.c_double,  # lr
                 ctypes.c_double,  # beta1
@@ -378,34 +382,56 @@ def unavailable_reason() -> str | None:
 def supports(tensors: tuple[Tensor, ...]) -> bool:
     """Whether the kernel can update ``tensors[0]`` (a parameter) with the others (its
     gradient and moments): all dense, contiguous, of one shape, on the CPU, of one dtype that
-    is float32 or float64 (complex tensors are passed in as their real views). Called for
-    every parameter at every step, so it reads as few attributes as it can."""
+    is float32 or float64 (complex tensors are passed in as their real views)."""
     param = tensors[0]
     dtype, shape = param.dtype, param.shape
-    if dtype not in SUFFIX_OF_DTYPE or param.device.type != "cpu":
+    if dtype not in SUFFIX_OF_DTYPE:
         return False
-    for tensor in tensors:
+    return all(
+        t.is_cpu and t.dtype == dtype and t.shape == shape and t.is_contiguous() for t in tensors
+    )
+
+
+def supports_lists(columns: list[list[Tensor]]) -> bool:
+    """:func:`supports` for every row of parallel lists at once, all of one dtype: the common
+    case, checked a column at a time because it runs for every parameter at every step."""
+    dtype = columns[0][0].dtype
+    if dtype not in SUFFIX_OF_DTYPE:
+        return False
+    numel = [t.numel() for t in columns[0]]
+    for column in columns:
         if (
-            tensor.dtype != dtype
-            or tensor.shape != shape
-            or not tensor.is_contiguous()
-            or tensor.device.type != "cpu"
+            not all([t.is_cpu for t in column])
+            or {t.dtype for t in column} != {dtype}
+            or not all([t.is_contiguous() for t in column])
+            or [t.numel() for t in column] != numel
         ):
             return False
-    return True
+    return all(
+        [t.shape == p.shape for p, t in zip(columns[0], columns[1], strict=True)]
+    )  # a gradient of another shape is torch's error to raise, not ours to hide
 
 
-def _pointers(tensors: list[Tensor]):
-    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
+def _pointers(tensors: list[Tensor]) -> array.array:
+    """The tensors' data pointers as a C array (``T**`` on the C side); the caller keeps it
+    alive for the duration of the call and passes ``_address(it)``."""
+    return array.array("Q", [t.data_ptr() for t in tensors])
+
+
+def _address(pointers: array.array) -> int:
+    return pointers.buffer_info()[0]
 
 
 def _step_pointers(state_steps: list[Tensor]):
-    for step in state_steps:
-        if step.dtype != torch.float32 or step.device.type != "cpu" or step.numel() != 1:
-            raise ValueError(
-                "the CPU kernel needs each state['step'] to be a one-element float32 CPU tensor, "
-                f"got dtype={step.dtype} device={step.device} shape={tuple(step.shape)}"
-            )
+    if (
+        {s.dtype for s in state_steps} != {torch.float32}
+        or not all([s.is_cpu for s in state_steps])
+        or not all([s.numel() == 1 for s in state_steps])
+    ):
+        raise ValueError(
+            "the CPU kernel needs each state['step'] to be a one-element float32 CPU tensor, got "
+            + ", ".join(f"{s.dtype} on {s.device} of shape {tuple(s.shape)}" for s in state_steps)
+        )
     return _pointers(state_steps)
 
 
@@ -451,17 +477,17 @@ def adam(
     if not params:
         return
     library = _library_or_raise()
-    dtype = params[0].dtype
-    numel = (ctypes.c_int64 * len(params))(*[p.numel() for p in params])
-    status = getattr(library, f"adam_{SUFFIX_OF_DTYPE[dtype]}")(
+    numel = array.array("q", [p.numel() for p in params])
+    arrays = [
+        _pointers(column)
+        for column in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if amsgrad else [])
+    ]
+    steps = _step_pointers(state_steps)
+    status = getattr(library, f"adam_{SUFFIX_OF_DTYPE[params[0].dtype]}")(
         len(params),
-        _pointers(params),
-        _pointers(grads),
-        _pointers(exp_avgs),
-        _pointers(exp_avg_sqs),
-        _pointers(max_exp_avg_sqs if amsgrad else exp_avg_sqs),
-        numel,
-        _step_pointers(state_steps),
+        *[_address(pointers) for pointers in arrays],
+        _address(numel),
+        _address(steps),
         float(lr),
         float(beta1),
         float(beta2),
@@ -499,16 +525,14 @@ def adamax(
     if not params:
         return
     library = _library_or_raise()
-    dtype = params[0].dtype
-    numel = (ctypes.c_int64 * len(params))(*[p.numel() for p in params])
-    status = getattr(library, f"adamax_{SUFFIX_OF_DTYPE[dtype]}")(
+    numel = array.array("q", [p.numel() for p in params])
+    arrays = [_pointers(column) for column in (params, grads, exp_avgs, exp_infs)]
+    steps = _step_pointers(state_steps)
+    status = getattr(library, f"adamax_{SUFFIX_OF_DTYPE[params[0].dtype]}")(
         len(params),
-        _pointers(params),
-        _pointers(grads),
-        _pointers(exp_avgs),
-        _pointers(exp_infs),
-        numel,
-        _step_pointers(state_steps),
+        *[_address(pointers) for pointers in arrays],
+        _address(numel),
+        _address(steps),
         float(lr),
         float(beta1),
         float(beta2),

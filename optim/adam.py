@@ -122,32 +122,35 @@ class Adam(torch.optim.Optimizer):
         max_exp_avg_sqs: list[Tensor],
         state_steps: list[Tensor],
     ) -> None:
+        amsgrad = group["amsgrad"]
         for p in group["params"]:
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            if p.grad.is_sparse:
+            if grad.is_sparse:
                 raise RuntimeError(
                     f"{type(self).__name__} does not support sparse gradients "
                     f"(parameter of shape {tuple(p.shape)}); use torch.optim.SparseAdam"
                 )
             state = self.state[p]
-            if len(state) == 0:
+            if not state:
                 state["step"] = torch.tensor(0.0, dtype=torch.float32)
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if state["step"].dtype != torch.float32 or state["step"].device.type != "cpu":
+            step = state["step"]
+            if step.dtype != torch.float32 or not step.is_cpu:
                 # A state dict from elsewhere (torch's fused or capturable Adam keeps it on the
                 # parameter's device): our paths count steps in a float32 CPU tensor.
-                state["step"] = state["step"].to(dtype=torch.float32, device="cpu")
+                step = state["step"] = step.to(dtype=torch.float32, device="cpu")
             params.append(p)
-            grads.append(p.grad)
+            grads.append(grad)
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
-            if group["amsgrad"]:
+            if amsgrad:
                 max_exp_avg_sqs.append(state["max_exp_avg_sq"])
-            state_steps.append(state["step"])
+            state_steps.append(step)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:

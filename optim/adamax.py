@@ -112,25 +112,27 @@ class AdaMax(torch.optim.Optimizer):
         state_steps: list[Tensor],
     ) -> None:
         for p in group["params"]:
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            if p.grad.is_sparse:
+            if grad.is_sparse:
                 raise RuntimeError(
                     f"{type(self).__name__} does not support sparse gradients "
                     f"(parameter of shape {tuple(p.shape)})"
                 )
             state = self.state[p]
-            if len(state) == 0:
+            if not state:
                 state["step"] = torch.tensor(0.0, dtype=torch.float32)
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_inf"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if state["step"].dtype != torch.float32 or state["step"].device.type != "cpu":
-                state["step"] = state["step"].to(dtype=torch.float32, device="cpu")
+            step = state["step"]
+            if step.dtype != torch.float32 or not step.is_cpu:
+                step = state["step"] = step.to(dtype=torch.float32, device="cpu")
             params.append(p)
-            grads.append(p.grad)
+            grads.append(grad)
             exp_avgs.append(state["exp_avg"])
             exp_infs.append(state["exp_inf"])
-            state_steps.append(state["step"])
+            state_steps.append(step)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:

@@ -222,11 +222,15 @@ def _choose_path(row: tuple[Tensor, ...], fused: bool | None, cpu_kernel_ready: 
     return "plain"
 
 
-def _partition(columns: list[list[Tensor]], fused: bool | None) -> dict[tuple, list[int]]:
-    """Indices of the parameters per (path, device, dtype)."""
+def _partition(columns: list[list[Tensor]], fused: bool | None) -> dict[tuple, list[int] | None]:
+    """Indices of the parameters per (path, device, dtype); ``None`` for all of them."""
+    if not columns[0]:
+        return {}
     if fused is False or torch.compiler.is_compiling():
-        return {("plain",): list(range(len(columns[0])))} if columns[0] else {}
+        return {("plain",): None}
     cpu_kernel_ready = _cpu_kernel.available()
+    if cpu_kernel_ready and _cpu_kernel.supports_lists(columns):
+        return {("cpu_kernel",): None}  # the common case, without a look at each row
     buckets: dict[tuple, list[int]] = {}
     for i, row in enumerate(zip(*columns, strict=True)):
         if row[0].is_complex():
@@ -237,7 +241,9 @@ def _partition(columns: list[list[Tensor]], fused: bool | None) -> dict[tuple, l
     return buckets
 
 
-def _pick(column: list[Tensor], indices: list[int], *, real: bool) -> list[Tensor]:
+def _pick(column: list[Tensor], indices: list[int] | None, *, real: bool) -> list[Tensor]:
+    if indices is None:
+        return [_real(t) for t in column] if real else column
     if real:
         return [_real(column[i]) for i in indices]
     return [column[i] for i in indices]
@@ -284,7 +290,7 @@ def adam(
         lists = [_pick(column, indices, real=real) for column in columns]
         if not amsgrad:
             lists.append([])
-        steps = [state_steps[i] for i in indices]
+        steps = state_steps if indices is None else [state_steps[i] for i in indices]
         if path == "plain":
             _plain_adam(*lists, steps, amsgrad=amsgrad, lr=lr, **hyperparameters)
         else:
@@ -324,7 +330,7 @@ def adamax(
     for (path, *_), indices in _partition(columns, fused).items():
         real = path != "plain"
         lists = [_pick(column, indices, real=real) for column in columns]
-        steps = [state_steps[i] for i in indices]
+        steps = state_steps if indices is None else [state_steps[i] for i in indices]
         if path == "plain":
             _plain_adamax(*lists, steps, lr=lr, **hyperparameters)
         else:
