@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -35,6 +36,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             f"the store ({engine.url.render_as_string(hide_password=True)}) is at migration "
             f"{revision}, this code needs {head}: run `adamlab migrate`"
         )
+    # Everything alive now (modules, the app, the engine) lives as long as the process:
+    # keep it out of the collector's full passes, which otherwise walk it all and made
+    # one in ten 10,000-point curve reads ~10x slower (gc of the rows' tuples).
+    gc.freeze()
     reaper = asyncio.create_task(run_reaper(settings.reaper_interval_s), name="reaper")
     try:
         yield

@@ -234,7 +234,7 @@ def main() -> int:
     parser.add_argument("--server", help="base URL of a running service (default: start one)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--per-client", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=30, help="reads of each curve form")
+    parser.add_argument("--repeats", type=int, default=100, help="reads of each curve form")
     parser.add_argument("--samples", type=int, default=10, help="queue-to-start samples")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()

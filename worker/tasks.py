@@ -19,6 +19,7 @@ main process never loads torch; pool children import it when they start.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -88,6 +89,7 @@ def _prepare_pool_process(**_: Any) -> None:
 
     if settings.torch_threads is not None:
         torch.set_num_threads(settings.torch_threads)
+    gc.freeze()  # torch's and the engine's objects: out of the collector's full passes
 
 
 class LeaseKeeper:
