@@ -2,8 +2,10 @@
 
 For each parameter layout (a few large tensors; hundreds of small ones; the paper's
 784-1000-1000-10 MLP) and each optimizer, every implementation steps the same parameters
-with fixed gradients. The implementations take turns, round after round, and each reports
-the median over rounds, so a machine shared with other jobs slows all of them alike.
+with fixed gradients. The implementations take turns, round after round (a round: as many
+steps as fill --round-seconds), so a machine shared with other jobs slows all of them alike;
+each reports its best round (timeit's convention: the round least disturbed by other jobs)
+and, with --median, the median round too.
 
 Printed per row: ms per step, effective bandwidth (an Adam or AdaMax step reads p, g, m, v
 and writes p, m, v: 7 values per parameter, 28 bytes in float32) and the ratio of torch's
@@ -76,19 +78,24 @@ def time_steps(step: Callable[[], object], *, steps: int, device: str) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def measure(shapes, optimizer_name: str, args: argparse.Namespace) -> dict[str, float]:
+def measure(shapes, optimizer_name: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    """Seconds per step of every round, per implementation."""
     builders = {**OURS[optimizer_name], **TORCH_PATHS[optimizer_name]}
-    optimizers = {}
+    optimizers, steps_per_round = {}, {}
     for seed, (name, build) in enumerate(builders.items()):
         params = make_parameters(shapes, device=args.device, dtype=args.dtype, seed=seed)
         optimizers[name] = build(params)
         for _ in range(args.warmup):  # builds the kernel / compiles, allocates state
             optimizers[name].step()
+        one_step = time_steps(optimizers[name].step, steps=1, device=args.device)
+        steps_per_round[name] = max(1, round(args.round_seconds / one_step))
     samples: dict[str, list[float]] = {name: [] for name in optimizers}
     for _ in range(args.rounds):
         for name, optimizer in optimizers.items():
-            samples[name].append(time_steps(optimizer.step, steps=args.steps, device=args.device))
-    return {name: statistics.median(times) for name, times in samples.items()}
+            samples[name].append(
+                time_steps(optimizer.step, steps=steps_per_round[name], device=args.device)
+            )
+    return samples
 
 
 def main() -> None:
@@ -99,8 +106,11 @@ def main() -> None:
     parser.add_argument("--large-numel", type=int, default=4_000_000)
     parser.add_argument("--small-count", type=int, default=300)
     parser.add_argument("--small-numel", type=int, default=10_000)
-    parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
-    parser.add_argument("--rounds", type=int, default=7, help="rounds; the median is reported")
+    parser.add_argument(
+        "--round-seconds", type=float, default=0.05, help="length of a timed round (>= 1 step)"
+    )
+    parser.add_argument("--rounds", type=int, default=15, help="timed rounds per implementation")
+    parser.add_argument("--median", action="store_true", help="also print the median round")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args()
@@ -114,27 +124,33 @@ def main() -> None:
     )
     print(
         f"torch {torch.__version__}, {device_name}, {torch.get_num_threads()} threads, "
-        f"{args.dtype}, {bytes_per_param} bytes/param/step, median of {args.rounds} rounds "
-        f"x {args.steps} steps"
+        f"{args.dtype}, {bytes_per_param} bytes/param/step, best of {args.rounds} rounds "
+        f"of >= {args.round_seconds} s"
     )
     header = (
         f"{'layout':<22} {'optimizer':<7} {'implementation':<15} {'params':>11} "
         f"{'ms/step':>8} {'GB/s':>7} {'vs torch best':>13}"
+        + (f" {'median ms':>9} {'median vs':>9}" if args.median else "")
     )
     print(header)
     print("-" * len(header))
     for layout_name, shapes in layouts(args).items():
         numel = sum(torch.Size(shape).numel() for shape in shapes)
         for optimizer_name in ("Adam", "AdaMax"):
-            seconds = measure(shapes, optimizer_name, args)
-            torch_best = min(seconds[name] for name in TORCH_PATHS[optimizer_name])
-            for name, step_s in seconds.items():
-                print(
+            samples = measure(shapes, optimizer_name, args)
+            best = {name: min(times) for name, times in samples.items()}
+            median = {name: statistics.median(times) for name, times in samples.items()}
+            torch_best = min(best[name] for name in TORCH_PATHS[optimizer_name])
+            torch_median = min(median[name] for name in TORCH_PATHS[optimizer_name])
+            for name, step_s in best.items():
+                line = (
                     f"{layout_name:<22} {optimizer_name:<7} {name:<15} {numel:>11,} "
                     f"{step_s * 1e3:>8.3f} {bytes_per_param * numel / step_s / 1e9:>7.1f} "
-                    f"{torch_best / step_s:>12.2f}x",
-                    flush=True,
+                    f"{torch_best / step_s:>12.2f}x"
                 )
+                if args.median:
+                    line += f" {median[name] * 1e3:>9.3f} {torch_median / median[name]:>8.2f}x"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -308,7 +308,12 @@ def _build(compiler: str) -> Path:
     identity = [SOURCE, " ".join(CFLAGS), compiler, version, platform.machine(), _cpu_signature()]
     key = hashlib.sha256("\0".join(identity).encode()).hexdigest()[:20]
     folder = _cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if hasattr(os, "getuid") and (
+        folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o022
+    ):
+        # A shared temporary directory: load no library that another user could have written.
+        raise RuntimeError(f"{folder} is not a private folder of this user")
     library = folder / f"adam_kernels_{key}.so"
     if library.is_file():
         return library

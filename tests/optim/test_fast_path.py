@@ -212,3 +212,21 @@ def test_cuda_fast_path_equals_cpu_plain_path(name):
         on_cuda.step()
         on_cpu.step()
     torch.testing.assert_close([p.cpu() for p in cuda_params], cpu_params, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_without_a_c_compiler_auto_falls_back_and_fused_true_says_why(name, monkeypatch):
+    monkeypatch.setattr(_cpu_kernel, "_library", None)
+    monkeypatch.setattr(_cpu_kernel, "_failure", None)
+    monkeypatch.setattr(_cpu_kernel, "_find_compiler", lambda: None)
+    assert not _cpu_kernel.available()
+
+    def run(fused):
+        p = torch.ones(4, requires_grad=True)
+        p.grad = torch.ones(4)
+        OPTIMIZERS[name]([p], lr=0.5, fused=fused).step()
+        return p.detach()
+
+    torch.testing.assert_close(run(None), run(False), rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="no C compiler"):
+        run(True)
