@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware
 from api.reaper import run_reaper
-from api.routes import catalog, experiments, health, metrics
+from api.routes import catalog, checkpoints, compare, experiments, health, metrics, plots
 from core.celery_app import BrokerNotConfiguredError
 from core.settings import settings
 from core.store.migrate import current_revision, head_revision
@@ -59,7 +59,15 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    for router in (experiments.router, metrics.router, catalog.router, health.router):
+    for router in (
+        experiments.router,
+        metrics.router,
+        plots.router,
+        checkpoints.router,
+        compare.router,
+        catalog.router,
+        health.router,
+    ):
         app.include_router(router)
     return app
 

@@ -7,9 +7,10 @@ import binascii
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
 from api.deps import SessionDep
+from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
 from api.routes.experiments import NOT_FOUND, not_found
 from api.schemas import CurvePublic, MetricHistoryPublic, MetricPointPublic, MetricsPublic
 from core.settings import settings
@@ -34,7 +35,16 @@ def _check_range(step_min: int | None, step_max: int | None) -> None:
         )
 
 
-@router.get("", response_model=MetricsPublic, responses=NOT_FOUND)
+CSV_RESPONSE = {
+    200: {
+        "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        "description": "The curves (JSON), or with 'Accept: text/csv' one line per point: "
+        "name,step,epoch,value (an empty value where it was not finite).",
+    }
+}
+
+
+@router.get("", response_model=MetricsPublic, responses={**NOT_FOUND, **CSV_RESPONSE})
 def read_curves(
     experiment_id: str,
     session: SessionDep,
@@ -51,9 +61,11 @@ def read_curves(
             "(below 4: last, first, max, min, as many as fit; 1 is the latest value).",
         ),
     ] = None,
-) -> MetricsPublic:
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> MetricsPublic | Response:
     """The curves of an experiment by metric name and step range. They grow while it runs
-    (points reach the store within about a second of being measured)."""
+    (points reach the store within about a second of being measured). With
+    ``Accept: text/csv``, the same points as CSV (columns name, step, epoch, value)."""
     _check_range(step_min, step_max)
     experiment = get_experiment(session=session, experiment_id=experiment_id)
     if experiment is None:
@@ -84,6 +96,13 @@ def read_curves(
             total_points=len(curve),
             downsampled=len(kept) < len(curve),
         )
+    if prefers_csv(accept):
+        rows = (
+            (name, step, epoch, value)
+            for name, curve in curves.items()
+            for step, epoch, value in zip(curve.steps, curve.epochs, curve.values, strict=True)
+        )
+        return Response(points_csv(rows), media_type=CSV_MEDIA_TYPE)
     return MetricsPublic(experiment_id=experiment_id, status=experiment.status, curves=curves)
 
 

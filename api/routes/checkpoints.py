@@ -1,0 +1,76 @@
+"""An experiment's final weights, as the safetensors file its worker wrote when the run
+succeeded (``worker/export.py``), with the spec in the file's metadata."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import FileResponse
+
+from api.deps import SessionDep
+from api.routes.experiments import not_found
+from api.schemas import ErrorPublic
+from core.settings import settings
+from core.store.checkpoints import list_checkpoints
+from core.store.experiments import get_experiment
+from core.store.models import ExperimentStatus
+
+router = APIRouter(prefix="/v1/experiments", tags=["checkpoints"])
+
+FINAL_WEIGHTS_SUFFIX = ".safetensors"
+"""The one safetensors file of an experiment's checkpoint folder holds its final weights
+(the per-epoch checkpoints for resuming are ``epoch-NNNN.pt``)."""
+
+
+def download_name(name: str, experiment_id: str) -> str:
+    """``<name>-<id start>.safetensors``, the name reduced to characters safe anywhere."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "experiment"
+    return f"{slug[:80]}-{experiment_id[:8]}{FINAL_WEIGHTS_SUFFIX}"
+
+
+@router.get(
+    "/{experiment_id}/checkpoint",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"application/octet-stream": {}},
+            "description": "The final weights as a safetensors file; its metadata holds "
+            "the spec (JSON, key 'spec'), the epoch, the step and the final metrics.",
+        },
+        404: {
+            "model": ErrorPublic,
+            "description": "No such experiment, or it has no final weights (not finished, "
+            "failed or cancelled).",
+        },
+    },
+)
+def download_checkpoint(experiment_id: str, session: SessionDep) -> FileResponse:
+    """The final weights of a succeeded experiment: a safetensors file, one tensor per
+    entry of the model's ``state_dict()``, loadable into the engine's model built from
+    the spec in its metadata."""
+    experiment = get_experiment(session=session, experiment_id=experiment_id)
+    if experiment is None:
+        raise not_found(experiment_id)
+    if experiment.status != ExperimentStatus.SUCCEEDED:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"Experiment {experiment_id} has no final weights: it is {experiment.status}; "
+            "they are saved when a run succeeds.",
+        )
+    folder = settings.checkpoint_dir(experiment_id).resolve()
+    for row in list_checkpoints(session=session, experiment_id=experiment_id):
+        path = Path(row.path)
+        in_folder = path.suffix == FINAL_WEIGHTS_SUFFIX and path.resolve().parent == folder
+        if in_folder and path.is_file():
+            return FileResponse(
+                path,
+                media_type="application/octet-stream",
+                filename=download_name(experiment.name, experiment_id),
+            )
+    raise HTTPException(
+        status.HTTP_404_NOT_FOUND,
+        f"Experiment {experiment_id} succeeded but its final weights file is not on the "
+        "server's disk (written by a version without export, or removed).",
+    )
