@@ -242,8 +242,8 @@ def _partition(columns: list[list[Tensor]], fused: bool | None) -> dict[tuple, l
 
 
 def _pick(column: list[Tensor], indices: list[int] | None, *, real: bool) -> list[Tensor]:
-    if indices is None:
-        return [_real(t) for t in column] if real else column
+    if indices is None:  # the whole list: plain, or real tensors that passed supports_lists
+        return column
     if real:
         return [_real(column[i]) for i in indices]
     return [column[i] for i in indices]
