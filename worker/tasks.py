@@ -196,10 +196,23 @@ class LeaseKeeper:
 def index_checkpoints(
     *, session_factory: sessionmaker[Session], experiment_id: str, folder: Path
 ) -> None:
-    """Make the store's checkpoint index match the files in ``folder``."""
+    """Make the store's checkpoint index match the files in ``folder``: the per-epoch
+    checkpoints and, once written, the final weights (``worker/export.py``)."""
     from worker.checkpoints import list_checkpoints
+    from worker.export import final_weights_path, read_final_weights_metadata
 
     files = []
+    final = final_weights_path(folder)
+    if final.is_file():
+        stat = final.stat()
+        files.append(
+            CheckpointFile(
+                path=str(final),
+                epoch=int(read_final_weights_metadata(final)["epoch"]),
+                size_bytes=stat.st_size,
+                modified_at=datetime.fromtimestamp(stat.st_mtime, UTC),
+            )
+        )
     for path in list_checkpoints(folder):
         try:
             stat = path.stat()
@@ -215,6 +228,17 @@ def index_checkpoints(
         )
     with session_scope(session_factory) as session:
         sync_checkpoints(session=session, experiment_id=experiment_id, files=files)
+
+
+def export_weights(*, folder: Path, spec: ExperimentSpec, experiment_id: str) -> None:
+    """Write the final weights for download. A failure is logged, not the run's: its
+    metrics stand, and the API answers that no final weights are on disk."""
+    from worker.export import ExportError, export_final_weights
+
+    try:
+        export_final_weights(folder=folder, spec=spec, experiment_id=experiment_id)
+    except (ExportError, OSError):
+        logger.error("experiment %s: final weights not exported", experiment_id, exc_info=True)
 
 
 def execute_experiment(
@@ -295,6 +319,8 @@ def execute_experiment(
             # An engine bug: record it for the user, then let Celery log it (no retry).
             finish(ExperimentStatus.FAILED, error=f"{type(exc).__name__}: {exc}", device=device)
             raise
+    if result.status == "succeeded" and not keeper.lease_lost:
+        export_weights(folder=folder, spec=spec, experiment_id=experiment_id)
     index_checkpoints(session_factory=factory, experiment_id=experiment_id, folder=folder)
     if keeper.lease_lost:
         logger.warning("experiment %s was taken over by another worker", experiment_id)
