@@ -3,9 +3,11 @@
 For each parameter layout (a few large tensors; hundreds of small ones; the paper's
 784-1000-1000-10 MLP) and each optimizer, every implementation steps the same parameters
 with fixed gradients. The implementations take turns, round after round (a round: as many
-steps as fill --round-seconds), so a machine shared with other jobs slows all of them alike;
-each reports its best round (timeit's convention: the round least disturbed by other jobs)
-and, with --median, the median round too.
+steps as fill --round-seconds), so that on a machine shared with other jobs the load of the
+moment weighs on all of them alike. Reported: the median round's ms per step and bandwidth,
+and the median over rounds of the ratio "torch's fastest path in that round / this
+implementation in that round" (a ratio within one round cancels the slow swings of the load);
+with --best, also the best round and the ratio of best rounds (timeit's convention).
 
 Printed per row: ms per step, effective bandwidth (an Adam or AdaMax step reads p, g, m, v
 and writes p, m, v: 7 values per parameter, 28 bytes in float32) and the ratio of torch's
@@ -107,10 +109,10 @@ def main() -> None:
     parser.add_argument("--small-count", type=int, default=300)
     parser.add_argument("--small-numel", type=int, default=10_000)
     parser.add_argument(
-        "--round-seconds", type=float, default=0.05, help="length of a timed round (>= 1 step)"
+        "--round-seconds", type=float, default=0.02, help="length of a timed round (>= 1 step)"
     )
-    parser.add_argument("--rounds", type=int, default=15, help="timed rounds per implementation")
-    parser.add_argument("--median", action="store_true", help="also print the median round")
+    parser.add_argument("--rounds", type=int, default=31, help="timed rounds per implementation")
+    parser.add_argument("--best", action="store_true", help="also print the best round")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args()
@@ -124,13 +126,13 @@ def main() -> None:
     )
     print(
         f"torch {torch.__version__}, {device_name}, {torch.get_num_threads()} threads, "
-        f"{args.dtype}, {bytes_per_param} bytes/param/step, best of {args.rounds} rounds "
+        f"{args.dtype}, {bytes_per_param} bytes/param/step, medians of {args.rounds} rounds "
         f"of >= {args.round_seconds} s"
     )
     header = (
         f"{'layout':<22} {'optimizer':<7} {'implementation':<15} {'params':>11} "
         f"{'ms/step':>8} {'GB/s':>7} {'vs torch best':>13}"
-        + (f" {'median ms':>9} {'median vs':>9}" if args.median else "")
+        + (f" {'best ms':>8} {'best vs':>8}" if args.best else "")
     )
     print(header)
     print("-" * len(header))
@@ -138,18 +140,21 @@ def main() -> None:
         numel = sum(torch.Size(shape).numel() for shape in shapes)
         for optimizer_name in ("Adam", "AdaMax"):
             samples = measure(shapes, optimizer_name, args)
-            best = {name: min(times) for name, times in samples.items()}
-            median = {name: statistics.median(times) for name, times in samples.items()}
-            torch_best = min(best[name] for name in TORCH_PATHS[optimizer_name])
-            torch_median = min(median[name] for name in TORCH_PATHS[optimizer_name])
-            for name, step_s in best.items():
+            torch_names = list(TORCH_PATHS[optimizer_name])
+            torch_rounds = zip(*(samples[name] for name in torch_names), strict=True)
+            torch_per_round = [min(times) for times in torch_rounds]
+            torch_best = min(min(samples[name]) for name in torch_names)
+            for name, times in samples.items():
+                step_s = statistics.median(times)
+                ratios = [t / own for t, own in zip(torch_per_round, times, strict=True)]
+                ratio = statistics.median(ratios)
                 line = (
                     f"{layout_name:<22} {optimizer_name:<7} {name:<15} {numel:>11,} "
                     f"{step_s * 1e3:>8.3f} {bytes_per_param * numel / step_s / 1e9:>7.1f} "
-                    f"{torch_best / step_s:>12.2f}x"
+                    f"{ratio:>12.2f}x"
                 )
-                if args.median:
-                    line += f" {median[name] * 1e3:>9.3f} {torch_median / median[name]:>8.2f}x"
+                if args.best:
+                    line += f" {min(times) * 1e3:>8.3f} {torch_best / min(times):>7.2f}x"
                 print(line, flush=True)
 
 

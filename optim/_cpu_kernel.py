@@ -187,7 +187,7 @@ int adam_##SUFFIX(int64_t n, T **P, T **G, T **M, T **V, T **VMAX, const int64_t
         : (flags & FLAG_DECOUPLED_WEIGHT_DECAY) ? DECOUPLED_DECAY : COUPLED_DECAY;          \
     const int variant = amsgrad * 6 + maximize * 3 + decay_kind;                             \
     const int64_t nchunks = first[n];                                                        \
-    _Pragma("omp parallel for schedule(dynamic) num_threads(nthreads) if(nthreads > 1)")     \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(nthreads > 1)")     \
     for (int64_t c = 0; c < nchunks; c++) {                                                  \
         const int64_t i = tensor_of_chunk(first, n, c);                                      \
         const int64_t start = (c - first[i]) * CHUNK;                                        \
@@ -230,7 +230,7 @@ int adamax_##SUFFIX(int64_t n, T **P, T **G, T **M, T **U, const int64_t *numel,
         : (flags & FLAG_DECOUPLED_WEIGHT_DECAY) ? DECOUPLED_DECAY : COUPLED_DECAY;          \
     const int variant = maximize * 3 + decay_kind;                                           \
     const int64_t nchunks = first[n];                                                        \
-    _Pragma("omp parallel for schedule(dynamic) num_threads(nthreads) if(nthreads > 1)")     \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(nthreads > 1)")     \
     for (int64_t c = 0; c < nchunks; c++) {                                                  \
         const int64_t i = tensor_of_chunk(first, n, c);                                      \
         const int64_t start = (c - first[i]) * CHUNK;                                        \
