@@ -1,5 +1,12 @@
 """Dependencies the routes declare, as ``Annotated`` aliases so a test can swap one with
-``app.dependency_overrides``."""
+``app.dependency_overrides``.
+
+Tenant scoping lives here: ``CurrentTenant`` is who the request acts for (its API key's
+tenant, see ``api.auth``), and ``OwnedExperiment`` is the experiment of the path's
+``{experiment_id}`` if it is that tenant's, else 404, the same 404 as an unknown id. Every
+route under ``/v1/experiments/{experiment_id}`` takes its experiment through
+``OwnedExperiment`` (``tests/api/test_tenants.py`` checks each route of the app).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,15 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
 
+from api.auth import bearer_scheme, identify_tenant
 from core.celery_app import dispatch_experiment
+from core.store.experiments import get_experiment
+from core.store.models import Experiment
 from core.store.session import session_scope
+from core.store.tenants import TenantIdentity
 
 
 def get_session() -> Iterator[Session]:
@@ -19,6 +31,36 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_current_tenant(
+    request: Request,
+    session: SessionDep,
+    # Declared so that OpenAPI (and /docs' Authorize button) shows the bearer scheme; the
+    # header itself is read by identify_tenant, which says what is wrong with it.
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> TenantIdentity:
+    return identify_tenant(request, session=session)
+
+
+CurrentTenant = Annotated[TenantIdentity, Depends(get_current_tenant)]
+
+
+def experiment_not_found(experiment_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"No experiment with id {experiment_id!r}.")
+
+
+def get_owned_experiment(
+    experiment_id: str, session: SessionDep, tenant: CurrentTenant
+) -> Experiment:
+    """The path's experiment if it is the request's tenant's; another tenant's is 404."""
+    experiment = get_experiment(session=session, experiment_id=experiment_id, tenant_id=tenant.id)
+    if experiment is None:
+        raise experiment_not_found(experiment_id)
+    return experiment
+
+
+OwnedExperiment = Annotated[Experiment, Depends(get_owned_experiment)]
 
 Dispatch = Callable[[str, str], None]
 """Sends the job of an experiment id to a queue."""

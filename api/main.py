@@ -1,5 +1,6 @@
-"""The FastAPI app: routers under /v1, JSON errors, a body size limit, and a lifespan
-that checks the store and runs the reaper. Serve it with ``adamlab serve`` or
+"""The FastAPI app: routers under /v1 (each request needs an API key, ``api.auth``), JSON
+errors, a body size limit, request latencies for GET /metrics, and a lifespan that checks
+the store and runs the reaper. Serve it with ``adamlab serve`` or
 ``uvicorn api.main:app`` (with REDIS_URL set)."""
 
 from __future__ import annotations
@@ -9,12 +10,23 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from api.deps import get_current_tenant
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware
+from api.prometheus import RequestLatencyMiddleware
 from api.reaper import run_reaper
-from api.routes import catalog, checkpoints, compare, experiments, health, metrics, plots
+from api.routes import (
+    catalog,
+    checkpoints,
+    compare,
+    experiments,
+    health,
+    metrics,
+    plots,
+    prometheus,
+)
 from core.celery_app import BrokerNotConfiguredError
 from core.settings import settings
 from core.store.migrate import current_revision, head_revision
@@ -59,6 +71,8 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLatencyMiddleware)  # added last: outermost, times everything
+    # Every /v1 route answers only a request with a valid key (ADAMLAB_AUTH=required).
     for router in (
         experiments.router,
         metrics.router,
@@ -66,8 +80,9 @@ def create_app() -> FastAPI:
         checkpoints.router,
         compare.router,
         catalog.router,
-        health.router,
     ):
+        app.include_router(router, dependencies=[Depends(get_current_tenant)])
+    for router in (health.router, prometheus.router):
         app.include_router(router)
     return app
 

@@ -12,6 +12,7 @@ and any other process (``adamlab worker``, the API under its own uvicorn) must b
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -136,6 +137,29 @@ class Settings(BaseSettings):
         "default torch's own (one per core). Small models on a shared or busy machine run "
         "many times faster with 1.",
     )
+    auth: Literal["required", "disabled"] = Field(
+        default="required",
+        validation_alias=_env("ADAMLAB_AUTH"),
+        description="ADAMLAB_AUTH: 'required' (default): every /v1 request needs an API key, "
+        "sent as 'Authorization: Bearer <key>' (adamlab keys create); 'disabled': no key, "
+        "every request acts as the default tenant, and the API answers only connections "
+        "that arrive on a loopback address. adamlab serve chooses when it is unset.",
+    )
+    max_active_per_tenant: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        validation_alias=_env("ADAMLAB_MAX_ACTIVE_PER_TENANT"),
+        description="ADAMLAB_MAX_ACTIVE_PER_TENANT: most experiments one tenant may have "
+        "queued or running; a submission beyond it is 429 with Retry-After. Unset: no cap.",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias=_env("PROMETHEUS_MULTIPROC_DIR"),
+        description="PROMETHEUS_MULTIPROC_DIR: an empty directory shared by the API's "
+        "processes (uvicorn --workers N), where prometheus_client keeps each process's "
+        "request latencies so that GET /metrics reports all of them. Unset: one process.",
+    )
     auto_device_queue: Literal["cpu", "gpu"] = Field(
         default="cpu",
         validation_alias=_env("ADAMLAB_AUTO_DEVICE_QUEUE"),
@@ -148,6 +172,18 @@ class Settings(BaseSettings):
     def _absolute(cls, path: Path) -> Path:
         # Absolute, so the processes a command starts agree on it whatever their cwd.
         return path.expanduser().absolute()
+
+    @field_validator("prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _writable_directory(cls, value: str | Path | None) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        path = Path(value).expanduser()
+        if not path.is_dir() or not os.access(path, os.W_OK):
+            raise ValueError(
+                f"PROMETHEUS_MULTIPROC_DIR must be an existing writable directory (got {path})"
+            )
+        return path.absolute()
 
     @field_validator("database_url")
     @classmethod

@@ -62,8 +62,18 @@ SERVICE_SETTINGS = {
     "ADAMLAB_METRIC_FLUSH_INTERVAL_S": "0.2",
     # Tiny models on this shared 2-core machine: one thread each, not two fighting.
     "ADAMLAB_TORCH_THREADS": "1",
+    # The shared service serves without keys (on loopback, as the embedded default may);
+    # keys, tenants and limits are tested on a second API on the same servers that
+    # requires them, as production does (tests/api/conftest.py, keyed_service).
+    "ADAMLAB_AUTH": "disabled",
 }
-_SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", *SERVICE_SETTINGS)
+_SERVICE_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "ADAMLAB_MAX_ACTIVE_PER_TENANT",
+    "PROMETHEUS_MULTIPROC_DIR",
+    *SERVICE_SETTINGS,
+)
 
 
 def server_unavailable(reason: str) -> None:
@@ -273,10 +283,13 @@ class Service:
         self._logs.append(log)
         return log
 
-    def start_api(self) -> None:
+    def start_api(self, *, processes: int = 1) -> None:
+        """uvicorn serving the API, with ``processes`` worker processes (``--workers``)."""
         port = int(self.base_url.rsplit(":", 1)[1])
         argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"]
         argv += ["--port", str(port), "--log-level", "warning"]
+        if processes > 1:
+            argv += ["--workers", str(processes)]
         self.api = start_child(argv, env=self.env, cwd=REPO_ROOT, output=self._log("api"))
         wait_until(self._api_ready, timeout_s=API_START_TIMEOUT_S, what="the API answering /readyz")
 
@@ -365,6 +378,64 @@ def running_service(
         running.stop()
         if failed:
             print(f"\nservice logs ({running.log_dir}):\n{running.log_tails()}")
+
+
+KEYED_SERVICE_SETTINGS = {"ADAMLAB_AUTH": "required", "ADAMLAB_MAX_ACTIVE_PER_TENANT": "3"}
+"""The keyed API's settings: keys required, as in production, and a small cap."""
+KEYED_API_PROCESSES = 2
+
+
+@dataclass
+class KeyedService:
+    """A second API on the shared service's store, broker and workers, run as production
+    runs it: API keys required, a cap of 3 active experiments per tenant, and two uvicorn
+    worker processes sharing PROMETHEUS_MULTIPROC_DIR. ``new_key`` makes a key in the
+    store directly, as ``adamlab keys create`` does."""
+
+    api: Service
+    session_factory: Any
+
+    @property
+    def base_url(self) -> str:
+        return self.api.base_url
+
+    def new_key(self, tenant: str) -> str:
+        from core.store.tenants import create_api_key
+
+        with self.session_factory() as session:
+            return create_api_key(session=session, tenant_name=tenant).key
+
+    def client(self, key: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0)
+
+
+@contextmanager
+def keyed_service_beside(
+    shared: Service, *, root: Path, session: pytest.Session
+) -> Iterator[KeyedService]:
+    from core.store.session import make_engine, make_session_factory
+
+    metrics_dir = root / "prometheus"
+    metrics_dir.mkdir(parents=True)
+    (root / "logs").mkdir()
+    env = shared.env | KEYED_SERVICE_SETTINGS | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    api = Service(
+        base_url=f"http://127.0.0.1:{free_port()}",
+        env=env,
+        state_dir=shared.state_dir,  # checkpoints are the workers': the same folder
+        log_dir=root / "logs",
+    )
+    engine = make_engine(env["DATABASE_URL"])
+    try:
+        api.start_api(processes=KEYED_API_PROCESSES)
+        yield KeyedService(api=api, session_factory=make_session_factory(engine))
+    finally:
+        failed = session.testsfailed
+        api.stop()
+        engine.dispose()
+        if failed:
+            print(f"\nkeyed API logs ({api.log_dir}):\n{api.log_tails()}")
 
 
 # --- polling ----------------------------------------------------------------------------------

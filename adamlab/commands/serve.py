@@ -9,7 +9,14 @@ With nothing configured (the embedded default) it starts, as its own child proce
 3. one Celery worker (``adamlab worker``), consuming the ``cpu`` queue;
 4. the API under uvicorn.
 
-With ``REDIS_URL`` or ``DATABASE_URL`` set it uses those instead. Ctrl-C (or SIGTERM)
+With ``REDIS_URL`` or ``DATABASE_URL`` set it uses those instead.
+
+API keys (``ADAMLAB_AUTH``, see ``choose_auth``): left unset, keys are not required while
+the store has none and ``--host`` is a loopback address (only this machine can connect;
+the start-up log says so), and required as soon as one exists. A non-loopback ``--host``
+refuses to start without keys: with ``ADAMLAB_AUTH=disabled``, or with no key to use.
+
+Ctrl-C (or SIGTERM)
 stops the API, then the worker (a running job is interrupted and resumes from its last
 epoch's checkpoint at the next start), then Redis. Every child is in its own process
 group and dies with this process even if it is killed (Linux's parent-death signal), so
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import ipaddress
 import os
 import signal
 import socket
@@ -169,6 +177,76 @@ def start_private_redis(
     return process, url
 
 
+# --- API keys --------------------------------------------------------------------------------
+
+KEY_HINT = "`adamlab keys create --tenant NAME`"
+
+
+class AuthRefusedError(Exception):
+    """Serving as asked would open the API without keys beyond this machine."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1) or ``localhost``; any other
+    name counts as reachable from elsewhere."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def choose_auth(*, host: str, configured: str | None, active_keys: int) -> tuple[str, str]:
+    """The ADAMLAB_AUTH the API runs with, and the sentence the start-up log says about it.
+
+    ``configured`` is ADAMLAB_AUTH as set in the environment (None: unset). Unset, keys
+    are required unless the store has none and ``host`` is loopback. Raises
+    AuthRefusedError for a non-loopback ``host`` without keys: with keys disabled, or
+    with no active key that anyone could use.
+    """
+    loopback = is_loopback(host)
+    if configured == "disabled" or (configured is None and loopback and active_keys == 0):
+        if not loopback:
+            raise AuthRefusedError(
+                f"ADAMLAB_AUTH=disabled serves without API keys, which is allowed on a "
+                f"loopback --host only, and --host {host} is not one: unset ADAMLAB_AUTH and "
+                f"create a key with {KEY_HINT}, or serve on --host 127.0.0.1"
+            )
+        reason = "ADAMLAB_AUTH=disabled" if configured else "the store has no API key yet"
+        to_require = "unset ADAMLAB_AUTH" if configured else f"create a key with {KEY_HINT}"
+        return "disabled", (
+            f"API keys are NOT required ({reason}); the API answers on loopback only "
+            f"({host}), so only this machine can use it; to require keys, {to_require} "
+            "and restart"
+        )
+    if active_keys == 0:
+        if not loopback:
+            raise AuthRefusedError(
+                f"--host {host} is not a loopback address, so API keys are required, and "
+                f"the store has none: nobody could use the API; create one with {KEY_HINT} "
+                "first, or serve on --host 127.0.0.1 (without keys)"
+            )
+        return (
+            "required",
+            "API keys are required (ADAMLAB_AUTH=required) and the store has none yet: "
+            f"create one with {KEY_HINT}",
+        )
+    return "required", f"API keys are required ({active_keys} active; {KEY_HINT} adds one)"
+
+
+def _active_keys(store_url: str) -> int:
+    from core.store.session import make_engine, make_session_factory
+    from core.store.tenants import count_active_api_keys
+
+    engine = make_engine(store_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return count_active_api_keys(session=session)
+    finally:
+        engine.dispose()
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
@@ -187,6 +265,18 @@ def _serve(args: argparse.Namespace) -> int:
     env["ADAMLAB_STATE_DIR"] = str(config.state_dir)
     env["ADAMLAB_DATA_DIR"] = str(config.data_dir)
     config.state_dir.mkdir(parents=True, exist_ok=True)
+    env["DATABASE_URL"] = config.store_url
+    upgrade_to_head(config.store_url)
+    try:
+        env["ADAMLAB_AUTH"], auth_note = choose_auth(
+            host=args.host,
+            configured=config.auth if "auth" in config.model_fields_set else None,
+            active_keys=_active_keys(config.store_url),
+        )
+    except AuthRefusedError as exc:
+        print(f"adamlab serve: {exc}", file=sys.stderr)
+        return 2
+    print(f"adamlab: {auth_note}", flush=True)
 
     def on_signal(signum: int, frame: object) -> None:
         raise _Stop
@@ -198,8 +288,6 @@ def _serve(args: argparse.Namespace) -> int:
             redis_process, env["REDIS_URL"] = start_private_redis(config.state_dir / "redis")
             children.append(("redis", redis_process))
             print(f"adamlab: private Redis at {env['REDIS_URL']}", flush=True)
-        env["DATABASE_URL"] = config.store_url
-        upgrade_to_head(config.store_url)
         command = [sys.executable, "-m", "adamlab.cli"]
         worker_argv = [*command, "worker", "--queues", args.queues]
         worker_argv += ["--concurrency", str(args.concurrency)]

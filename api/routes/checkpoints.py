@@ -9,12 +9,10 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse
 
-from api.deps import SessionDep
-from api.routes.experiments import not_found
+from api.deps import OwnedExperiment, SessionDep
 from api.schemas import ErrorPublic
 from core.settings import settings
 from core.store.checkpoints import list_checkpoints
-from core.store.experiments import get_experiment
 from core.store.models import ExperimentStatus
 
 router = APIRouter(prefix="/v1/experiments", tags=["checkpoints"])
@@ -46,13 +44,11 @@ def download_name(name: str, experiment_id: str) -> str:
         },
     },
 )
-def download_checkpoint(experiment_id: str, session: SessionDep) -> FileResponse:
+def download_checkpoint(experiment: OwnedExperiment, session: SessionDep) -> FileResponse:
     """The final weights of a succeeded experiment: a safetensors file, one tensor per
     entry of the model's ``state_dict()``, loadable into the engine's model built from
     the spec in its metadata."""
-    experiment = get_experiment(session=session, experiment_id=experiment_id)
-    if experiment is None:
-        raise not_found(experiment_id)
+    experiment_id = experiment.id
     if experiment.status != ExperimentStatus.SUCCEEDED:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,

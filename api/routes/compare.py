@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep
+from api.deps import CurrentTenant, SessionDep
 from api.routes.experiments import NOT_FOUND, not_found
 from api.routes.plots import IMAGE_RESPONSES, image_response, plot_series
 from api.schemas import Status
@@ -97,11 +97,14 @@ def parse_metrics(metrics: list[str]) -> list[str]:
     return list(dict.fromkeys(metrics))
 
 
-def experiments_of(session: Session, ids: list[str]) -> list[Experiment]:
-    """The experiments in the order of ``ids``; 404 naming the first unknown one."""
+def experiments_of(session: Session, ids: list[str], *, tenant_id: str) -> list[Experiment]:
+    """The tenant's experiments in the order of ``ids``; 404 naming the first unknown one
+    (another tenant's experiment is unknown)."""
     found = []
     for experiment_id in ids:
-        experiment = get_experiment(session=session, experiment_id=experiment_id)
+        experiment = get_experiment(
+            session=session, experiment_id=experiment_id, tenant_id=tenant_id
+        )
         if experiment is None:
             raise not_found(experiment_id)
         found.append(experiment)
@@ -155,10 +158,11 @@ def markdown_table(runs: list[ComparedExperimentPublic], metrics: list[str]) -> 
 
 
 @router.get("/compare", response_model=ComparisonPublic, responses=NOT_FOUND)
-def compare_experiments(ids: Ids, session: SessionDep) -> ComparisonPublic:
+def compare_experiments(ids: Ids, session: SessionDep, tenant: CurrentTenant) -> ComparisonPublic:
     """Each experiment's id, name, status, spec essentials and final metrics, and a
     summary table of the final metrics with the best run of each."""
-    runs = [summarize(experiment) for experiment in experiments_of(session, parse_ids(ids))]
+    experiments = experiments_of(session, parse_ids(ids), tenant_id=tenant.id)
+    runs = [summarize(experiment) for experiment in experiments]
     present = {name for run in runs for name in (run.final_metrics or {})}
     metrics = [metric for metric in SUMMARY_METRICS if metric in present]
     return ComparisonPublic(
@@ -178,6 +182,7 @@ def plot_comparison(
     ids: Ids,
     image_format: ImageFormat,
     session: SessionDep,
+    tenant: CurrentTenant,
     metric: Annotated[
         list[str],
         Query(
@@ -190,7 +195,7 @@ def plot_comparison(
     and the start of its id), one panel per metric: the study's figures (Adam vs AdaMax,
     dropout vs none, LR vs MLP vs CNN) for any runs. A run without points has no line."""
     metrics = parse_metrics(metric)
-    experiments = experiments_of(session, parse_ids(ids))
+    experiments = experiments_of(session, parse_ids(ids), tenant_id=tenant.id)
     runs = [
         (
             f"{experiment.name} ({experiment.id[:8]})",

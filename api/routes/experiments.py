@@ -1,4 +1,4 @@
-"""Experiments: submit, list, read, cancel."""
+"""Experiments: submit, list, read, cancel; each request sees only its tenant's."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from api.deps import DispatchDep, IdempotencyKey, JsonBody, SessionDep
+from api.deps import (
+    CurrentTenant,
+    DispatchDep,
+    IdempotencyKey,
+    JsonBody,
+    OwnedExperiment,
+    SessionDep,
+    experiment_not_found,
+)
 from api.schemas import (
     ErrorPublic,
     ExperimentCreate,
@@ -15,12 +23,14 @@ from api.schemas import (
     Status,
 )
 from core.celery_app import BrokerNotConfiguredError, BrokerUnavailableError, queue_for_device
+from core.settings import settings
 from core.store.checkpoints import list_checkpoints
 from core.store.experiments import (
     CancelOutcome,
     ExperimentFilters,
     IdempotencyConflictError,
     InvalidCursorError,
+    TenantLimitError,
     create_experiment,
     get_experiment,
     list_experiments,
@@ -48,8 +58,7 @@ SortKey = Literal[
 ]
 
 
-def not_found(experiment_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"No experiment with id {experiment_id!r}.")
+not_found = experiment_not_found
 
 
 @router.post(
@@ -61,28 +70,43 @@ def not_found(experiment_id: str) -> HTTPException:
         409: {"model": ErrorPublic, "description": "Idempotency-Key reused with another body."},
         413: {"model": ErrorPublic, "description": "Body larger than ADAMLAB_MAX_BODY_BYTES."},
         415: {"model": ErrorPublic, "description": "Body not sent as JSON."},
+        429: {
+            "model": ErrorPublic,
+            "description": "The tenant has ADAMLAB_MAX_ACTIVE_PER_TENANT experiments queued or "
+            "running; Retry-After says when to try again.",
+        },
         503: {"model": ErrorPublic, "description": "The queue's broker is unreachable."},
     },
 )
 def submit_experiment(
     body: ExperimentCreate,
     session: SessionDep,
+    tenant: CurrentTenant,
     dispatch: DispatchDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ExperimentPublic:
     """Queue an experiment. Answers 201 with its id, status ``queued`` and a Location
     header; a replay of an earlier Idempotency-Key answers the same experiment (with the
-    header ``Idempotent-Replayed: true``)."""
+    header ``Idempotent-Replayed: true``). Beyond the tenant's cap of queued and running
+    experiments, 429 with Retry-After (the soonest ETA of its running ones)."""
     try:
         experiment, created = create_experiment(
             session=session,
+            tenant_id=tenant.id,
             spec=body,
             queue=queue_for_device(body.device),
             idempotency_key=idempotency_key,
+            max_active=settings.max_active_per_tenant,
         )
     except IdempotencyConflictError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except TenantLimitError as exc:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            str(exc),
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from exc
     if created:
         try:
             dispatch(experiment.id, experiment.queue)
@@ -102,6 +126,7 @@ def submit_experiment(
 @router.get("", response_model=ExperimentsPublic)
 def list_experiments_route(
     session: SessionDep,
+    tenant: CurrentTenant,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     dataset: Annotated[list[str] | None, Query(description="Dataset name(s).")] = None,
     model: Annotated[list[str] | None, Query(description="Model name(s).")] = None,
@@ -113,7 +138,7 @@ def list_experiments_route(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ExperimentsPublic:
     """A page of experiments: filters (repeat a parameter for alternatives) are applied
-    before paging; ``count`` is the number matching them."""
+    before paging; ``count`` is the number matching them. Only the tenant's own."""
     filters = ExperimentFilters(
         status=status_ or (),
         dataset=dataset or (),
@@ -124,7 +149,12 @@ def list_experiments_route(
     )
     try:
         page = list_experiments(
-            session=session, filters=filters, sort=sort, cursor=cursor, limit=limit
+            session=session,
+            tenant_id=tenant.id,
+            filters=filters,
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
         )
     except InvalidCursorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from exc
@@ -136,13 +166,10 @@ def list_experiments_route(
 
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic, responses=NOT_FOUND)
-def read_experiment(experiment_id: str, session: SessionDep) -> ExperimentPublic:
+def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> ExperimentPublic:
     """One experiment: spec, status, progress, final metrics, error, timings, worker,
     device, and its checkpoint files."""
-    experiment = get_experiment(session=session, experiment_id=experiment_id)
-    if experiment is None:
-        raise not_found(experiment_id)
-    checkpoints = list_checkpoints(session=session, experiment_id=experiment_id)
+    checkpoints = list_checkpoints(session=session, experiment_id=experiment.id)
     return ExperimentPublic.from_row(experiment, checkpoints=checkpoints)
 
 
@@ -156,16 +183,17 @@ def read_experiment(experiment_id: str, session: SessionDep) -> ExperimentPublic
     },
 )
 def cancel_experiment(
-    experiment_id: str, session: SessionDep, response: Response
+    experiment: OwnedExperiment, session: SessionDep, tenant: CurrentTenant, response: Response
 ) -> ExperimentPublic:
     """Cancel: a queued experiment is cancelled at once and never starts (200); a running
     one is asked to stop and does within about a second (202, then status ``cancelled``);
     a finished one cannot be cancelled (409)."""
-    outcome = request_cancel(session=session, experiment_id=experiment_id)
+    experiment_id = experiment.id
+    outcome = request_cancel(session=session, experiment_id=experiment_id, tenant_id=tenant.id)
     if outcome is CancelOutcome.NOT_FOUND:
         raise not_found(experiment_id)
     session.expire_all()  # request_cancel wrote with UPDATE statements
-    experiment = get_experiment(session=session, experiment_id=experiment_id)
+    experiment = get_experiment(session=session, experiment_id=experiment_id, tenant_id=tenant.id)
     if experiment is None:
         raise not_found(experiment_id)
     if outcome is CancelOutcome.FINISHED:

@@ -1,4 +1,5 @@
-"""An experiment's metrics: curves (optionally downsampled) and the raw history."""
+"""An experiment's metrics: curves (optionally downsampled) and the raw history; the
+experiment is the request's tenant's (``OwnedExperiment``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
-from api.deps import SessionDep
+from api.deps import OwnedExperiment, SessionDep
 from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
-from api.routes.experiments import NOT_FOUND, not_found
+from api.routes.experiments import NOT_FOUND
 from api.schemas import CurvePublic, MetricHistoryPublic, MetricPointPublic, MetricsPublic
 from core.settings import settings
-from core.store.experiments import get_experiment
 from core.store.metrics import downsample, metric_names, read_curve, read_history
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}/metrics", tags=["metrics"])
@@ -46,7 +46,7 @@ CSV_RESPONSE = {
 
 @router.get("", response_model=MetricsPublic, responses={**NOT_FOUND, **CSV_RESPONSE})
 def read_curves(
-    experiment_id: str,
+    experiment: OwnedExperiment,
     session: SessionDep,
     names: Names = None,
     step_min: StepMin = None,
@@ -67,9 +67,7 @@ def read_curves(
     (points reach the store within about a second of being measured). With
     ``Accept: text/csv``, the same points as CSV (columns name, step, epoch, value)."""
     _check_range(step_min, step_max)
-    experiment = get_experiment(session=session, experiment_id=experiment_id)
-    if experiment is None:
-        raise not_found(experiment_id)
+    experiment_id = experiment.id
     curves = {}
     for name in dict.fromkeys(names or metric_names(session=session, experiment_id=experiment_id)):
         curve = read_curve(
@@ -108,7 +106,7 @@ def read_curves(
 
 @router.get("/history", response_model=MetricHistoryPublic, responses=NOT_FOUND)
 def read_metric_history(
-    experiment_id: str,
+    experiment: OwnedExperiment,
     session: SessionDep,
     names: Names = None,
     step_min: StepMin = None,
@@ -118,8 +116,7 @@ def read_metric_history(
 ) -> MetricHistoryPublic:
     """Every stored point, ordered by (step, name), a page at a time."""
     _check_range(step_min, step_max)
-    if get_experiment(session=session, experiment_id=experiment_id) is None:
-        raise not_found(experiment_id)
+    experiment_id = experiment.id
     after = _decode_cursor(cursor) if cursor is not None else None
     rows = read_history(
         session=session,

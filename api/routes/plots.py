@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep
-from api.routes.experiments import NOT_FOUND, not_found
+from api.deps import OwnedExperiment, SessionDep
+from api.routes.experiments import NOT_FOUND
 from api.schemas import ErrorPublic
 from core.plots import (
     MEDIA_TYPES,
@@ -18,7 +18,6 @@ from core.plots import (
     render_panels,
     spec_title,
 )
-from core.store.experiments import get_experiment
 from core.store.metrics import downsample, metric_names, read_curve
 
 router = APIRouter(prefix="/v1/experiments", tags=["plots"])
@@ -65,13 +64,13 @@ def image_response(image: bytes, image_format: ImageFormat) -> Response:
     response_class=Response,
     responses={**NOT_FOUND, **IMAGE_RESPONSES},
 )
-def plot_experiment(experiment_id: str, image_format: ImageFormat, session: SessionDep) -> Response:
+def plot_experiment(
+    experiment: OwnedExperiment, image_format: ImageFormat, session: SessionDep
+) -> Response:
     """The run's learning curves: training objective and learning rate per iteration,
     losses and accuracies per epoch (regression: MSE, w and b), titled with the spec's
     name, dataset, model, optimizer, learning rate and epochs. Drawn while it runs, too."""
-    experiment = get_experiment(session=session, experiment_id=experiment_id)
-    if experiment is None:
-        raise not_found(experiment_id)
+    experiment_id = experiment.id
     panels = learning_curve_panels(plot_series(session=session, experiment_id=experiment_id))
     if not panels:
         raise HTTPException(

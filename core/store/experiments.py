@@ -12,6 +12,11 @@ fresh id written by its claim; its heartbeats and its final write only count whi
 row still holds that lease. A delivery of a job that is finished, cancelled, or running
 elsewhere with a live heartbeat claims nothing and is dropped: duplicate messages are
 harmless, which is what makes ``acks_late`` redelivery and the reaper safe.
+
+Tenants: every function a request reaches takes a keyword-only ``tenant_id`` and sees only
+that tenant's experiments; another tenant's experiment is as absent as an unknown id.
+``tenant_id=None`` (the worker, the reaper, an administrator) sees them all: it has to be
+written out, so a caller cannot forget the tenant by accident.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from core.store.models import (
     Experiment,
     ExperimentStatus,
     ExperimentTag,
+    Tenant,
     UtcDateTime,
     utc_now,
 )
@@ -58,6 +64,25 @@ class IdempotencyConflictError(Exception):
         self.experiment_id = experiment_id
 
 
+class TenantLimitError(Exception):
+    """The tenant already has its maximum of queued and running experiments."""
+
+    def __init__(self, *, active: int, limit: int, retry_after_s: int) -> None:
+        super().__init__(
+            f"You have {active} experiments queued or running, the most allowed at once "
+            f"({limit}, ADAMLAB_MAX_ACTIVE_PER_TENANT); submit again when one has finished "
+            "or after cancelling one."
+        )
+        self.active = active
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
+RETRY_AFTER_DEFAULT_S = 60
+"""Retry-After when no running experiment of the tenant has an ETA (all still queued)."""
+RETRY_AFTER_MAX_S = 3600
+
+
 def spec_hash(spec: ExperimentSpec) -> str:
     """sha256 of the spec's canonical JSON (defaults filled, keys sorted): two bodies that
     validate to the same spec have the same hash, whatever their formatting."""
@@ -69,23 +94,34 @@ def spec_hash(spec: ExperimentSpec) -> str:
 def create_experiment(
     *,
     session: Session,
+    tenant_id: str,
     spec: ExperimentSpec,
     queue: str,
     idempotency_key: str | None = None,
+    max_active: int | None = None,
     now: datetime | None = None,
 ) -> tuple[Experiment, bool]:
-    """Store a new queued experiment; returns it and whether it was created.
+    """Store a new queued experiment of ``tenant_id``; returns it and whether it was created.
 
-    With an ``idempotency_key`` already used for the same spec, returns that experiment
-    and ``False``; used for another spec, raises ``IdempotencyConflictError``.
+    With an ``idempotency_key`` the tenant already used for the same spec, returns that
+    experiment and ``False``; used for another spec, raises ``IdempotencyConflictError``.
+    With ``max_active``, raises ``TenantLimitError`` when the tenant already has that many
+    experiments queued or running. The count and the insert are one transaction, and on
+    PostgreSQL the tenant's row is locked first (SELECT ... FOR UPDATE), so concurrent
+    submissions of one tenant, in any number of API processes, are counted one after the
+    other. SQLite has no row locks: there the writers of one process queue on
+    ``serialized_on_sqlite``'s lock, which covers the embedded default's single API process.
     """
     request_hash = spec_hash(spec) if idempotency_key is not None else None
     if idempotency_key is not None:
-        existing = _by_idempotency_key(session, idempotency_key)
+        existing = _by_idempotency_key(session, tenant_id, idempotency_key)
         if existing is not None:
             return _replayed(existing, idempotency_key, request_hash), False
+    if max_active is not None:
+        _check_active_limit(session, tenant_id=tenant_id, limit=max_active)
     experiment = Experiment(
         id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
         name=spec.name,
         dataset=spec.dataset.name,
         model=spec.model.name,
@@ -111,15 +147,45 @@ def create_experiment(
     except IntegrityError:
         # Two requests with the same new key raced; the other one's insert won.
         session.rollback()
-        existing = _by_idempotency_key(session, idempotency_key) if idempotency_key else None
+        existing = (
+            _by_idempotency_key(session, tenant_id, idempotency_key) if idempotency_key else None
+        )
         if existing is None:
             raise
         return _replayed(existing, idempotency_key, request_hash), False
     return experiment, True
 
 
-def _by_idempotency_key(session: Session, key: str) -> Experiment | None:
-    return session.scalar(select(Experiment).where(Experiment.idempotency_key == key))
+def _by_idempotency_key(session: Session, tenant_id: str, key: str) -> Experiment | None:
+    return session.scalar(
+        select(Experiment).where(
+            Experiment.tenant_id == tenant_id, Experiment.idempotency_key == key
+        )
+    )
+
+
+def _check_active_limit(session: Session, *, tenant_id: str, limit: int) -> None:
+    """Raise TenantLimitError if the tenant has ``limit`` experiments queued or running.
+    Leaves the transaction open (and the tenant's row locked on PostgreSQL) for the insert."""
+    locked = session.execute(
+        select(Tenant.id).where(Tenant.id == tenant_id).with_for_update()
+    ).scalar_one_or_none()
+    if locked is None:
+        raise ValueError(f"tenant_id {tenant_id!r} is not a tenant of this store")
+    active = session.execute(
+        select(func.count(), func.min(Experiment.eta_s)).where(
+            Experiment.tenant_id == tenant_id, Experiment.status.not_in(FINISHED_STATUSES)
+        )
+    ).one()
+    count, soonest_eta_s = active
+    if count >= limit:
+        session.rollback()
+        retry_after_s = (
+            min(RETRY_AFTER_MAX_S, max(1, math.ceil(soonest_eta_s)))
+            if soonest_eta_s is not None
+            else RETRY_AFTER_DEFAULT_S
+        )
+        raise TenantLimitError(active=count, limit=limit, retry_after_s=retry_after_s)
 
 
 def _replayed(existing: Experiment, key: str | None, request_hash: str | None) -> Experiment:
@@ -128,8 +194,14 @@ def _replayed(existing: Experiment, key: str | None, request_hash: str | None) -
     return existing
 
 
-def get_experiment(*, session: Session, experiment_id: str) -> Experiment | None:
-    return session.get(Experiment, experiment_id)
+def get_experiment(
+    *, session: Session, experiment_id: str, tenant_id: str | None
+) -> Experiment | None:
+    """The experiment, if it exists and is ``tenant_id``'s (None: whoever's it is)."""
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None or (tenant_id is not None and experiment.tenant_id != tenant_id):
+        return None
+    return experiment
 
 
 @serialized_on_sqlite
@@ -198,6 +270,7 @@ def parse_sort(sort: str) -> tuple[str, bool]:
 def list_experiments(
     *,
     session: Session,
+    tenant_id: str | None,
     filters: ExperimentFilters,
     sort: str = "-created_at",
     cursor: str | None = None,
@@ -205,11 +278,16 @@ def list_experiments(
 ) -> ExperimentPage:
     """One page of the experiments matching ``filters``, in ``sort`` order (keyset paging:
     a cursor holds the sort value and id of the page's last row, so pages do not shift when
-    experiments are added)."""
+    experiments are added). Only ``tenant_id``'s experiments (None: everyone's)."""
     key, descending = parse_sort(sort)
     column = SORT_COLUMNS[key]
-    query = _filtered(select(Experiment), filters)
-    count = session.scalar(_filtered(select(func.count()).select_from(Experiment), filters)) or 0
+    query = _filtered(select(Experiment), filters, tenant_id=tenant_id)
+    count = (
+        session.scalar(
+            _filtered(select(func.count()).select_from(Experiment), filters, tenant_id=tenant_id)
+        )
+        or 0
+    )
     if cursor is not None:
         after_value, after_id = _decode_cursor(cursor, sort=sort)
         if descending:
@@ -229,7 +307,11 @@ def list_experiments(
     return ExperimentPage(data=rows, count=count, next_cursor=next_cursor)
 
 
-def _filtered(query: Select[Any], filters: ExperimentFilters) -> Select[Any]:
+def _filtered(
+    query: Select[Any], filters: ExperimentFilters, *, tenant_id: str | None
+) -> Select[Any]:
+    if tenant_id is not None:
+        query = query.where(Experiment.tenant_id == tenant_id)
     for column, values in (
         (Experiment.status, filters.status),
         (Experiment.dataset, filters.dataset),
@@ -507,12 +589,18 @@ class CancelOutcome(enum.StrEnum):
 
 @serialized_on_sqlite
 def request_cancel(
-    *, session: Session, experiment_id: str, now: datetime | None = None
+    *, session: Session, experiment_id: str, tenant_id: str | None, now: datetime | None = None
 ) -> CancelOutcome:
-    """Cancel a queued job at once, or ask a running one to stop."""
+    """Cancel a queued job at once, or ask a running one to stop; another tenant's job is
+    NOT_FOUND."""
+    this_one = (
+        (Experiment.id == experiment_id,)
+        if tenant_id is None
+        else (Experiment.id == experiment_id, Experiment.tenant_id == tenant_id)
+    )
     cancelled = session.execute(
         update(Experiment)
-        .where(Experiment.id == experiment_id, Experiment.status == ExperimentStatus.QUEUED)
+        .where(*this_one, Experiment.status == ExperimentStatus.QUEUED)
         .values(
             status=ExperimentStatus.CANCELLED, cancel_requested=True, finished_at=now or utc_now()
         )
@@ -522,13 +610,13 @@ def request_cancel(
         return CancelOutcome.CANCELLED
     stopping = session.execute(
         update(Experiment)
-        .where(Experiment.id == experiment_id, Experiment.status == ExperimentStatus.RUNNING)
+        .where(*this_one, Experiment.status == ExperimentStatus.RUNNING)
         .values(cancel_requested=True)
     ).rowcount
     session.commit()
     if stopping == 1:
         return CancelOutcome.STOPPING
-    exists = session.scalar(select(Experiment.id).where(Experiment.id == experiment_id))
+    exists = session.scalar(select(Experiment.id).where(*this_one))
     return CancelOutcome.FINISHED if exists is not None else CancelOutcome.NOT_FOUND
 
 
@@ -626,3 +714,34 @@ def reap_lost_experiments(
         if requeued == 1:
             report.requeued.append(job.id)
     return report
+
+
+# --- aggregates, for monitoring -------------------------------------------------------------
+
+
+def count_by_status_and_queue(*, session: Session) -> dict[tuple[str, str], int]:
+    """How many experiments of all tenants are in each (status, queue)."""
+    rows = session.execute(
+        select(Experiment.status, Experiment.queue, func.count()).group_by(
+            Experiment.status, Experiment.queue
+        )
+    )
+    return {(status, queue): count for status, queue, count in rows}
+
+
+def training_steps_per_second(
+    *, session: Session, heartbeat_timeout_s: float, now: datetime | None = None
+) -> float:
+    """The training speed of the service now: the sum over running experiments with a live
+    heartbeat of each one's own speed, ``(total_steps - step) / eta_s`` (its worker
+    computes ``eta_s`` from the speed it measures, so this gives that speed back)."""
+    live_after = (now or utc_now()) - timedelta(seconds=heartbeat_timeout_s)
+    rows = session.execute(
+        select(Experiment.total_steps, Experiment.step, Experiment.eta_s).where(
+            Experiment.status == ExperimentStatus.RUNNING,
+            Experiment.heartbeat_at >= live_after,
+            Experiment.eta_s > 0,
+            Experiment.total_steps > Experiment.step,
+        )
+    )
+    return float(sum((total - step) / eta_s for total, step, eta_s in rows))

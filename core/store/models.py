@@ -1,4 +1,5 @@
-"""The store's tables: experiments (with their tags), metric points, checkpoint files.
+"""The store's tables: tenants and their API keys, experiments (with their tags), metric
+points, checkpoint files.
 
 Times are UTC. They are stored without a zone (SQLite has none) and come back aware.
 """
@@ -65,6 +66,35 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON()}
 
 
+DEFAULT_TENANT_ID = "default"
+"""The tenant of experiments made before tenants existed, and of every request when keys
+are not required (ADAMLAB_AUTH=disabled)."""
+
+
+class Tenant(Base):
+    """Who experiments belong to: a person or team. Each API key acts for one tenant, and
+    a tenant sees only its own experiments."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """An API key of a tenant. The key itself is never stored: only its SHA-256, which is
+    enough for a key of 256 random bits (nothing to guess, so no slow hash is needed)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
 class Experiment(Base):
     """One submitted spec and everything known about its run.
 
@@ -75,6 +105,9 @@ class Experiment(Base):
     __tablename__ = "experiments"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", name="fk_experiments_tenant_id_tenants")
+    )
     name: Mapped[str] = mapped_column(String(200), index=True)
     dataset: Mapped[str] = mapped_column(String(64), index=True)
     model: Mapped[str] = mapped_column(String(64), index=True)
@@ -85,7 +118,7 @@ class Experiment(Base):
     spec_version: Mapped[int] = mapped_column(Integer)
 
     status: Mapped[str] = mapped_column(String(16), index=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -116,7 +149,16 @@ class Experiment(Base):
         order_by="ExperimentTag.position",
     )
 
-    __table_args__ = (Index("ix_experiments_status_heartbeat_at", "status", "heartbeat_at"),)
+    __table_args__ = (
+        Index("ix_experiments_status_heartbeat_at", "status", "heartbeat_at"),
+        # A tenant's listing (newest first) and its count of active experiments.
+        Index("ix_experiments_tenant_id_created_at", "tenant_id", "created_at"),
+        Index("ix_experiments_tenant_id_status", "tenant_id", "status"),
+        # An Idempotency-Key is the tenant's: another tenant's same key is another request.
+        UniqueConstraint(
+            "tenant_id", "idempotency_key", name="uq_experiments_tenant_id_idempotency_key"
+        ),
+    )
 
     @property
     def tag_names(self) -> list[str]:

@@ -1,5 +1,6 @@
-"""Fixtures of the service tests: real Redis and PostgreSQL (see tests/servers.py), and
-the API with one worker running on them, shared by the whole session."""
+"""Fixtures of the service tests: real Redis and PostgreSQL (see tests/servers.py), the
+API with one worker running on them, shared by the whole session (keys not required), and
+beside it a keyed API on the same servers (keys required, a per-tenant cap)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 
 from tests.servers import (
     POSTGRES_TEST_DATABASE,
+    KeyedService,
     Service,
+    keyed_service_beside,
     postgres_database,
     postgres_server,
     redis_database,
@@ -53,3 +56,13 @@ def service(
 def client(service: Service) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=service.base_url, timeout=30.0) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def keyed_service(
+    request: pytest.FixtureRequest, service: Service, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KeyedService]:
+    with keyed_service_beside(
+        service, root=tmp_path_factory.mktemp("keyed"), session=request.session
+    ) as keyed:
+        yield keyed

@@ -42,7 +42,7 @@ from core.store.metrics import (
     upsert_metric_points,
 )
 from core.store.migrate import upgrade_to_head
-from core.store.models import Base
+from core.store.models import DEFAULT_TENANT_ID, Base
 from tests.servers import (
     POSTGRES_TEST_DATABASE,
     Store,
@@ -89,7 +89,11 @@ def make_spec(**overrides: Any) -> ExperimentSpec:
 def new_experiment(db: Store, *, now: datetime = T0, **overrides: Any) -> str:
     with db.session() as session:
         experiment, created = create_experiment(
-            session=session, spec=make_spec(**overrides), queue="cpu", now=now
+            session=session,
+            tenant_id=DEFAULT_TENANT_ID,
+            spec=make_spec(**overrides),
+            queue="cpu",
+            now=now,
         )
         assert created
         return experiment.id
@@ -109,7 +113,7 @@ def claim(db: Store, experiment_id: str, *, now: datetime = T0, max_attempts: in
 
 def read(db: Store, experiment_id: str):
     with db.session() as session:
-        return get_experiment(session=session, experiment_id=experiment_id)
+        return get_experiment(session=session, experiment_id=experiment_id, tenant_id=None)
 
 
 # --- schema -----------------------------------------------------------------------------------
@@ -127,7 +131,9 @@ def test_migrations_build_exactly_the_models_schema(store: Store) -> None:
 def test_created_experiment_reads_back_queued_with_its_spec(store: Store) -> None:
     spec = make_spec(tags=["a", "b", "a"], optimizer={"name": "adamax"})
     with store.session() as session:
-        experiment, created = create_experiment(session=session, spec=spec, queue="cpu", now=T0)
+        experiment, created = create_experiment(
+            session=session, tenant_id=DEFAULT_TENANT_ID, spec=spec, queue="cpu", now=T0
+        )
     row = read(store, experiment.id)
     assert created
     assert row.status == ExperimentStatus.QUEUED
@@ -140,11 +146,19 @@ def test_created_experiment_reads_back_queued_with_its_spec(store: Store) -> Non
 def test_same_idempotency_key_and_spec_returns_the_same_experiment(store: Store) -> None:
     with store.session() as session:
         first, created_first = create_experiment(
-            session=session, spec=make_spec(), queue="cpu", idempotency_key="key-1"
+            session=session,
+            tenant_id=DEFAULT_TENANT_ID,
+            spec=make_spec(),
+            queue="cpu",
+            idempotency_key="key-1",
         )
     with store.session() as session:
         again, created_again = create_experiment(
-            session=session, spec=make_spec(), queue="cpu", idempotency_key="key-1"
+            session=session,
+            tenant_id=DEFAULT_TENANT_ID,
+            spec=make_spec(),
+            queue="cpu",
+            idempotency_key="key-1",
         )
     assert (created_first, created_again) == (True, False)
     assert again.id == first.id
@@ -152,9 +166,21 @@ def test_same_idempotency_key_and_spec_returns_the_same_experiment(store: Store)
 
 def test_same_idempotency_key_with_another_spec_is_a_conflict(store: Store) -> None:
     with store.session() as session:
-        create_experiment(session=session, spec=make_spec(), queue="cpu", idempotency_key="k")
+        create_experiment(
+            session=session,
+            tenant_id=DEFAULT_TENANT_ID,
+            spec=make_spec(),
+            queue="cpu",
+            idempotency_key="k",
+        )
     with store.session() as session, pytest.raises(IdempotencyConflictError, match="'k'"):
-        create_experiment(session=session, spec=make_spec(seed=1), queue="cpu", idempotency_key="k")
+        create_experiment(
+            session=session,
+            tenant_id=DEFAULT_TENANT_ID,
+            spec=make_spec(seed=1),
+            queue="cpu",
+            idempotency_key="k",
+        )
 
 
 # --- listing ----------------------------------------------------------------------------------
@@ -180,7 +206,12 @@ def _all_pages(db: Store, filters: ExperimentFilters, sort: str, limit: int) -> 
     for _ in range(100):
         with db.session() as session:
             page = list_experiments(
-                session=session, filters=filters, sort=sort, cursor=cursor, limit=limit
+                session=session,
+                tenant_id=None,
+                filters=filters,
+                sort=sort,
+                cursor=cursor,
+                limit=limit,
             )
         rows += page.data
         counts.add(page.count)
@@ -216,7 +247,7 @@ def test_pages_cover_every_row_once_in_sort_order(store: Store, sort: str) -> No
 def test_filter_by_status_and_name(store: Store) -> None:
     ids = _fill_for_listing(store)
     with store.session() as session:
-        request_cancel(session=session, experiment_id=ids[0])
+        request_cancel(session=session, experiment_id=ids[0], tenant_id=None)
     rows = _all_pages(store, ExperimentFilters(status=["cancelled"]), sort="name", limit=10)
     assert [row.id for row in rows] == [ids[0]]
     rows = _all_pages(store, ExperimentFilters(name=["run-1", "run-2"]), sort="name", limit=2)
@@ -226,13 +257,21 @@ def test_filter_by_status_and_name(store: Store) -> None:
 def test_foreign_or_mismatched_cursor_is_refused(store: Store) -> None:
     _fill_for_listing(store)
     with store.session() as session:
-        page = list_experiments(session=session, filters=ExperimentFilters(), sort="name", limit=2)
+        page = list_experiments(
+            session=session, tenant_id=None, filters=ExperimentFilters(), sort="name", limit=2
+        )
         with pytest.raises(InvalidCursorError, match="sort"):
             list_experiments(
-                session=session, filters=ExperimentFilters(), sort="-name", cursor=page.next_cursor
+                session=session,
+                tenant_id=None,
+                filters=ExperimentFilters(),
+                sort="-name",
+                cursor=page.next_cursor,
             )
         with pytest.raises(InvalidCursorError):
-            list_experiments(session=session, filters=ExperimentFilters(), cursor="garbage!")
+            list_experiments(
+                session=session, tenant_id=None, filters=ExperimentFilters(), cursor="garbage!"
+            )
 
 
 # --- the run's life cycle ---------------------------------------------------------------------
@@ -281,7 +320,8 @@ def test_cancelled_queued_job_is_never_claimed(store: Store) -> None:
     experiment_id = new_experiment(store)
     with store.session() as session:
         assert (
-            request_cancel(session=session, experiment_id=experiment_id) is CancelOutcome.CANCELLED
+            request_cancel(session=session, experiment_id=experiment_id, tenant_id=None)
+            is CancelOutcome.CANCELLED
         )
     assert claim(store, experiment_id) is None
     row = read(store, experiment_id)
@@ -293,7 +333,8 @@ def test_cancel_of_running_job_reaches_its_heartbeat_and_finished_job_refuses(st
     lease = claim(store, experiment_id)
     with store.session() as session:
         assert (
-            request_cancel(session=session, experiment_id=experiment_id) is CancelOutcome.STOPPING
+            request_cancel(session=session, experiment_id=experiment_id, tenant_id=None)
+            is CancelOutcome.STOPPING
         )
         reply = record_heartbeat(
             session=session,
@@ -309,9 +350,13 @@ def test_cancel_of_running_job_reaches_its_heartbeat_and_finished_job_refuses(st
             status=ExperimentStatus.CANCELLED,
         )
         assert (
-            request_cancel(session=session, experiment_id=experiment_id) is CancelOutcome.FINISHED
+            request_cancel(session=session, experiment_id=experiment_id, tenant_id=None)
+            is CancelOutcome.FINISHED
         )
-        assert request_cancel(session=session, experiment_id="nope") is CancelOutcome.NOT_FOUND
+        assert (
+            request_cancel(session=session, experiment_id="nope", tenant_id=None)
+            is CancelOutcome.NOT_FOUND
+        )
     row = read(store, experiment_id)
     assert (row.status, row.step, row.fraction) == ("cancelled", 5, 0.5)
 
@@ -380,7 +425,7 @@ def test_lost_job_that_was_asked_to_stop_ends_cancelled_not_requeued(store: Stor
     for experiment_id in (reaped, redelivered):
         claim(store, experiment_id)
         with store.session() as session:
-            request_cancel(session=session, experiment_id=experiment_id)
+            request_cancel(session=session, experiment_id=experiment_id, tenant_id=None)
     later = T0 + timedelta(minutes=1)
     assert claim(store, redelivered, now=later) is None  # a redelivery finds it first
     with store.session() as session:

@@ -25,7 +25,7 @@ from core.store.experiments import (
 )
 from core.store.metrics import metric_names, read_curve
 from core.store.migrate import upgrade_to_head
-from core.store.models import Experiment, utc_now
+from core.store.models import DEFAULT_TENANT_ID, Experiment, utc_now
 from tests.servers import Store, open_store, wait_until
 from worker.sinks import ListSink, MetricPoint
 from worker.store_sink import StoreMetricSink
@@ -81,7 +81,10 @@ def config(tmp_path: Path) -> Settings:
 def submit(store: Store, body: dict[str, Any]) -> str:
     with store.session() as session:
         experiment, _ = create_experiment(
-            session=session, spec=ExperimentSpec.model_validate(body), queue="cpu"
+            session=session,
+            tenant_id=DEFAULT_TENANT_ID,
+            spec=ExperimentSpec.model_validate(body),
+            queue="cpu",
         )
     return experiment.id
 
@@ -96,7 +99,7 @@ def execute(store: Store, config: Settings, experiment_id: str) -> str:
 
 def read(store: Store, experiment_id: str) -> Experiment:
     with store.session() as session:
-        experiment = get_experiment(session=session, experiment_id=experiment_id)
+        experiment = get_experiment(session=session, experiment_id=experiment_id, tenant_id=None)
         assert experiment is not None
         return experiment
 
@@ -153,7 +156,7 @@ def test_redelivery_of_a_finished_job_runs_nothing(store: Store, config: Setting
 def test_cancelled_queued_job_never_starts(store: Store, config: Settings) -> None:
     experiment_id = submit(store, QUICK)
     with store.session() as session:
-        request_cancel(session=session, experiment_id=experiment_id)
+        request_cancel(session=session, experiment_id=experiment_id, tenant_id=None)
     assert execute(store, config, experiment_id) == "skipped"
     row = read(store, experiment_id)
     assert (row.status, row.started_at, row.attempts) == ("cancelled", None, 0)
@@ -165,7 +168,7 @@ def test_cancel_stops_a_running_job_within_two_seconds(store: Store, config: Set
     wait_until(lambda: (read(store, experiment_id).step or 0) > 0, timeout_s=60, what="a step")
     asked_at = time.monotonic()
     with store.session() as session:
-        request_cancel(session=session, experiment_id=experiment_id)
+        request_cancel(session=session, experiment_id=experiment_id, tenant_id=None)
     thread.join(timeout=10)
     assert outcome == ["cancelled"]
     assert time.monotonic() - asked_at < 2.0

@@ -1,0 +1,86 @@
+"""Who a request acts for: the tenant of its API key.
+
+``ADAMLAB_AUTH=required`` (the default): every /v1 request sends ``Authorization: Bearer
+<key>``; a missing, malformed, unknown or revoked key is 401 with a ``WWW-Authenticate:
+Bearer`` header (RFC 6750) and a sentence saying what to do. ``ADAMLAB_AUTH=disabled``:
+no key is asked for and every request is the default tenant's; so that this cannot open
+the service to a network by mistake, the API then answers only requests that arrived on a
+loopback address (403 otherwise), whatever address uvicorn was told to bind.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from fastapi import HTTPException, Request, status
+from fastapi.security import HTTPBearer
+from sqlalchemy.orm import Session
+
+from core.settings import settings
+from core.store.tenants import DEFAULT_TENANT, KeyRefusal, TenantIdentity, authenticate_api_key
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    bearerFormat="adl_<id>_<secret>",
+    description="An API key from `adamlab keys create --tenant NAME`.",
+)
+
+KEY_HINT = "an administrator creates one with `adamlab keys create --tenant NAME`"
+
+
+def _unauthorized(detail: str, *, error: str | None = None) -> HTTPException:
+    challenge = 'Bearer realm="adamlab"' + (f', error="{error}"' if error else "")
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": challenge}
+    )
+
+
+def arrived_on_loopback(request: Request) -> bool:
+    """Whether the connection came in on a loopback address of this machine (the server
+    side of it; a Unix socket counts as local)."""
+    server = request.scope.get("server")
+    if server is None or server[1] is None:
+        return True
+    try:
+        return ipaddress.ip_address(server[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def identify_tenant(request: Request, *, session: Session) -> TenantIdentity:
+    """The tenant of the request's key; raises the 401 (or 403) described above."""
+    if settings.auth == "disabled":
+        if not arrived_on_loopback(request):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "This server runs without API keys (ADAMLAB_AUTH=disabled), so it answers "
+                "only on a loopback address; use 127.0.0.1 on its machine, or ask for keys "
+                "to be required.",
+            )
+        return DEFAULT_TENANT
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        raise _unauthorized(
+            f"This API needs a key, sent as 'Authorization: Bearer <key>'; {KEY_HINT}."
+        )
+    scheme, _, key = authorization.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise _unauthorized(
+            "The Authorization header must be 'Bearer <key>' "
+            f"(got scheme {scheme!r}{'' if key else ' and no key'}).",
+            error="invalid_request",
+        )
+    found = authenticate_api_key(session=session, key=key)
+    if found is KeyRefusal.REVOKED:
+        raise _unauthorized(
+            f"This API key has been revoked; ask for a new one ({KEY_HINT}).",
+            error="invalid_token",
+        )
+    if found is KeyRefusal.UNKNOWN:
+        raise _unauthorized(
+            f"This API key is not valid: no such key exists here. Check that it was copied "
+            f"whole; {KEY_HINT}.",
+            error="invalid_token",
+        )
+    return found
