@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -150,13 +151,43 @@ class AdamlabClient:
         return self._json("GET", "/v1/compare", params={"ids": ",".join(experiment_ids)})
 
     def compare_plot(
-        self, experiment_ids: Sequence[str], *, metric: str, image_format: str = "png"
+        self,
+        experiment_ids: Sequence[str],
+        *,
+        metric: str | Sequence[str] = "test_acc",
+        image_format: str = "png",
     ) -> bytes:
-        params = {"ids": ",".join(experiment_ids), "metric": metric}
+        """The runs' curves of ``metric`` (one name, or several: a panel each) overlaid."""
+        metrics = [metric] if isinstance(metric, str) else list(metric)
+        params = {"ids": ",".join(experiment_ids), "metric": metrics}
         return self._request("GET", f"/v1/compare.{image_format}", params=params).content
 
     def checkpoint(self, experiment_id: str) -> bytes:
         return self._request("GET", f"/v1/experiments/{experiment_id}/checkpoint").content
+
+    def download_checkpoint(self, experiment_id: str, path: Path) -> int:
+        """Stream the final weights (safetensors) to ``path``; returns the bytes written.
+        The file appears whole or not at all (written beside it, then renamed)."""
+        partial = path.with_name(f".{path.name}.part")
+        url = f"/v1/experiments/{experiment_id}/checkpoint"
+        try:
+            with self._http.stream("GET", url) as response:
+                if response.is_error:
+                    response.read()
+                    raise _api_error(response)
+                written = 0
+                with partial.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        written += out.write(chunk)
+        except httpx.TransportError as error:
+            partial.unlink(missing_ok=True)
+            message = f"no adamlab server answered at {self.base_url}: {error}"
+            raise ServerUnreachable(message) from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(path)
+        return written
 
     def catalog(self) -> dict:
         return self._json("GET", "/v1/catalog")

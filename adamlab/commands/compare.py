@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("ids", nargs="+", metavar="ID", help="experiment ids (two or more)")
     parser.add_argument("-o", "--output", type=Path, help="write the overlay to .png or .svg")
     parser.add_argument(
-        "--metric", default="test_acc", help="curve to overlay (default test_acc)"
+        "--metric",
+        action="append",
+        help="curve to overlay, e.g. train_loss (repeat for a panel each; default test_acc)",
     )
     add_server_arguments(parser)
     parser.set_defaults(func=_compare)
@@ -32,7 +34,8 @@ def _compare(args: argparse.Namespace, client: Any) -> int:
         raise UsageError("ID: give at least two experiment ids")
     if args.output is not None:
         image_format = image_format_of(args.output)
-        image = client.compare_plot(args.ids, metric=args.metric, image_format=image_format)
+        metrics = args.metric or ["test_acc"]
+        image = client.compare_plot(args.ids, metric=metrics, image_format=image_format)
         args.output.write_bytes(image)
         print(f"wrote {args.output} ({len(image)} bytes)", file=sys.stderr)
     comparison = client.compare(args.ids)
