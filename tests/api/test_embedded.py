@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from adamlab.commands.serve import free_port, start_child, stop_child, wait_until
+from core.store.migrate import head_revision
 from tests.servers import REPO_ROOT, adamlab_executable, base_env, finished, poll_experiment
 
 pytestmark = [
@@ -88,6 +89,8 @@ def test_serve_with_nothing_configured_runs_an_experiment_and_stops_cleanly(
             assert len(curves["test_acc"]["steps"]) == 5
         assert (state_dir / "adamlab.db").is_file()
         assert (state_dir / "redis").is_dir()
+        # No key in the store, a loopback host: no keys asked for, and the log says so.
+        assert "API keys are NOT required" in (tmp_path / "serve.log").read_text()
 
         children = descendants(serve.pid)
         assert len(children) >= 4  # redis-server, worker (main + pool child), uvicorn
@@ -112,5 +115,5 @@ def test_migrate_command_creates_and_keeps_the_schema(tmp_path: Path) -> None:
     for _ in range(2):  # the second run finds nothing to do
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        assert "is at migration 0001" in done.stdout
+        assert f"is at migration {head_revision()}" in done.stdout
     assert (tmp_path / "adamlab.db").is_file()

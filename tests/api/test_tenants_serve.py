@@ -1,0 +1,177 @@
+"""When keys are required: ``adamlab serve``'s rules (loopback without keys, refusal
+beyond it, keys required once one exists) and the API's own loopback-only answer when
+ADAMLAB_AUTH=disabled."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adamlab.commands.serve import (
+    AuthRefusedError,
+    choose_auth,
+    free_port,
+    start_child,
+    stop_child,
+    wait_until,
+)
+from api.deps import get_session
+from api.main import app
+from core.settings import settings
+from core.store.migrate import upgrade_to_head
+from core.store.session import make_engine, make_session_factory
+from core.store.tenants import create_api_key
+from tests.servers import REPO_ROOT, adamlab_executable, base_env
+
+# --- the rule ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "configured", "active_keys", "mode", "says"),
+    [
+        ("127.0.0.1", None, 0, "disabled", "NOT required (the store has no API key yet)"),
+        ("localhost", None, 0, "disabled", "loopback only"),
+        ("::1", None, 0, "disabled", "NOT required"),
+        ("127.0.0.1", None, 2, "required", "required (2 active"),
+        ("127.0.0.1", "disabled", 2, "disabled", "NOT required (ADAMLAB_AUTH=disabled)"),
+        ("127.0.0.1", "required", 0, "required", "has none yet"),
+        ("0.0.0.0", None, 1, "required", "required (1 active"),
+        ("10.1.2.3", "required", 3, "required", "required (3 active"),
+    ],
+)
+def test_serve_chooses_whether_keys_are_required(
+    host: str, configured: str | None, active_keys: int, mode: str, says: str
+) -> None:
+    chosen, note = choose_auth(host=host, configured=configured, active_keys=active_keys)
+    assert chosen == mode
+    assert says in note
+
+
+@pytest.mark.parametrize(
+    ("host", "configured", "active_keys", "names"),
+    [
+        ("0.0.0.0", None, 0, "adamlab keys create"),
+        ("example.org", "required", 0, "--host example.org"),
+        ("0.0.0.0", "disabled", 5, "ADAMLAB_AUTH=disabled"),
+        ("192.168.1.4", "disabled", 0, "--host 192.168.1.4"),
+    ],
+)
+def test_serve_refuses_to_open_the_api_beyond_loopback_without_keys(
+    host: str, configured: str | None, active_keys: int, names: str
+) -> None:
+    with pytest.raises(AuthRefusedError, match=names):
+        choose_auth(host=host, configured=configured, active_keys=active_keys)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def serve_argv(host: str, port: int) -> list[str]:
+    return [adamlab_executable(), "serve", "--host", host, "--port", str(port)]
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "names"),
+    [({}, "the store has none"), ({"ADAMLAB_AUTH": "disabled"}, "ADAMLAB_AUTH=disabled")],
+)
+def test_serve_on_a_public_address_without_keys_refuses_to_start(
+    tmp_path: Path, extra_env: dict[str, str], names: str
+) -> None:
+    env = base_env(ADAMLAB_STATE_DIR=str(tmp_path), **extra_env)
+    done = subprocess.run(
+        serve_argv("0.0.0.0", free_port()),
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert names in done.stderr and "--host 0.0.0.0" in done.stderr
+    assert not (tmp_path / "redis").exists()  # refused before starting anything
+
+
+@pytest.fixture
+def store_with_a_key(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A state folder whose SQLite store holds one API key; the folder and the key."""
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    url = f"sqlite:///{state_dir / 'adamlab.db'}"
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        key = create_api_key(session=session, tenant_name="solo").key
+    engine.dispose()
+    yield state_dir, key
+
+
+@pytest.mark.service
+@pytest.mark.slow
+def test_serve_requires_keys_once_the_store_has_one(
+    tmp_path: Path, store_with_a_key: tuple[Path, str]
+) -> None:
+    state_dir, key = store_with_a_key
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = base_env(ADAMLAB_STATE_DIR=str(state_dir), ADAMLAB_TORCH_THREADS="1")
+    with log_path.open("wb") as log:
+        serve = start_child(serve_argv("127.0.0.1", port), env=env, cwd=REPO_ROOT, output=log)
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+
+            def ready() -> bool:
+                assert serve.poll() is None, log_path.read_text()
+                try:
+                    return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
+            assert "API keys are required (1 active" in log_path.read_text()
+            anonymous = httpx.get(f"{base_url}/v1/experiments", timeout=10)
+            assert anonymous.status_code == 401
+            assert anonymous.headers["www-authenticate"].startswith("Bearer")
+            keyed = httpx.get(
+                f"{base_url}/v1/experiments",
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=10,
+            )
+            assert keyed.status_code == 200, keyed.text
+        finally:
+            stop_child(serve, first_signal=signal.SIGINT)
+
+
+# --- the API with keys disabled ---------------------------------------------------------------
+
+
+def test_api_without_keys_answers_only_on_a_loopback_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever uvicorn was told to bind, ADAMLAB_AUTH=disabled serves a request only if it
+    arrived on a loopback address of the machine (the ASGI scope's server address)."""
+    monkeypatch.setattr(settings, "auth", "disabled")
+    monkeypatch.setitem(app.dependency_overrides, get_session, lambda: None)  # no store used
+
+    def catalog_via(base_url: str) -> httpx.Response:
+        """GET /v1/catalog in-process, as a connection to ``base_url`` (the ASGI scope's
+        server address); the app's lifespan (store, broker) is not run."""
+
+        async def get() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+                return await client.get("/v1/catalog")
+
+        return asyncio.run(get())
+
+    refused = catalog_via("http://10.0.0.7:8000")
+    assert refused.status_code == 403
+    assert "ADAMLAB_AUTH=disabled" in refused.json()["detail"]
+    assert catalog_via("http://127.0.0.1:8000").status_code == 200
+    assert catalog_via("http://[::1]:8000").status_code == 200
