@@ -42,10 +42,19 @@ class ClientSettings(BaseSettings):
 class ApiError(Exception):
     """The server answered with an HTTP error; ``detail`` is its explanation."""
 
-    def __init__(self, status_code: int, detail: str, errors: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        errors: list[dict[str, Any]] | None = None,
+        *,
+        retry_after_s: float | None = None,
+    ):
         self.status_code = status_code
         self.detail = detail
         self.errors = errors or []
+        self.retry_after_s = retry_after_s
+        """The Retry-After header's seconds (a 429 or 503), when it gave a number."""
         lines = [f"HTTP {status_code}: {detail}"]
         lines += [
             f"  {error.get('field', '?')}: {error.get('message', '')}" for error in self.errors
@@ -223,10 +232,15 @@ class AdamlabClient:
 
 
 def _api_error(response: httpx.Response) -> ApiError:
+    retry_after_s = _retry_after_s(response.headers.get("Retry-After"))
     try:
         body = response.json()
     except ValueError:
-        return ApiError(response.status_code, response.text.strip() or response.reason_phrase)
+        return ApiError(
+            response.status_code,
+            response.text.strip() or response.reason_phrase,
+            retry_after_s=retry_after_s,
+        )
     if isinstance(body, dict):
         detail = body.get("detail")
         errors = body.get("errors")
@@ -237,6 +251,17 @@ def _api_error(response: httpx.Response) -> ApiError:
             ]
             detail = "invalid request"
         return ApiError(
-            response.status_code, str(detail), errors if isinstance(errors, list) else []
+            response.status_code,
+            str(detail),
+            errors if isinstance(errors, list) else [],
+            retry_after_s=retry_after_s,
         )
-    return ApiError(response.status_code, str(body))
+    return ApiError(response.status_code, str(body), retry_after_s=retry_after_s)
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """Seconds of a Retry-After header given as a number (an HTTP date gives None)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -161,7 +161,8 @@ def table1_markdown(outcomes: Sequence[CellOutcome], *, machine: str) -> str:
         first = configs[0].spec if configs else None
         lines += [
             "**Not the study's setting** (a shortened run, for checking the pipeline only): "
-            f"{first.epochs if first else '?'} epochs, training examples limited to "
+            f"{first.epochs if first else '?'} epoch{'' if first and first.epochs == 1 else 's'}, "
+            "training examples limited to "
             f"{first.dataset.train_limit if first else '?'}, test examples limited to "
             f"{first.dataset.test_limit if first else '?'}.",
             "",

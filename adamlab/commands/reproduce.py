@@ -8,7 +8,12 @@ folder per configuration with its metrics and checkpoints. Run again after an
 interruption, it skips finished configurations and resumes the interrupted one.
 ``--train-limit`` and ``--test-limit`` shorten a run to check the pipeline; the table
 then says it is not the study's setting. Every choice is documented in
-``worker/reproduce.py`` and in the written table.
+``core/table1.py`` and in the written table.
+
+With ``--server URL`` the runs go to an adamlab service instead of this machine: the
+command submits them, shows their progress until all have ended, prints the table and
+writes it with the service's figures to ``--out`` (default ``runs/table1-server``).
+Run again, it waits on the same experiments (``--resubmit`` trains new ones).
 """
 
 from __future__ import annotations
@@ -62,7 +67,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--optimizers", nargs="+", choices=["adam", "adamax"], default=["adam", "adamax"],
         metavar="OPTIMIZER", help="subset of adam, adamax (default: both)",
     )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=Path("runs/table1"), help="output folder")
+    parser.add_argument(
+        "--out", type=Path, default=None,
+        help="output folder (default: runs/table1, with --server runs/table1-server)",
+    )  # fmt: skip
     parser.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto"
     )
@@ -76,10 +84,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate on only the first N test images (pipeline check, not the study)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    service = parser.add_argument_group("on a service")
+    service.add_argument(
+        "--server", metavar="URL", default=None,
+        help="run on the adamlab service at URL (submit, wait, print the table)",
+    )  # fmt: skip
+    service.add_argument(
+        "--api-key", default=None, help="API key for --server (default: $ADAMLAB_API_KEY)"
+    )
+    service.add_argument(
+        "--poll-interval", type=_positive_float, default=1.0, metavar="S",
+        help="seconds between polls of the service (default 1)",
+    )  # fmt: skip
+    service.add_argument(
+        "--resubmit", action="store_true",
+        help="train new experiments, not the ones an earlier identical command submitted",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.server is not None:
+        from adamlab.commands._remote import remote_command
+        from adamlab.commands._reproduce_remote import run_on_server
+
+        args.out = args.out or Path("runs/table1-server")
+        return remote_command(run_on_server)(args)
+    if args.api_key is not None or args.resubmit:
+        print("adamlab reproduce: --api-key and --resubmit need --server", file=sys.stderr)
+        return 2
+    args.out = args.out or Path("runs/table1")
     import torch
     from tqdm import tqdm
 
