@@ -27,10 +27,19 @@ from api.routes import (
     plots,
     prometheus,
 )
+from api.schemas import ErrorPublic
 from core.celery_app import BrokerNotConfiguredError
 from core.settings import settings
 from core.store.migrate import current_revision, head_revision
 from core.store.session import default_engine
+
+UNAUTHORIZED = {
+    401: {
+        "model": ErrorPublic,
+        "description": "No API key, or a malformed, unknown or revoked one "
+        "(ADAMLAB_AUTH=required); the WWW-Authenticate header says Bearer.",
+    }
+}
 
 
 class StoreNotMigratedError(RuntimeError):
@@ -81,7 +90,9 @@ def create_app() -> FastAPI:
         compare.router,
         catalog.router,
     ):
-        app.include_router(router, dependencies=[Depends(get_current_tenant)])
+        app.include_router(
+            router, dependencies=[Depends(get_current_tenant)], responses=UNAUTHORIZED
+        )
     for router in (health.router, prometheus.router):
         app.include_router(router)
     return app
