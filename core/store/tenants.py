@@ -23,9 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.store.models import (
     DEFAULT_TENANT_ID,
-    FINISHED_STATUSES,
     ApiKey,
-    Experiment,
     Tenant,
     utc_now,
 )
@@ -189,18 +187,3 @@ def authenticate_api_key(*, session: Session, key: str) -> TenantIdentity | KeyR
     if row.revoked_at is not None:
         return KeyRefusal.REVOKED
     return TenantIdentity(id=row.tenant_id, name=row.name, key_id=row.id)
-
-
-# --- limits -----------------------------------------------------------------------------------
-
-
-def count_active_experiments(*, session: Session, tenant_id: str) -> int:
-    """Experiments of the tenant that are queued or running."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Experiment)
-            .where(Experiment.tenant_id == tenant_id, Experiment.status.not_in(FINISHED_STATUSES))
-        )
-        or 0
-    )
