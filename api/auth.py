@@ -66,9 +66,11 @@ def identify_tenant(request: Request, *, session: Session) -> TenantIdentity:
     scheme, _, key = authorization.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
+        # Name the scheme sent only when it looks like one: a bare key is never echoed.
+        got = f"scheme {scheme!r}" if scheme.isalpha() and len(scheme) <= 20 else "no scheme"
         raise _unauthorized(
-            "The Authorization header must be 'Bearer <key>' "
-            f"(got scheme {scheme!r}{'' if key else ' and no key'}).",
+            f"The Authorization header must be 'Bearer <key>' (got {got}"
+            f"{'' if key else ' and no key'}).",
             error="invalid_request",
         )
     found = authenticate_api_key(session=session, key=key)

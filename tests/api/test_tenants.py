@@ -102,7 +102,11 @@ def test_wrong_or_malformed_key_is_401_saying_why(keyed_service: KeyedService) -
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     with keyed_service.client(None) as basic:
         response = basic.get("/v1/experiments", headers={"Authorization": f"Basic {real}"})
-    assert_unauthorized(response, detail="must be 'Bearer <key>'")
+    assert_unauthorized(response, detail="must be 'Bearer <key>' (got scheme 'Basic')")
+    with keyed_service.client(None) as bare:
+        response = bare.get("/v1/experiments", headers={"Authorization": real})
+    assert_unauthorized(response, detail="(got no scheme and no key)")
+    assert real not in response.text
     with keyed_service.client(real) as holder:
         assert holder.get("/v1/experiments").status_code == 200
 
