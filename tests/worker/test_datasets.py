@@ -103,3 +103,56 @@ def test_read_idx_parses_header_and_data(tmp_path: Path) -> None:
         out.write(bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 1) + b"\0\0\0\0")
     with pytest.raises(DatasetUnavailableError, match="not an unsigned-byte IDX"):
         read_idx(path)
+
+
+@pytest.fixture
+def mirror(tmp_path: Path):
+    """A local HTTP server over a folder, standing in for a data set mirror."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "mirror"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_missing_file_is_downloaded_and_checked(
+    tmp_path: Path, mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, url = mirror
+    source = Path(settings.data_dir) / "mnist"
+    shutil.copytree(source, tmp_path / "data" / "mnist")
+    missing = tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    missing.unlink()
+    shutil.copy(source / missing.name, root / missing.name)
+    served = replace(datasets.IDX_DATASETS["mnist"], mirrors=("http://127.0.0.1:9/", url))
+    monkeypatch.setitem(datasets.IDX_DATASETS, "mnist", served)
+
+    data = load_dataset(MnistDataset(name="mnist", test_limit=10), data_dir=tmp_path / "data")
+    assert missing.is_file() and len(data.test) == 10
+    assert datasets.file_md5(missing) == served.files[missing.name]
+
+
+def test_download_with_a_wrong_checksum_is_refused(
+    tmp_path: Path, mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, url = mirror
+    shutil.copytree(Path(settings.data_dir) / "mnist", tmp_path / "data" / "mnist")
+    missing = tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    missing.unlink()
+    (root / missing.name).write_bytes(b"not the labels")
+    served = replace(datasets.IDX_DATASETS["mnist"], mirrors=(url,))
+    monkeypatch.setitem(datasets.IDX_DATASETS, "mnist", served)
+
+    with pytest.raises(DatasetUnavailableError, match="md5"):
+        load_dataset(MnistDataset(name="mnist"), data_dir=tmp_path / "data")
+    assert not missing.exists()
+    assert not list(missing.parent.glob("*.part"))
