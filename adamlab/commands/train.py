@@ -71,7 +71,7 @@ def train(spec, out: Path, *, fresh: bool, progress_bar: bool) -> int:
         shutil.rmtree(checkpoints)
     sink = ListSink()
     earlier = read_run(out) if checkpoints.exists() else None
-    if earlier is not None:
+    if earlier is not None and _same_training(earlier.spec, spec):
         # A resumed run writes only the points after its checkpoint: start from the
         # earlier ones (the rewritten points replace them, as in the store).
         sink.write(earlier.points)
@@ -112,6 +112,15 @@ def train(spec, out: Path, *, fresh: bool, progress_bar: bool) -> int:
         print("adamlab train: stopped; run the same command again to continue", file=sys.stderr)
         return EXIT_CANCELLED
     return 0
+
+
+def _same_training(first, second) -> bool:
+    """Whether two specs train the same thing (they may differ in name, tags, device)."""
+    from worker.engine import NON_TRAINING_FIELDS
+
+    return first.model_dump(exclude=NON_TRAINING_FIELDS) == second.model_dump(
+        exclude=NON_TRAINING_FIELDS
+    )
 
 
 def _describe(exc) -> str:

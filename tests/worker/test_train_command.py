@@ -73,3 +73,16 @@ def test_unknown_flag_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None
         main(["train", "spec.json", "--epochs", "3"])
     assert exited.value.code == 2
     assert "--epochs" in capsys.readouterr().err
+
+
+def test_checkpoints_of_another_spec_fail_without_mixing_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    first = _write_spec(tmp_path / "a.json", digits_spec(epochs=1))
+    assert main(["train", str(first), "--out", str(out), "--no-progress"]) == 0
+    second = _write_spec(tmp_path / "b.json", digits_spec(epochs=1, seed=5))
+    assert main(["train", str(second), "--out", str(out), "--no-progress"]) == 1
+    assert "different spec" in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["points"] == []
+    assert main(["train", str(second), "--out", str(out), "--fresh", "--no-progress"]) == 0
