@@ -76,7 +76,16 @@ def wait_with_progress(client: Any, experiment_id: str, *, poll_interval_s: floa
     """Poll the experiment, drawing a progress bar (epoch, loss, ETA) on standard error."""
     from tqdm import tqdm
 
-    bar = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True, desc="queued")
+    # No rate in the bar: steps arrive in jumps between polls, so tqdm's own rate misleads;
+    # the server's ETA goes in the postfix instead.
+    bar = tqdm(
+        total=None,
+        unit="step",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        desc="queued",
+        bar_format="{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+    )
 
     def update(experiment: dict) -> None:
         progress = experiment["progress"]
