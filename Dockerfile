@@ -3,8 +3,10 @@
 # the CUDA build, which is what the GPU workers need.
 FROM python:3.11-slim
 
+# gcc: optim/ compiles its fused CPU kernel at first use (CPU workers); without a compiler
+# the optimizers fall back to their plain path.
 RUN apt-get update \
-    && apt-get install --yes --no-install-recommends make \
+    && apt-get install --yes --no-install-recommends make gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
