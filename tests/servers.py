@@ -500,3 +500,13 @@ def open_store(url: str) -> Iterator[Store]:
         yield Store(url=url, engine=engine, session_factory=make_session_factory(engine))
     finally:
         engine.dispose()
+
+
+def submit(client: httpx.Client, body: dict[str, Any], **headers: str) -> httpx.Response:
+    return client.post("/v1/experiments", json=body, headers=headers)
+
+
+def submitted_id(client: httpx.Client, body: dict[str, Any]) -> str:
+    response = submit(client, body)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]

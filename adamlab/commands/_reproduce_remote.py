@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from adamlab.client import FINISHED_STATUSES, AdamlabClient, ApiError
+from adamlab.commands.reproduce import configs_from_args
 from core.spec import DATASET_SIZES
-from core.table1 import CellOutcome, Config, table1_configs, table1_markdown
+from core.table1 import CellOutcome, Config, table1_markdown
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -51,15 +52,7 @@ def idempotency_key(config: Config) -> str:
 
 
 def run_on_server(args: argparse.Namespace, client: AdamlabClient) -> int:
-    configs = table1_configs(
-        epochs=args.epochs,
-        models=args.models,
-        optimizers=args.optimizers,
-        seed=args.seed,
-        device=args.device,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-    )
+    configs = configs_from_args(args)
     nonce = uuid.uuid4().hex[:8] if args.resubmit else None
     waiting = _Waiting(client, configs, nonce=nonce, poll_interval_s=args.poll_interval)
     try:

@@ -113,6 +113,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def configs_from_args(args: argparse.Namespace) -> list:
+    """The Table 1 configurations the command's flags select (local and --server alike)."""
+    from core.table1 import table1_configs
+
+    return table1_configs(
+        epochs=args.epochs,
+        models=args.models,
+        optimizers=args.optimizers,
+        seed=args.seed,
+        device=args.device,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if args.server is not None:
         from adamlab.commands._remote import remote_command
@@ -129,15 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
     from worker import reproduce
 
-    configs = reproduce.table1_configs(
-        epochs=args.epochs,
-        models=args.models,
-        optimizers=args.optimizers,
-        seed=args.seed,
-        device=args.device,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-    )
+    configs = configs_from_args(args)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 

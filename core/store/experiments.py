@@ -484,7 +484,21 @@ def record_heartbeat(
     values: dict[str, Any] = {"heartbeat_at": now or utc_now()}
     if progress is not None:
         values |= _progress_values(progress)
-    held = session.execute(
+    held = _update_while_leased(
+        session=session, experiment_id=experiment_id, lease_id=lease_id, values=values
+    )
+    cancel_requested = session.scalar(
+        select(Experiment.cancel_requested).where(Experiment.id == experiment_id)
+    )
+    return HeartbeatReply(lease_held=held, cancel_requested=bool(cancel_requested))
+
+
+def _update_while_leased(
+    *, session: Session, experiment_id: str, lease_id: str, values: dict[str, Any]
+) -> bool:
+    """Write ``values`` to a running job only while ``lease_id`` still holds it (commits);
+    returns whether it did."""
+    updated = session.execute(
         update(Experiment)
         .where(
             Experiment.id == experiment_id,
@@ -494,10 +508,7 @@ def record_heartbeat(
         .values(**values)
     ).rowcount
     session.commit()
-    cancel_requested = session.scalar(
-        select(Experiment.cancel_requested).where(Experiment.id == experiment_id)
-    )
-    return HeartbeatReply(lease_held=held == 1, cancel_requested=bool(cancel_requested))
+    return updated == 1
 
 
 def _progress_values(progress: Progress) -> dict[str, Any]:
@@ -546,17 +557,9 @@ def finish_experiment(
         values["device"] = device
     if status == ExperimentStatus.SUCCEEDED:
         values |= {"fraction": 1.0, "eta_s": 0.0}
-    finished = session.execute(
-        update(Experiment)
-        .where(
-            Experiment.id == experiment_id,
-            Experiment.lease_id == lease_id,
-            Experiment.status == ExperimentStatus.RUNNING,
-        )
-        .values(**values)
-    ).rowcount
-    session.commit()
-    return finished == 1
+    return _update_while_leased(
+        session=session, experiment_id=experiment_id, lease_id=lease_id, values=values
+    )
 
 
 def _finite_or_none(value: float | None) -> float | None:

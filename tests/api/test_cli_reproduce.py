@@ -85,8 +85,10 @@ def test_reproduce_table1_on_the_service(keyed_service: KeyedService, tmp_path: 
 def test_reproduce_on_a_service_needs_no_torch() -> None:
     probe = (
         "import sys\n"
-        "from adamlab.commands import _reproduce_remote, reproduce\n"
-        "_reproduce_remote.table1_configs()\n"
+        "from adamlab.cli import build_parser\n"
+        "from adamlab.commands import _reproduce_remote\n"
+        "args = build_parser().parse_args(['reproduce', 'table1', '--server', 'http://x'])\n"
+        "assert len(_reproduce_remote.configs_from_args(args)) == 10\n"
         "print('torch' in sys.modules)\n"
     )
     done = subprocess.run(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import Service, finished, poll_experiment
+from tests.servers import Service, finished, poll_experiment, submit, submitted_id
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
@@ -35,16 +35,6 @@ ENDLESS: dict[str, Any] = QUICK | {
 # device "cuda" goes to the gpu queue, which no worker of the tests consumes: it stays
 # queued, for the tests of submission and listing that need no run.
 PARKED: dict[str, Any] = QUICK | {"name": "parked", "device": "cuda"}
-
-
-def submit(client: httpx.Client, body: dict[str, Any], **headers: str) -> httpx.Response:
-    return client.post("/v1/experiments", json=body, headers=headers)
-
-
-def submitted_id(client: httpx.Client, body: dict[str, Any]) -> str:
-    response = submit(client, body)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
 
 
 def without_timings(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from api.main import app
-from tests.servers import REPO_ROOT, KeyedService, finished, poll_experiment
+from tests.servers import REPO_ROOT, KeyedService, finished, poll_experiment, submit, submitted_id
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
@@ -37,16 +37,6 @@ IDS_QUERY = "ids"
 
 def tenant_name(role: str) -> str:
     return f"{role}-{uuid.uuid4().hex[:8]}"
-
-
-def submit(client: httpx.Client, body: dict[str, Any], **headers: str) -> httpx.Response:
-    return client.post("/v1/experiments", json=body, headers=headers)
-
-
-def submitted_id(client: httpx.Client, body: dict[str, Any]) -> str:
-    response = submit(client, body)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
 
 
 def app_routes() -> list[tuple[str, str, set[str]]]:
