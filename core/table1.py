@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.spec import ExperimentSpec
+from core.spec import ExperimentSpec, MnistDataset
 
 MODELS = ("lr", "mlp", "cnn")
 OPTIMIZERS = ("adam", "adamax")
@@ -204,7 +204,7 @@ def table1_markdown(outcomes: Sequence[CellOutcome], *, machine: str) -> str:
         lines.append(
             f"| {outcome.config.key} | {outcome.status} | {spec.seed} | "
             f"{outcome.epochs_completed}/{spec.epochs} | "
-            f"{train_examples} / {spec.dataset.test_limit or 10_000} | "
+            f"{train_examples} / {spec.dataset.test_limit or MnistDataset.test_size} | "
             f"{outcome.device} | {outcome.seconds:.0f} s |"
         )
     lines += [

@@ -20,20 +20,25 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import torch
 
 from core.settings import settings
 from core.spec import (
+    DATASET_VARIANTS,
+    DatasetVariant,
     DigitsDataset,
-    FashionMnistDataset,
+    IdxFiles,
     LinearDataset,
-    MnistDataset,
+    PublishedSplitsDataset,
+    Task,
+    variant_name,
 )
 
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -43,42 +48,13 @@ class DatasetUnavailableError(RuntimeError):
     """The data set's files are missing (and could not be downloaded) or corrupt."""
 
 
-@dataclass(frozen=True)
-class IdxDataset:
-    """Where an IDX data set lives: its folder under the data directory, its files with
-    their md5 sums, and the mirrors to fetch them from (tried in order)."""
-
-    folder: str
-    files: dict[str, str]
-    mirrors: tuple[str, ...]
-
-
-IDX_DATASETS: dict[str, IdxDataset] = {
-    "mnist": IdxDataset(
-        folder="mnist",
-        files={
-            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-        },
-        # torchvision's mirror first: yann.lecun.com often refuses plain downloads.
-        mirrors=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "http://yann.lecun.com/exdb/mnist/",
-        ),
-    ),
-    "fashion_mnist": IdxDataset(
-        folder="fashion-mnist",
-        files={
-            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-        },
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-    ),
+IDX_DATASETS: dict[str, IdxFiles] = {
+    variant_name(variant): variant.idx_files
+    for variant in DATASET_VARIANTS
+    if issubclass(variant, PublishedSplitsDataset) and variant.idx_files is not None
 }
+"""The files of each IDX data set, by name, as its spec class states them (one table that
+the loader reads at each call, so a test can point a data set at other mirrors)."""
 
 
 @dataclass(frozen=True)
@@ -103,23 +79,33 @@ class Data:
     train: Split
     test: Split | None
     validation: Split | None
-    task: Literal["classification", "regression"]
+    task: Task
     input_shape: tuple[int, ...]
     num_outputs: int
 
 
-DatasetSpec = MnistDataset | FashionMnistDataset | DigitsDataset | LinearDataset
-
-
-def load_dataset(spec: DatasetSpec, *, data_dir: Path | None = None) -> Data:
+def load_dataset(spec: DatasetVariant, *, data_dir: Path | None = None) -> Data:
     """Load the splits that ``spec`` names (validation hold-out and limits applied)."""
-    if isinstance(spec, LinearDataset):
-        return _linear(spec)
-    if isinstance(spec, DigitsDataset):
-        train, test = _digits()
-    else:
-        folder = Path(data_dir if data_dir is not None else settings.data_dir)
-        train, test = _idx_splits(spec.name, folder)
+    folder = Path(data_dir if data_dir is not None else settings.data_dir)
+    train, test = SPLIT_LOADERS[spec.name](spec, folder)
+    validation = None
+    if isinstance(spec, PublishedSplitsDataset):
+        train, test, validation = _hold_out_and_limit(spec, train, test)
+    return Data(
+        train=train,
+        test=test,
+        validation=validation,
+        task=spec.task,
+        input_shape=tuple(train.inputs.shape[1:]),
+        num_outputs=spec.num_outputs,
+    )
+
+
+def _hold_out_and_limit(
+    spec: PublishedSplitsDataset, train: Split, test: Split | None
+) -> tuple[Split, Split | None, Split | None]:
+    """The training split less its validation hold-out, the test split, and the hold-out,
+    each cut to the spec's limits."""
     validation = None
     if spec.validation_size:
         cut = len(train) - spec.validation_size
@@ -127,35 +113,21 @@ def load_dataset(spec: DatasetSpec, *, data_dir: Path | None = None) -> Data:
         train = Split(train.inputs[:cut], train.targets[:cut])
     if spec.train_limit is not None:
         train = Split(train.inputs[: spec.train_limit], train.targets[: spec.train_limit])
-    if spec.test_limit is not None:
+    if spec.test_limit is not None and test is not None:
         test = Split(test.inputs[: spec.test_limit], test.targets[: spec.test_limit])
-    return Data(
-        train=train,
-        test=test,
-        validation=validation,
-        task="classification",
-        input_shape=tuple(train.inputs.shape[1:]),
-        num_outputs=10,
-    )
+    return train, test, validation
 
 
-def _linear(spec: LinearDataset) -> Data:
+def _linear(spec: LinearDataset, data_dir: Path) -> tuple[Split, None]:
     """y = 2x + 1 + N(0, noise_std²) at ``num_points`` evenly spaced x in [−5, 5]."""
     x = torch.linspace(-5.0, 5.0, spec.num_points, dtype=torch.float32)
     noise_generator = torch.Generator().manual_seed(spec.data_seed)
     noise = torch.randn(spec.num_points, generator=noise_generator) * spec.noise_std
     y = 2.0 * x + 1.0 + noise
-    return Data(
-        train=Split(x.unsqueeze(1), y),
-        test=None,
-        validation=None,
-        task="regression",
-        input_shape=(1,),
-        num_outputs=1,
-    )
+    return Split(x.unsqueeze(1), y), None
 
 
-def _digits() -> tuple[Split, Split]:
+def _digits(spec: DigitsDataset, data_dir: Path) -> tuple[Split, Split]:
     """scikit-learn's 8×8 digits, first 898 train / last 899 test (``test_size=0.5``,
     ``shuffle=False``, as in scikit-learn's own classification example)."""
     from sklearn.datasets import load_digits
@@ -168,8 +140,9 @@ def _digits() -> tuple[Split, Split]:
     return Split(images[:cut], labels[:cut]), Split(images[cut:], labels[cut:])
 
 
-def _idx_splits(name: str, data_dir: Path) -> tuple[Split, Split]:
-    idx = IDX_DATASETS[name]
+def _idx_splits(spec: PublishedSplitsDataset, data_dir: Path) -> tuple[Split, Split]:
+    """The published splits of an IDX data set, read from ``data_dir``."""
+    idx = IDX_DATASETS[spec.name]
     folder = data_dir / idx.folder
     ensure_files(idx, folder)
     images_train, labels_train, images_test, labels_test = (
@@ -185,7 +158,19 @@ def _images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
 
 
-def ensure_files(idx: IdxDataset, folder: Path) -> None:
+SplitLoader = Callable[[Any, Path], tuple[Split, Split | None]]
+"""Reads one data set variant's (train, test) splits (its first argument, typed by each)."""
+
+SPLIT_LOADERS: dict[str, SplitLoader] = {
+    "mnist": _idx_splits,
+    "fashion_mnist": _idx_splits,
+    "digits": _digits,
+    "linear": _linear,
+}
+"""The loader of each data set variant, by the variant's ``name``."""
+
+
+def ensure_files(idx: IdxFiles, folder: Path) -> None:
     """Make sure every file of ``idx`` is in ``folder`` with its md5, downloading the
     missing ones; raise ``DatasetUnavailableError`` naming the folder and files if not."""
     missing = [file for file in idx.files if not (folder / file).is_file()]
@@ -207,7 +192,7 @@ def ensure_files(idx: IdxDataset, folder: Path) -> None:
             )
 
 
-def _download(idx: IdxDataset, folder: Path, files: list[str]) -> list[str]:
+def _download(idx: IdxFiles, folder: Path, files: list[str]) -> list[str]:
     """Fetch ``files`` into ``folder``; return why the first one that could not be had
     failed (empty when all arrived)."""
     try:

@@ -9,13 +9,19 @@ Dropout is inverted dropout (``nn.Dropout``): active in ``train()``, the identit
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from core.spec import CnnModel, LinearRegressionModel, LogisticRegressionModel, MlpModel
-
-ModelSpec = LinearRegressionModel | LogisticRegressionModel | MlpModel | CnnModel
+from core.spec import (
+    CnnModel,
+    LinearRegressionModel,
+    LogisticRegressionModel,
+    MlpModel,
+    ModelVariant,
+)
 
 
 class LinearRegression(nn.Module):
@@ -109,17 +115,43 @@ def _pooled(size: int) -> int:
     return (size - 3) // 2 + 1
 
 
-def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+def _linear_regression(
+    spec: LinearRegressionModel, input_shape: tuple[int, ...], num_outputs: int
+) -> nn.Module:
+    return LinearRegression(math.prod(input_shape), spec.dropout)
+
+
+def _logistic_regression(
+    spec: LogisticRegressionModel, input_shape: tuple[int, ...], num_outputs: int
+) -> nn.Module:
+    return LogisticRegression(math.prod(input_shape), num_outputs, spec.dropout)
+
+
+def _mlp(spec: MlpModel, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+    return Mlp(math.prod(input_shape), list(spec.hidden_sizes), num_outputs, spec.dropout)
+
+
+def _cnn(spec: CnnModel, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+    if len(input_shape) != 3:
+        raise ValueError(f"model 'cnn' needs image inputs (C, H, W), got {input_shape}")
+    channels, height, width = input_shape
+    return Cnn(
+        (channels, height, width), spec.channels, spec.hidden_size, num_outputs, spec.dropout
+    )
+
+
+ModelBuilder = Callable[[Any, tuple[int, ...], int], nn.Module]
+"""Builds the module of one model variant (its first argument, typed by each builder)."""
+
+MODEL_BUILDERS: dict[str, ModelBuilder] = {
+    "linear_regression": _linear_regression,
+    "logistic_regression": _logistic_regression,
+    "mlp": _mlp,
+    "cnn": _cnn,
+}
+"""The builder of each model variant, by the variant's ``name``."""
+
+
+def build_model(spec: ModelVariant, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
     """The module for ``spec`` on inputs of ``input_shape`` (without the batch dimension)."""
-    in_features = math.prod(input_shape)
-    if isinstance(spec, LinearRegressionModel):
-        return LinearRegression(in_features, spec.dropout)
-    if isinstance(spec, LogisticRegressionModel):
-        return LogisticRegression(in_features, num_outputs, spec.dropout)
-    if isinstance(spec, MlpModel):
-        return Mlp(in_features, list(spec.hidden_sizes), num_outputs, spec.dropout)
-    if isinstance(spec, CnnModel):
-        if len(input_shape) != 3:
-            raise ValueError(f"model 'cnn' needs image inputs (C, H, W), got {input_shape}")
-        return Cnn(input_shape, spec.channels, spec.hidden_size, num_outputs, spec.dropout)
-    raise TypeError(f"unknown model spec {type(spec).__name__}")
+    return MODEL_BUILDERS[spec.name](spec, input_shape, num_outputs)

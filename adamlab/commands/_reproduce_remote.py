@@ -28,7 +28,6 @@ from typing import Any
 
 from adamlab.client import FINISHED_STATUSES, AdamlabClient, ApiError
 from adamlab.commands.reproduce import configs_from_args
-from core.spec import DATASET_SIZES
 from core.table1 import CellOutcome, Config, table1_markdown
 
 EXIT_OK = 0
@@ -171,9 +170,7 @@ class _Waiting:
 
 
 def train_examples(config: Config) -> int:
-    dataset = config.spec.dataset
-    available = DATASET_SIZES[dataset.name][0] - dataset.validation_size
-    return min(dataset.train_limit or available, available)
+    return config.spec.dataset.train_examples()
 
 
 def expected_steps(config: Config) -> int:

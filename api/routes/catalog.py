@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import functools
 import inspect
-import typing
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import to_jsonable_python
 
 from api.schemas import CatalogPublic, ComponentPublic, ParamPublic
-from core.spec import DatasetSpec, ExperimentSpec, ModelSpec, OptimizerSpec, ScheduleSpec
+from core.spec import (
+    DATASET_VARIANTS,
+    MODEL_VARIANTS,
+    OPTIMIZER_VARIANTS,
+    SCHEDULE_VARIANTS,
+    ExperimentSpec,
+    SpecPart,
+    variant_name,
+)
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
@@ -23,12 +30,6 @@ _BOUNDS = {
     "maximum": "maximum",
     "exclusiveMaximum": "exclusive_maximum",
 }
-
-
-def _variants(union: Any) -> list[type[BaseModel]]:
-    """The models of an ``Annotated[A | B | ..., Field(discriminator=...)]``."""
-    members = typing.get_args(typing.get_args(union)[0])
-    return [member for member in members if issubclass(member, BaseModel)]
 
 
 def _params(model: type[BaseModel], *, skip: frozenset[str]) -> list[ParamPublic]:
@@ -57,7 +58,7 @@ def _params(model: type[BaseModel], *, skip: frozenset[str]) -> list[ParamPublic
     return params
 
 
-def _default(model: type[BaseModel], name: str) -> Any:
+def _default(model: type[BaseModel], name: str) -> object:
     """The field's default as JSON (default factories called), None when required."""
     field = model.model_fields[name]
     if field.is_required():
@@ -65,7 +66,9 @@ def _default(model: type[BaseModel], name: str) -> Any:
     return to_jsonable_python(field.get_default(call_default_factory=True))
 
 
-def _resolve(field_schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+def _resolve(
+    field_schema: JsonSchemaValue, definitions: dict[str, JsonSchemaValue]
+) -> JsonSchemaValue:
     """The schema of a field's value: a single ``$ref`` followed, an optional (anyOf with
     null) unwrapped."""
     if "$ref" in field_schema:
@@ -76,7 +79,7 @@ def _resolve(field_schema: dict[str, Any], definitions: dict[str, Any]) -> dict[
     return field_schema
 
 
-def _type_name(resolved: dict[str, Any]) -> str:
+def _type_name(resolved: JsonSchemaValue) -> str:
     if "type" in resolved:
         kind = resolved["type"]
         return f"{kind} or null" if resolved.get("nullable") else kind
@@ -85,10 +88,9 @@ def _type_name(resolved: dict[str, Any]) -> str:
     return "object"
 
 
-def _component(model: type[BaseModel]) -> ComponentPublic:
-    (name,) = typing.get_args(model.model_fields["name"].annotation)
+def _component(model: type[SpecPart]) -> ComponentPublic:
     return ComponentPublic(
-        name=name,
+        name=variant_name(model),
         description=inspect.cleandoc(model.__doc__ or ""),
         params=_params(model, skip=frozenset({"name"})),
     )
@@ -97,10 +99,10 @@ def _component(model: type[BaseModel]) -> ComponentPublic:
 @functools.cache
 def build_catalog() -> CatalogPublic:
     return CatalogPublic(
-        datasets=[_component(model) for model in _variants(DatasetSpec)],
-        models=[_component(model) for model in _variants(ModelSpec)],
-        optimizers=[_component(model) for model in _variants(OptimizerSpec)],
-        schedules=[_component(model) for model in _variants(ScheduleSpec)],
+        datasets=[_component(model) for model in DATASET_VARIANTS],
+        models=[_component(model) for model in MODEL_VARIANTS],
+        optimizers=[_component(model) for model in OPTIMIZER_VARIANTS],
+        schedules=[_component(model) for model in SCHEDULE_VARIANTS],
         experiment=_params(
             ExperimentSpec, skip=frozenset({"dataset", "model", "optimizer", "schedule"})
         ),

@@ -1,0 +1,69 @@
+"""The experiment: a dataset, a model, an optimizer and a schedule, trained for a number of
+epochs from a seed, with the checks that span its parts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from core.spec.datasets import DatasetSpec
+from core.spec.fields import SpecPart
+from core.spec.models import ModelSpec
+from core.spec.optimizers import AdamOptimizer, OptimizerSpec
+from core.spec.schedules import ConstantSchedule, ScheduleSpec
+
+
+class ExperimentSpec(SpecPart):
+    """Everything needed to run one experiment; the same spec and seed give the same
+    metrics on CPU."""
+
+    name: str = Field(
+        "experiment",
+        min_length=1,
+        max_length=200,
+        description="A label for people; default 'experiment'.",
+    )
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32, description="Free-form labels; default none."
+    )
+    dataset: DatasetSpec
+    model: ModelSpec
+    optimizer: OptimizerSpec = Field(
+        default_factory=lambda: AdamOptimizer(name="adam"),
+        description="Default: adam with its defaults.",
+    )
+    schedule: ScheduleSpec = Field(
+        default_factory=lambda: ConstantSchedule(name="constant"),
+        description="Default: constant.",
+    )
+    epochs: int = Field(
+        20, ge=1, le=10_000, description="Passes over the training split; default 20 (the study's)."
+    )
+    l2: float = Field(
+        0.0,
+        ge=0.0,
+        le=1e3,
+        description="λ of the λ‖Θ‖² term (the study's section 2.1) added to the training "
+        "loss, Θ all the model's parameters; default 0.0.",
+    )
+    seed: int = Field(
+        0, ge=0, lt=2**63, description="Seeds initialisation, shuffling and dropout; default 0."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="'auto' takes CUDA when available, else CPU; default 'auto'."
+    )
+
+    @model_validator(mode="after")
+    def _model_fits_dataset(self) -> ExperimentSpec:
+        if self.dataset.task != self.model.task:
+            regression_data = self.dataset.task == "regression"
+            raise ValueError(
+                f"model {self.model.name!r} does not fit dataset {self.dataset.name!r}, "
+                f"a {self.dataset.task} data set; use "
+                + ("'linear_regression'" if regression_data else "a classification model")
+            )
+        problem = self.dataset.split_problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return self

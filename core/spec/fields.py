@@ -1,0 +1,36 @@
+"""What every spec part shares: the strict base class and the bounded field types."""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Task = Literal["classification", "regression"]
+"""What a data set's targets are, and so which models fit it."""
+
+
+class SpecPart(BaseModel):
+    """Base of every spec part: unknown fields are an error, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def variant_name(variant: type[SpecPart]) -> str:
+    """The ``name`` a variant answers to: the one value of its ``Literal`` discriminator."""
+    (name,) = typing.get_args(variant.model_fields["name"].annotation)
+    return str(name)
+
+
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+BatchSize = Annotated[int, Field(ge=1, le=65_536)]
+DropoutRate = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        lt=1.0,
+        description="Probability of zeroing a unit during training (inverted dropout); "
+        "default 0.0, no dropout. Where it applies is stated by each model.",
+    ),
+]
