@@ -10,22 +10,21 @@ loopback address (403 otherwise), whatever address uvicorn was told to bind.
 
 from __future__ import annotations
 
-import ipaddress
-
 from fastapi import HTTPException, Request, status
 from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
 
+from core.auth_policy import KEY_HINT, is_loopback
 from core.settings import settings
 from core.store.tenants import DEFAULT_TENANT, KeyRefusal, TenantIdentity, authenticate_api_key
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
     bearerFormat="adl_<id>_<secret>",
-    description="An API key from `adamlab keys create --tenant NAME`.",
+    description=f"An API key from {KEY_HINT}.",
 )
 
-KEY_HINT = "an administrator creates one with `adamlab keys create --tenant NAME`"
+HOW_TO_GET_A_KEY = f"an administrator creates one with {KEY_HINT}"
 
 
 def _unauthorized(detail: str, *, error: str | None = None) -> HTTPException:
@@ -41,10 +40,7 @@ def arrived_on_loopback(request: Request) -> bool:
     server = request.scope.get("server")
     if server is None or server[1] is None:
         return True
-    try:
-        return ipaddress.ip_address(server[0]).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(server[0])
 
 
 def identify_tenant(request: Request, *, session: Session) -> TenantIdentity:
@@ -61,7 +57,7 @@ def identify_tenant(request: Request, *, session: Session) -> TenantIdentity:
     authorization = request.headers.get("authorization")
     if not authorization:
         raise _unauthorized(
-            f"This API needs a key, sent as 'Authorization: Bearer <key>'; {KEY_HINT}."
+            f"This API needs a key, sent as 'Authorization: Bearer <key>'; {HOW_TO_GET_A_KEY}."
         )
     scheme, _, key = authorization.partition(" ")
     key = key.strip()
@@ -76,13 +72,13 @@ def identify_tenant(request: Request, *, session: Session) -> TenantIdentity:
     found = authenticate_api_key(session=session, key=key)
     if found is KeyRefusal.REVOKED:
         raise _unauthorized(
-            f"This API key has been revoked; ask for a new one ({KEY_HINT}).",
+            f"This API key has been revoked; ask for a new one ({HOW_TO_GET_A_KEY}).",
             error="invalid_token",
         )
     if found is KeyRefusal.UNKNOWN:
         raise _unauthorized(
             f"This API key is not valid: no such key exists here. Check that it was copied "
-            f"whole; {KEY_HINT}.",
+            f"whole; {HOW_TO_GET_A_KEY}.",
             error="invalid_token",
         )
     return found

@@ -23,21 +23,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import redis
-from kombu.transport.redis import PRIORITY_STEPS, Channel
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.celery_app import QUEUES
+from core.celery_app import QUEUES, BrokerUnavailableError
+from core.queue_depth import queue_depths
 from core.settings import settings
 from core.store.experiments import count_by_status_and_queue, training_steps_per_second
 from core.store.models import ExperimentStatus
 from core.store.session import session_scope
 
-BROKER_TIMEOUT_S = 2.0
 UNMATCHED_ROUTE = "unmatched"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -72,28 +70,6 @@ class RequestLatencyMiddleware:
             )
 
 
-def _priority_keys(queue: str) -> list[str]:
-    """The Redis lists kombu keeps a queue in: the queue's name for priority 0, and
-    ``<name><sep><priority>`` for each other priority step."""
-    return [queue] + [f"{queue}{Channel.sep}{step}" for step in PRIORITY_STEPS if step]
-
-
-def queue_depths(redis_url: str, *, timeout_s: float = BROKER_TIMEOUT_S) -> dict[str, int]:
-    """Messages waiting in each queue (taken but unacknowledged ones are not waiting)."""
-    client = redis.Redis.from_url(
-        redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-    )
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            for queue in QUEUES:
-                for key in _priority_keys(queue):
-                    pipe.llen(key)
-            lengths = iter(pipe.execute())
-        return {queue: sum(next(lengths) for _ in _priority_keys(queue)) for queue in QUEUES}
-    finally:
-        client.close()
-
-
 class ServiceCollector(Collector):
     """The store's and the broker's gauges, read when Prometheus scrapes."""
 
@@ -122,7 +98,7 @@ class ServiceCollector(Collector):
         if settings.redis_url is not None:
             try:
                 depths = queue_depths(settings.redis_url)
-            except redis.exceptions.RedisError:
+            except BrokerUnavailableError:
                 depths = None
         yield GaugeMetricFamily(
             "adamlab_broker_up",

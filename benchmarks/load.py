@@ -40,7 +40,7 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from adamlab.commands.serve import free_port, start_child, stop_child, wait_until  # noqa: E402
+from adamlab.processes import free_port, start_child, stop_child, wait_until  # noqa: E402
 
 PARKED = {
     "name": "load-submit",

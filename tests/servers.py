@@ -30,7 +30,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from adamlab.commands.serve import (
+from adamlab.processes import (
     free_port,
     start_child,
     start_private_redis,

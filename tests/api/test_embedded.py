@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adamlab.commands.serve import free_port, start_child, stop_child, wait_until
+from adamlab.processes import free_port, start_child, stop_child, wait_until
 from core.store.migrate import head_revision
 from tests.servers import REPO_ROOT, adamlab_executable, base_env, finished, poll_experiment
 

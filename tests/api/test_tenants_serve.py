@@ -13,16 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adamlab.commands.serve import (
-    AuthRefusedError,
-    choose_auth,
-    free_port,
-    start_child,
-    stop_child,
-    wait_until,
-)
+from adamlab.processes import free_port, start_child, stop_child, wait_until
 from api.deps import get_session
 from api.main import app
+from core.auth_policy import AuthRefusedError, choose_auth
 from core.settings import settings
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, make_session_factory
