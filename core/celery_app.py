@@ -22,7 +22,7 @@ Delivery guarantees (see docs/api.md, "Nothing lost"):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import redis
 from celery import Celery
@@ -53,7 +53,7 @@ class BrokerUnavailableError(RuntimeError):
     """The broker did not take the message (down, unreachable, or refusing)."""
 
 
-def celery_config(config: Settings) -> dict[str, Any]:
+def celery_config(config: Settings) -> dict[str, object]:
     """Celery's configuration, all of it derived from ``config``."""
     return {
         # Without REDIS_URL there is no broker; dispatch_experiment and the worker command

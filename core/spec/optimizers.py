@@ -18,35 +18,37 @@ WeightDecay = Annotated[
 Betas = tuple[Probability, Probability]
 
 
-class AdamOptimizer(SpecPart):
+class AdamFamilyOptimizer(SpecPart):
+    """The fields adamlab's Adam, AdaMax and AdamW share, in their constructors' order."""
+
+    name: str
+    lr: Lr
+    betas: Betas = Field((0.9, 0.999), description="(β1, β2); default (0.9, 0.999).")
+    eps: Eps = Field(1e-8, description="ε; default 1e-8.")
+    weight_decay: WeightDecay = 0.0
+
+
+class AdamOptimizer(AdamFamilyOptimizer):
     """adamlab's Adam (Kingma & Ba 2015, Algorithm 1)."""
 
     name: Literal["adam"]
     lr: Lr = Field(1e-3, description="Step size α; default 0.001 (Kingma & Ba's).")
-    betas: Betas = Field((0.9, 0.999), description="(β1, β2); default (0.9, 0.999).")
-    eps: Eps = Field(1e-8, description="ε; default 1e-8.")
-    weight_decay: WeightDecay = 0.0
     amsgrad: bool = Field(False, description="AMSGrad's max of v; default false.")
     bias_correction: bool = Field(True, description="Correct m and v for bias; default true.")
 
 
-class AdamaxOptimizer(SpecPart):
+class AdamaxOptimizer(AdamFamilyOptimizer):
     """adamlab's AdaMax (Kingma & Ba 2015, Algorithm 2, the ∞-norm variant)."""
 
     name: Literal["adamax"]
     lr: Lr = Field(2e-3, description="Step size α; default 0.002 (Kingma & Ba's).")
-    betas: Betas = Field((0.9, 0.999), description="(β1, β2); default (0.9, 0.999).")
-    eps: Eps = Field(1e-8, description="ε; default 1e-8.")
-    weight_decay: WeightDecay = 0.0
 
 
-class AdamwOptimizer(SpecPart):
+class AdamwOptimizer(AdamFamilyOptimizer):
     """adamlab's AdamW (Loshchilov & Hutter 2019: decoupled weight decay)."""
 
     name: Literal["adamw"]
     lr: Lr = Field(1e-3, description="Step size α; default 0.001.")
-    betas: Betas = Field((0.9, 0.999), description="(β1, β2); default (0.9, 0.999).")
-    eps: Eps = Field(1e-8, description="ε; default 1e-8.")
     weight_decay: float = Field(
         1e-2, ge=0.0, le=1e3, description="Decoupled weight decay; default 0.01."
     )
