@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import REPO_ROOT, KeyedService, base_env
+from tests.support.env import REPO_ROOT, base_env
+from tests.support.service import KeyedService
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 

@@ -1,10 +1,9 @@
 """When keys are required: ``adamlab serve``'s rules (loopback without keys, refusal
-beyond it, keys required once one exists) and the API's own loopback-only answer when
-ADAMLAB_AUTH=disabled."""
+beyond it, keys required once one exists). The API's own loopback-only answer when
+ADAMLAB_AUTH=disabled is tested in tests/api/test_auth_disabled.py."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -21,13 +20,11 @@ from adamlab.commands.serve import (
     stop_child,
     wait_until,
 )
-from api.deps import get_session
-from api.main import app
-from core.settings import settings
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, make_session_factory
 from core.store.tenants import create_api_key
-from tests.servers import REPO_ROOT, adamlab_executable, base_env
+from tests.support.env import REPO_ROOT, base_env
+from tests.support.processes import adamlab_executable
 
 # --- the rule ---------------------------------------------------------------------------------
 
@@ -146,32 +143,3 @@ def test_serve_requires_keys_once_the_store_has_one(
             assert keyed.status_code == 200, keyed.text
         finally:
             stop_child(serve, first_signal=signal.SIGINT)
-
-
-# --- the API with keys disabled ---------------------------------------------------------------
-
-
-def test_api_without_keys_answers_only_on_a_loopback_address(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Whatever uvicorn was told to bind, ADAMLAB_AUTH=disabled serves a request only if it
-    arrived on a loopback address of the machine (the ASGI scope's server address)."""
-    monkeypatch.setattr(settings, "auth", "disabled")
-    monkeypatch.setitem(app.dependency_overrides, get_session, lambda: None)  # no store used
-
-    def catalog_via(base_url: str) -> httpx.Response:
-        """GET /v1/catalog in-process, as a connection to ``base_url`` (the ASGI scope's
-        server address); the app's lifespan (store, broker) is not run."""
-
-        async def get() -> httpx.Response:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-                return await client.get("/v1/catalog")
-
-        return asyncio.run(get())
-
-    refused = catalog_via("http://10.0.0.7:8000")
-    assert refused.status_code == 403
-    assert "ADAMLAB_AUTH=disabled" in refused.json()["detail"]
-    assert catalog_via("http://127.0.0.1:8000").status_code == 200
-    assert catalog_via("http://[::1]:8000").status_code == 200

@@ -15,25 +15,17 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import REPO_ROOT, KeyedService, finished, poll_experiment
+from tests.factories import digits_body, endless_body
+from tests.support.client import finished, poll_experiment
+from tests.support.env import REPO_ROOT
+from tests.support.service import KeyedService
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
-PARKED: dict[str, Any] = {
-    "name": "metrics-parked",
-    "dataset": {"name": "digits"},
-    "model": {"name": "logistic_regression"},
-    "epochs": 1,
-    "device": "cuda",  # the gpu queue has no worker in the tests: it stays queued
-}
+# The gpu queue has no worker in the tests: a parked experiment stays queued.
+PARKED: dict[str, Any] = digits_body(name="metrics-parked", epochs=1, device="cuda")
 # Runs until cancelled: one iteration per example, 200 epochs.
-ENDLESS: dict[str, Any] = PARKED | {
-    "name": "metrics-endless",
-    "dataset": {"name": "digits", "batch_size": 1},
-    "model": {"name": "mlp", "hidden_sizes": [64]},
-    "epochs": 200,
-    "device": "cpu",
-}
+ENDLESS: dict[str, Any] = endless_body(name="metrics-endless")
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 LATENCY = "adamlab_http_request_duration_seconds"
 

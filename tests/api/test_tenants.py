@@ -16,18 +16,16 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from api.main import app
-from tests.servers import REPO_ROOT, KeyedService, finished, poll_experiment, submit, submitted_id
+from tests.factories import digits_body
+from tests.support.client import finished, poll_experiment, submit, submitted_id
+from tests.support.env import REPO_ROOT
+from tests.support.service import KeyedService
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
-QUICK: dict[str, Any] = {
-    "name": "tenant-quick",
-    "dataset": {"name": "digits"},
-    "model": {"name": "logistic_regression"},
-    "optimizer": {"name": "adam", "lr": 0.01},
-    "epochs": 1,
-    "device": "cpu",
-}
+QUICK: dict[str, Any] = digits_body(
+    name="tenant-quick", optimizer={"name": "adam", "lr": 0.01}, epochs=1, device="cpu"
+)
 # The gpu queue has no worker in the tests: a parked experiment stays queued.
 PARKED: dict[str, Any] = QUICK | {"name": "tenant-parked", "device": "cuda"}
 SAMPLE_PATH_VALUES = {"image_format": "png"}

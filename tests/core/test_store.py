@@ -43,13 +43,9 @@ from core.store.metrics import (
 )
 from core.store.migrate import upgrade_to_head
 from core.store.models import DEFAULT_TENANT_ID, Base
-from tests.servers import (
-    POSTGRES_TEST_DATABASE,
-    Store,
-    open_store,
-    postgres_database,
-    postgres_server,
-)
+from tests.factories import digits_body
+from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
+from tests.support.store import Store, open_store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TIMEOUT_S = 10.0
@@ -77,13 +73,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 def make_spec(**overrides: Any) -> ExperimentSpec:
-    body: dict[str, Any] = {
-        "name": "exp",
-        "dataset": {"name": "digits"},
-        "model": {"name": "logistic_regression"},
-        "epochs": 2,
-    }
-    return ExperimentSpec.model_validate(body | overrides)
+    return ExperimentSpec.model_validate(digits_body(name="exp", epochs=2) | overrides)
 
 
 def new_experiment(db: Store, *, now: datetime = T0, **overrides: Any) -> str:
