@@ -4,11 +4,12 @@ and in tests/, no module imports a test module (shared pieces live in helper mod
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import run_to_end
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTS = REPO_ROOT / "tests"
@@ -59,13 +60,7 @@ def test_module_does_not_load_torch_or_worker_at_import(module: str) -> None:
         "loaded = sorted(m for m in ('torch', 'worker', 'optim') if m in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = run_to_end([sys.executable, "-c", probe], timeout_s=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "", f"{module} loaded {completed.stdout.strip()}"
 

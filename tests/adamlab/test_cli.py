@@ -17,8 +17,8 @@ import pytest
 
 from tests.factories import digits_body, diverging_body, per_example_body
 from tests.support.client import finished, poll_experiment
-from tests.support.env import REPO_ROOT, base_env
-from tests.support.processes import free_port
+from tests.support.env import base_env
+from tests.support.processes import free_port, run_to_end
 from tests.support.service import Service
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
@@ -45,15 +45,7 @@ def adamlab(*args: str, server: str, timeout_s: float = 120) -> subprocess.Compl
     """Run ``adamlab ARGS`` as a process against ``server``; its output as text."""
     env = base_env(ADAMLAB_SERVER=server)
     env.pop("ADAMLAB_API_KEY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "adamlab.cli", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    return run_to_end([sys.executable, "-m", "adamlab.cli", *args], env=env, timeout_s=timeout_s)
 
 
 def spec_file(folder: Path, spec: dict[str, Any]) -> Path:

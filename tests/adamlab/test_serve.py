@@ -5,7 +5,6 @@ ADAMLAB_AUTH=disabled is tested in tests/api/test_auth_disabled.py."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, make_session_factory
 from core.store.tenants import create_api_key
 from tests.support.env import REPO_ROOT, base_env
-from tests.support.processes import adamlab_executable
+from tests.support.processes import adamlab_executable, run_to_end
 
 # --- the rule ---------------------------------------------------------------------------------
 
@@ -81,15 +80,7 @@ def test_serve_on_a_public_address_without_keys_refuses_to_start(
     tmp_path: Path, extra_env: dict[str, str], names: str
 ) -> None:
     env = base_env(ADAMLAB_STATE_DIR=str(tmp_path), **extra_env)
-    done = subprocess.run(
-        serve_argv("0.0.0.0", free_port()),
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_to_end(serve_argv("0.0.0.0", free_port()), env=env, timeout_s=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert names in done.stderr and "--host 0.0.0.0" in done.stderr
     assert not (tmp_path / "redis").exists()  # refused before starting anything

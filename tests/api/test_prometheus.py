@@ -5,7 +5,6 @@ latencies counted by route template over both processes."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import uuid
@@ -17,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import digits_body, endless_body
 from tests.support.client import finished, poll_experiment
-from tests.support.env import REPO_ROOT
+from tests.support.processes import run_to_end
 from tests.support.service import KeyedService
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
@@ -135,15 +134,7 @@ def test_each_scrape_sums_the_latencies_of_every_api_process(keyed_service: Keye
         "for seconds in (0.001, 0.02, 0.3, 4.0, 20.0):\n"
         f"    REQUEST_LATENCY.labels(method='GET', route={route!r}).observe(seconds)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", record],
-        env=keyed_service.api.env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_to_end([sys.executable, "-c", record], env=keyed_service.api.env, timeout_s=60)
     assert done.returncode == 0, done.stderr
     for _ in range(4):
         _, samples = scrape(keyed_service.base_url)

@@ -133,44 +133,30 @@ def test_created_experiment_reads_back_queued_with_its_spec(store: Store) -> Non
     assert row.created_at == T0
 
 
+def create_with_key(db: Store, key: str, spec: ExperimentSpec) -> tuple[Any, bool]:
+    """``create_experiment`` under the idempotency key ``key``: the experiment, and whether
+    this call created it."""
+    with db.session() as session:
+        return create_experiment(
+            session=session,
+            tenant_id=DEFAULT_TENANT_ID,
+            spec=spec,
+            queue="cpu",
+            idempotency_key=key,
+        )
+
+
 def test_same_idempotency_key_and_spec_returns_the_same_experiment(store: Store) -> None:
-    with store.session() as session:
-        first, created_first = create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=make_spec(),
-            queue="cpu",
-            idempotency_key="key-1",
-        )
-    with store.session() as session:
-        again, created_again = create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=make_spec(),
-            queue="cpu",
-            idempotency_key="key-1",
-        )
+    first, created_first = create_with_key(store, "key-1", make_spec())
+    again, created_again = create_with_key(store, "key-1", make_spec())
     assert (created_first, created_again) == (True, False)
     assert again.id == first.id
 
 
 def test_same_idempotency_key_with_another_spec_is_a_conflict(store: Store) -> None:
-    with store.session() as session:
-        create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=make_spec(),
-            queue="cpu",
-            idempotency_key="k",
-        )
-    with store.session() as session, pytest.raises(IdempotencyConflictError, match="'k'"):
-        create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=make_spec(seed=1),
-            queue="cpu",
-            idempotency_key="k",
-        )
+    create_with_key(store, "k", make_spec())
+    with pytest.raises(IdempotencyConflictError, match="'k'"):
+        create_with_key(store, "k", make_spec(seed=1))
 
 
 # --- listing ----------------------------------------------------------------------------------
