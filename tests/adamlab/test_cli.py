@@ -1,4 +1,4 @@
-"""The ``adamlab`` client commands against the live service (tests/servers.py), each run
+"""The ``adamlab`` client commands against the live service (tests/support/), each run
 as its own process: submit --wait (progress on standard error, final metrics, exit codes),
 list, show, cancel, plot, compare, checkpoint."""
 

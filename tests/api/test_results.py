@@ -1,4 +1,4 @@
-"""Looking at results over HTTP, against the live service (tests/servers.py): learning
+"""Looking at results over HTTP, against the live service (tests/support/): learning
 curves as PNG and SVG, comparisons (JSON and figures), metrics as CSV, and the final
 weights as safetensors, reloaded to the reported test accuracy."""
 

@@ -1,5 +1,5 @@
 """The service end to end over HTTP: a real uvicorn, real Celery worker processes, real
-Redis and real PostgreSQL (tests/servers.py). Experiments are tiny digits runs."""
+Redis and real PostgreSQL (tests/support/). Experiments are tiny digits runs."""
 
 from __future__ import annotations
 
