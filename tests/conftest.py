@@ -1,4 +1,5 @@
-"""Suite-wide settings: datasets come from ../shared/datasets (no machine here has internet)."""
+"""Suite-wide settings: datasets come from ../shared/datasets (no machine here has internet);
+the service fixtures (tests/support/fixtures.py) are reachable from every test folder."""
 
 from __future__ import annotations
 
@@ -12,3 +13,5 @@ SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 # (workers, servers) inherits the same data directory.
 if SHARED_DATASETS.is_dir():
     os.environ.setdefault("ADAMLAB_DATA_DIR", str(SHARED_DATASETS))
+
+pytest_plugins = ["tests.support.fixtures"]

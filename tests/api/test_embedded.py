@@ -14,7 +14,10 @@ import pytest
 
 from adamlab.processes import free_port, start_child, stop_child, wait_until
 from core.store.migrate import head_revision
-from tests.servers import REPO_ROOT, adamlab_executable, base_env, finished, poll_experiment
+from tests.factories import digits_body
+from tests.support.client import finished, poll_experiment
+from tests.support.env import REPO_ROOT, base_env
+from tests.support.processes import adamlab_executable
 
 pytestmark = [
     pytest.mark.service,
@@ -22,13 +25,7 @@ pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="reads the process tree from /proc"),
 ]
 
-DIGITS = {
-    "name": "embedded",
-    "dataset": {"name": "digits"},
-    "model": {"name": "logistic_regression"},
-    "optimizer": {"name": "adam", "lr": 0.01},
-    "epochs": 5,
-}
+DIGITS = digits_body(name="embedded", optimizer={"name": "adam", "lr": 0.01}, epochs=5)
 
 
 def descendants(pid: int) -> set[int]:

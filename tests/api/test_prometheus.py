@@ -5,7 +5,6 @@ latencies counted by route template over both processes."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import uuid
@@ -15,25 +14,17 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import REPO_ROOT, KeyedService, finished, poll_experiment
+from tests.factories import digits_body, endless_body
+from tests.support.client import finished, poll_experiment
+from tests.support.processes import run_to_end
+from tests.support.service import KeyedService
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
-PARKED: dict[str, Any] = {
-    "name": "metrics-parked",
-    "dataset": {"name": "digits"},
-    "model": {"name": "logistic_regression"},
-    "epochs": 1,
-    "device": "cuda",  # the gpu queue has no worker in the tests: it stays queued
-}
+# The gpu queue has no worker in the tests: a parked experiment stays queued.
+PARKED: dict[str, Any] = digits_body(name="metrics-parked", epochs=1, device="cuda")
 # Runs until cancelled: one iteration per example, 200 epochs.
-ENDLESS: dict[str, Any] = PARKED | {
-    "name": "metrics-endless",
-    "dataset": {"name": "digits", "batch_size": 1},
-    "model": {"name": "mlp", "hidden_sizes": [64]},
-    "epochs": 200,
-    "device": "cpu",
-}
+ENDLESS: dict[str, Any] = endless_body(name="metrics-endless")
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 LATENCY = "adamlab_http_request_duration_seconds"
 
@@ -143,15 +134,7 @@ def test_each_scrape_sums_the_latencies_of_every_api_process(keyed_service: Keye
         "for seconds in (0.001, 0.02, 0.3, 4.0, 20.0):\n"
         f"    REQUEST_LATENCY.labels(method='GET', route={route!r}).observe(seconds)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", record],
-        env=keyed_service.api.env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_to_end([sys.executable, "-c", record], env=keyed_service.api.env, timeout_s=60)
     assert done.returncode == 0, done.stderr
     for _ in range(4):
         _, samples = scrape(keyed_service.base_url)

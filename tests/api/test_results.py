@@ -1,4 +1,4 @@
-"""Looking at results over HTTP, against the live service (tests/servers.py): learning
+"""Looking at results over HTTP, against the live service (tests/support/): learning
 curves as PNG and SVG, comparisons (JSON and figures), metrics as CSV, and the final
 weights as safetensors, reloaded to the reported test accuracy."""
 
@@ -16,36 +16,23 @@ import httpx
 import pytest
 
 from core.plots import METRICS
-from tests.servers import Service, finished, poll_experiment
+from tests.factories import digits_body, diverging_body, per_example_body
+from tests.support.client import finished, poll_experiment
+from tests.support.service import Service
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-DIGITS: dict[str, Any] = {
-    "dataset": {"name": "digits"},
-    "model": {"name": "logistic_regression"},
-    "epochs": 3,
-    "device": "cpu",
-}
+DIGITS: dict[str, Any] = digits_body(epochs=3, device="cpu")
 SPECS: dict[str, dict[str, Any]] = {
     "adam": DIGITS | {"name": "results-adam", "optimizer": {"name": "adam", "lr": 0.01}},
     "adamax": DIGITS | {"name": "results-adamax", "optimizer": {"name": "adamax", "lr": 0.02}},
     # 898 iterations per epoch: longer curves than a figure draws.
-    "long": DIGITS
-    | {
-        "name": "results-long",
-        "dataset": {"name": "digits", "batch_size": 1},
-        "optimizer": {"name": "adam", "lr": 0.001},
-    },
+    "long": per_example_body(
+        name="results-long", optimizer={"name": "adam", "lr": 0.001}, epochs=3, device="cpu"
+    ),
     # SGD with a huge step on the regression data: the loss overflows within a few steps.
-    "diverged": {
-        "name": "results-diverged",
-        "dataset": {"name": "linear", "batch_size": 10},
-        "model": {"name": "linear_regression"},
-        "optimizer": {"name": "sgd", "lr": 1000.0},
-        "epochs": 2,
-        "device": "cpu",
-    },
+    "diverged": diverging_body(name="results-diverged"),
     # No worker of the tests consumes the gpu queue: it stays queued, without points.
     "parked": DIGITS | {"name": "results-parked", "device": "cuda"},
 }

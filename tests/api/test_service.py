@@ -1,5 +1,5 @@
 """The service end to end over HTTP: a real uvicorn, real Celery worker processes, real
-Redis and real PostgreSQL (tests/servers.py). Experiments are tiny digits runs."""
+Redis and real PostgreSQL (tests/support/). Experiments are tiny digits runs."""
 
 from __future__ import annotations
 
@@ -12,26 +12,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import Service, finished, poll_experiment, submit, submitted_id
+from tests.factories import digits_body, endless_body, per_example_body
+from tests.support.client import finished, poll_experiment, submit, submitted_id
+from tests.support.service import Service
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
 TIMING_METRICS = frozenset({"epoch_time_s", "examples_per_s"})
-QUICK: dict[str, Any] = {
-    "name": "quick",
-    "dataset": {"name": "digits"},
-    "model": {"name": "logistic_regression"},
-    "optimizer": {"name": "adamax"},
-    "epochs": 3,
-    "device": "cpu",
-}
+QUICK: dict[str, Any] = digits_body(
+    name="quick", optimizer={"name": "adamax"}, epochs=3, device="cpu"
+)
 # Runs until cancelled: one iteration per example, 200 epochs.
-ENDLESS: dict[str, Any] = QUICK | {
-    "name": "endless",
-    "dataset": {"name": "digits", "batch_size": 1},
-    "model": {"name": "mlp", "hidden_sizes": [64]},
-    "epochs": 200,
-}
+ENDLESS: dict[str, Any] = endless_body(name="endless", optimizer={"name": "adamax"})
 # device "cuda" goes to the gpu queue, which no worker of the tests consumes: it stays
 # queued, for the tests of submission and listing that need no run.
 PARKED: dict[str, Any] = QUICK | {"name": "parked", "device": "cuda"}
@@ -299,12 +291,13 @@ def test_probes_and_docs(client: httpx.Client) -> None:
 
 # --- a worker killed mid-run ------------------------------------------------------------------
 
-RESUMABLE: dict[str, Any] = QUICK | {
-    "name": "resumable",
-    "dataset": {"name": "digits", "batch_size": 1},
-    "model": {"name": "mlp", "hidden_sizes": [32]},
-    "epochs": 10,
-}
+RESUMABLE: dict[str, Any] = per_example_body(
+    name="resumable",
+    model={"name": "mlp", "hidden_sizes": [32]},
+    optimizer={"name": "adamax"},
+    epochs=10,
+    device="cpu",
+)
 
 
 def test_job_of_a_killed_worker_resumes_and_ends_as_if_uninterrupted(

@@ -16,18 +16,16 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from api.main import app
-from tests.servers import REPO_ROOT, KeyedService, finished, poll_experiment, submit, submitted_id
+from tests.factories import digits_body
+from tests.support.client import finished, poll_experiment, submit, submitted_id
+from tests.support.processes import run_to_end
+from tests.support.service import KeyedService
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
-QUICK: dict[str, Any] = {
-    "name": "tenant-quick",
-    "dataset": {"name": "digits"},
-    "model": {"name": "logistic_regression"},
-    "optimizer": {"name": "adam", "lr": 0.01},
-    "epochs": 1,
-    "device": "cpu",
-}
+QUICK: dict[str, Any] = digits_body(
+    name="tenant-quick", optimizer={"name": "adam", "lr": 0.01}, epochs=1, device="cpu"
+)
 # The gpu queue has no worker in the tests: a parked experiment stays queued.
 PARKED: dict[str, Any] = QUICK | {"name": "tenant-parked", "device": "cuda"}
 SAMPLE_PATH_VALUES = {"image_format": "png"}
@@ -103,15 +101,8 @@ def test_wrong_or_malformed_key_is_401_saying_why(keyed_service: KeyedService) -
 
 def adamlab_keys(keyed_service: KeyedService, *args: str) -> subprocess.CompletedProcess[str]:
     """``adamlab keys ...`` against the keyed API's store (its DATABASE_URL)."""
-    return subprocess.run(
-        [sys.executable, "-m", "adamlab.cli", "keys", *args],
-        env=keyed_service.api.env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    argv = [sys.executable, "-m", "adamlab.cli", "keys", *args]
+    return run_to_end(argv, env=keyed_service.api.env, timeout_s=60)
 
 
 def test_key_from_the_cli_works_until_revoked(keyed_service: KeyedService) -> None:

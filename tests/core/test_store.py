@@ -43,13 +43,9 @@ from core.store.metrics import (
 )
 from core.store.migrate import upgrade_to_head
 from core.store.models import DEFAULT_TENANT_ID, Base
-from tests.servers import (
-    POSTGRES_TEST_DATABASE,
-    Store,
-    open_store,
-    postgres_database,
-    postgres_server,
-)
+from tests.factories import digits_body
+from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
+from tests.support.store import Store, open_store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TIMEOUT_S = 10.0
@@ -77,13 +73,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 def make_spec(**overrides: Any) -> ExperimentSpec:
-    body: dict[str, Any] = {
-        "name": "exp",
-        "dataset": {"name": "digits"},
-        "model": {"name": "logistic_regression"},
-        "epochs": 2,
-    }
-    return ExperimentSpec.model_validate(body | overrides)
+    return ExperimentSpec.model_validate(digits_body(name="exp", epochs=2) | overrides)
 
 
 def new_experiment(db: Store, *, now: datetime = T0, **overrides: Any) -> str:
@@ -143,44 +133,30 @@ def test_created_experiment_reads_back_queued_with_its_spec(store: Store) -> Non
     assert row.created_at == T0
 
 
+def create_with_key(db: Store, key: str, spec: ExperimentSpec) -> tuple[Any, bool]:
+    """``create_experiment`` under the idempotency key ``key``: the experiment, and whether
+    this call created it."""
+    with db.session() as session:
+        return create_experiment(
+            session=session,
+            tenant_id=DEFAULT_TENANT_ID,
+            spec=spec,
+            queue="cpu",
+            idempotency_key=key,
+        )
+
+
 def test_same_idempotency_key_and_spec_returns_the_same_experiment(store: Store) -> None:
-    with store.session() as session:
-        first, created_first = create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=make_spec(),
-            queue="cpu",
-            idempotency_key="key-1",
-        )
-    with store.session() as session:
-        again, created_again = create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=make_spec(),
-            queue="cpu",
-            idempotency_key="key-1",
-        )
+    first, created_first = create_with_key(store, "key-1", make_spec())
+    again, created_again = create_with_key(store, "key-1", make_spec())
     assert (created_first, created_again) == (True, False)
     assert again.id == first.id
 
 
 def test_same_idempotency_key_with_another_spec_is_a_conflict(store: Store) -> None:
-    with store.session() as session:
-        create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=make_spec(),
-            queue="cpu",
-            idempotency_key="k",
-        )
-    with store.session() as session, pytest.raises(IdempotencyConflictError, match="'k'"):
-        create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=make_spec(seed=1),
-            queue="cpu",
-            idempotency_key="k",
-        )
+    create_with_key(store, "k", make_spec())
+    with pytest.raises(IdempotencyConflictError, match="'k'"):
+        create_with_key(store, "k", make_spec(seed=1))
 
 
 # --- listing ----------------------------------------------------------------------------------

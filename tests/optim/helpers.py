@@ -1,5 +1,6 @@
-"""Shared by the optim tests: random configurations, a driver that steps two optimizers on
-the same gradients, and the tolerances of issue 2."""
+"""Shared by the optim tests: random configurations, the param groups they give our
+optimizers and torch's, a driver that steps two optimizers on the same gradients, and the
+tolerances of issue 2."""
 
 from __future__ import annotations
 
@@ -118,3 +119,24 @@ def drive(
 
 def flat(params: list[list[torch.Tensor]]) -> list[torch.Tensor]:
     return [p.detach() for group in params for p in group]
+
+
+def adam_groups(params, config: RunConfig) -> list[dict]:
+    return [
+        {"params": group_params, **group.hyperparameters(adam=True)}
+        for group_params, group in zip(params, config.groups, strict=True)
+    ]
+
+
+def adamax_groups(params, config: RunConfig, *, for_torch: bool) -> list[dict]:
+    groups = []
+    for group_params, group in zip(params, config.groups, strict=True):
+        values = {"params": group_params, **group.hyperparameters(adam=False)}
+        if for_torch:
+            # torch.optim.Adamax has no decoupled weight decay: the reference applies it by
+            # hand before each step (decay_by_hand, test_equivalence.py) and runs Adamax without it.
+            values.pop("decoupled_weight_decay")
+            if group.decoupled_weight_decay:
+                values["weight_decay"] = 0.0
+        groups.append(values)
+    return groups

@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from optim import Adam, AdaMax, AdamW
 from tests.optim.helpers import (
     RunConfig,
+    adam_groups,
+    adamax_groups,
     clone_params,
     drive,
     flat,
@@ -21,27 +23,6 @@ from tests.optim.helpers import (
 STEPS = 200
 PATHS = {"plain": False, "fast": True}
 EXAMPLES = settings(max_examples=25, deadline=None)
-
-
-def adam_groups(params, config: RunConfig) -> list[dict]:
-    return [
-        {"params": group_params, **group.hyperparameters(adam=True)}
-        for group_params, group in zip(params, config.groups, strict=True)
-    ]
-
-
-def adamax_groups(params, config: RunConfig, *, for_torch: bool) -> list[dict]:
-    groups = []
-    for group_params, group in zip(params, config.groups, strict=True):
-        values = {"params": group_params, **group.hyperparameters(adam=False)}
-        if for_torch:
-            # torch.optim.Adamax has no decoupled weight decay: the reference applies it by
-            # hand before each step (see decay_by_hand) and runs Adamax without it.
-            values.pop("decoupled_weight_decay")
-            if group.decoupled_weight_decay:
-                values["weight_decay"] = 0.0
-        groups.append(values)
-    return groups
 
 
 def decay_by_hand(params, config: RunConfig):

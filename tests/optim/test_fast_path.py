@@ -8,8 +8,16 @@ import torch
 from hypothesis import given, settings
 
 from optim import Adam, AdaMax, _compiled, _cpu_kernel, functional
-from tests.optim.helpers import clone_params, drive, flat, make_params, run_configs, tolerances
-from tests.optim.test_equivalence import adam_groups, adamax_groups
+from tests.optim.helpers import (
+    adam_groups,
+    adamax_groups,
+    clone_params,
+    drive,
+    flat,
+    make_params,
+    run_configs,
+    tolerances,
+)
 
 OPTIMIZERS = {"Adam": Adam, "AdaMax": AdaMax}
 

@@ -1,13 +1,5 @@
-"""Engine tests: one intra-op thread, so timings do not swing with the other processes on
-a small shared machine (two threads spinning against a busy core are several times slower
-than one), and the results stay bitwise reproducible."""
+"""Engine tests: one intra-op torch thread (tests/support/threads.py)."""
 
 from __future__ import annotations
 
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+from tests.support.threads import _one_thread  # noqa: F401

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.worker.factories import digits_spec
+from tests.factories import digits_spec
 from worker.checkpoints import (
     KEEP,
     Checkpoint,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.worker.factories import digits_spec, linear_spec
+from tests.factories import digits_spec, linear_spec
 from worker.checkpoints import list_checkpoints
 from worker.engine import Progress, epoch_permutation, run_experiment
 from worker.sinks import ListSink, MetricPoint

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from core.spec import ExperimentSpec
-from tests.worker.factories import digits_spec
+from tests.factories import digits_spec
 from worker.datasets import load_dataset
 from worker.engine import run_experiment
 from worker.export import (

@@ -1,13 +1,9 @@
-"""Table 1: the ten configurations, and a shortened end-to-end run of the command."""
+"""Table 1: the ten configurations (the command's run: tests/adamlab/test_reproduce_command.py)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from adamlab.cli import main
 from worker.reproduce import PUBLISHED, table1_configs
 
 
@@ -33,43 +29,3 @@ def test_table1_has_the_ten_configurations_of_the_study() -> None:
 def test_unknown_model_is_named() -> None:
     with pytest.raises(ValueError, match="rnn"):
         table1_configs(models=["rnn"])
-
-
-def test_shortened_reproduction_writes_table_and_figures(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "table1"
-    argv = ["reproduce", "table1", "--epochs", "1", "--optimizers", "adam",
-            "--train-limit", "128", "--test-limit", "100", "--out", str(out),
-            "--device", "cpu", "--no-progress"]  # fmt: skip
-    assert main(argv) == 0
-    table = (out / "table1.md").read_text()
-    assert "Not the study's setting" in table
-    assert "| Adam, published | 92.69% | 98.43% | 98.17% | 99.21% | 99.21% |" in table
-    adam_ours = next(line for line in table.splitlines() if line.startswith("| Adam, ours |"))
-    assert adam_ours.count("%") == 5
-    assert "| AdaMax, ours | not run | not run | not run | not run | not run |" in table
-    for figure in ("adam_vs_adamax.png", "dropout.png", "models.png"):
-        assert (out / figure).read_bytes().startswith(b"\x89PNG")
-    summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"lr-adam", "mlp-dropout-adam", "mlp-adam", "cnn-dropout-adam",
-                            "cnn-adam"}  # fmt: skip
-    assert all(entry["status"] == "succeeded" and entry["seed"] == 0 for entry in summary.values())
-    accuracy = summary["lr-adam"]["final_metrics"]["test_acc"]
-    assert f"{100 * accuracy:.2f}%" in adam_ours
-
-    # Run again: finished configurations are read back, not trained again.
-    capsys.readouterr()
-    before = (out / "lr-adam" / "metrics.json").stat().st_mtime_ns
-    assert main(argv) == 0
-    assert (out / "lr-adam" / "metrics.json").stat().st_mtime_ns == before
-
-
-def test_bad_flag_value_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["reproduce", "table1", "--epochs", "zero"])
-    assert exited.value.code == 2
-    assert "--epochs" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["reproduce", "table1", "--models", "rnn"])
-    assert "--models" in capsys.readouterr().err

@@ -26,26 +26,22 @@ from core.store.experiments import (
 from core.store.metrics import metric_names, read_curve
 from core.store.migrate import upgrade_to_head
 from core.store.models import DEFAULT_TENANT_ID, Experiment, utc_now
-from tests.servers import Store, open_store, wait_until
+from tests.factories import digits_body, endless_body
+from tests.support.processes import wait_until
+from tests.support.store import Store, open_store
 from worker.sinks import ListSink, MetricPoint
 from worker.store_sink import StoreMetricSink
 
 TIMING_METRICS = frozenset({"epoch_time_s", "examples_per_s"})
-QUICK = {
-    "name": "quick",
-    "dataset": {"name": "digits", "batch_size": 64},
-    "model": {"name": "logistic_regression"},
-    "optimizer": {"name": "adamax"},
-    "epochs": 3,
-    "device": "cpu",
-}
+QUICK = digits_body(
+    name="quick",
+    dataset={"name": "digits", "batch_size": 64},
+    optimizer={"name": "adamax"},
+    epochs=3,
+    device="cpu",
+)
 # Long enough to be caught running: an iteration per example, many epochs.
-LONG = QUICK | {
-    "name": "long",
-    "dataset": {"name": "digits", "batch_size": 1},
-    "model": {"name": "mlp", "hidden_sizes": [64]},
-    "epochs": 200,
-}
+LONG = endless_body(name="long", optimizer={"name": "adamax"})
 
 
 @pytest.fixture(autouse=True)

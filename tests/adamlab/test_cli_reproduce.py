@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import REPO_ROOT, KeyedService, base_env
+from tests.support.env import base_env
+from tests.support.processes import run_to_end
+from tests.support.service import KeyedService
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
@@ -23,15 +25,7 @@ def reproduce(out: Path, *extra: str, server: str, api_key: str) -> subprocess.C
     env = base_env(ADAMLAB_API_KEY=api_key)
     env.pop("ADAMLAB_SERVER", None)
     argv = [sys.executable, "-m", "adamlab.cli", "reproduce", "table1", "--server", server]
-    return subprocess.run(
-        [*argv, *TINY, "--out", str(out), *extra],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_to_end([*argv, *TINY, "--out", str(out), *extra], env=env, timeout_s=300)
 
 
 def test_reproduce_table1_on_the_service(keyed_service: KeyedService, tmp_path: Path) -> None:
@@ -91,9 +85,7 @@ def test_reproduce_on_a_service_needs_no_torch() -> None:
         "assert len(_reproduce_remote.configs_from_args(args)) == 10\n"
         "print('torch' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
-    )
+    done = run_to_end([sys.executable, "-c", probe], timeout_s=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 

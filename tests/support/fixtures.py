@@ -1,24 +1,19 @@
-"""Fixtures of the service tests: real Redis and PostgreSQL (see tests/servers.py), the
-API with one worker running on them, shared by the whole session (keys not required), and
-beside it a keyed API on the same servers (keys required, a per-tenant cap)."""
+"""Fixtures of the service tests, a plugin of the whole suite (tests/conftest.py): real
+Redis and PostgreSQL, the API with one worker running on them, shared by the whole
+session (keys not required), and beside it a keyed API on the same servers (keys
+required, a per-tenant cap); and a migrated SQLite store with its sessions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import (
-    POSTGRES_TEST_DATABASE,
-    KeyedService,
-    Service,
-    keyed_service_beside,
-    postgres_database,
-    postgres_server,
-    redis_database,
-    running_service,
-)
+from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
+from tests.support.redis import redis_database
+from tests.support.service import KeyedService, Service, keyed_service_beside, running_service
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +61,27 @@ def keyed_service(
         service, root=tmp_path_factory.mktemp("keyed"), session=request.session
     ) as keyed:
         yield keyed
+
+
+# --- a SQLite store, for the commands and the store's own tests -------------------------------
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated SQLite store, which DATABASE_URL names for the commands."""
+    from core.store.migrate import upgrade_to_head
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade_to_head(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def sessions(store_url: str) -> Iterator[object]:
+    """A session factory on ``store_url``'s store."""
+    from core.store.session import make_engine, make_session_factory
+
+    engine = make_engine(store_url)
+    yield make_session_factory(engine)
+    engine.dispose()

@@ -1,12 +1,10 @@
 """When keys are required: ``adamlab serve``'s rules (loopback without keys, refusal
-beyond it, keys required once one exists) and the API's own loopback-only answer when
-ADAMLAB_AUTH=disabled."""
+beyond it, keys required once one exists). The API's own loopback-only answer when
+ADAMLAB_AUTH=disabled is tested in tests/api/test_auth_disabled.py."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,14 +12,12 @@ import httpx
 import pytest
 
 from adamlab.processes import free_port, start_child, stop_child, wait_until
-from api.deps import get_session
-from api.main import app
 from core.auth_policy import AuthRefusedError, choose_auth
-from core.settings import settings
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, make_session_factory
 from core.store.tenants import create_api_key
-from tests.servers import REPO_ROOT, adamlab_executable, base_env
+from tests.support.env import REPO_ROOT, base_env
+from tests.support.processes import adamlab_executable, run_to_end
 
 # --- the rule ---------------------------------------------------------------------------------
 
@@ -78,15 +74,7 @@ def test_serve_on_a_public_address_without_keys_refuses_to_start(
     tmp_path: Path, extra_env: dict[str, str], names: str
 ) -> None:
     env = base_env(ADAMLAB_STATE_DIR=str(tmp_path), **extra_env)
-    done = subprocess.run(
-        serve_argv("0.0.0.0", free_port()),
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_to_end(serve_argv("0.0.0.0", free_port()), env=env, timeout_s=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert names in done.stderr and "--host 0.0.0.0" in done.stderr
     assert not (tmp_path / "redis").exists()  # refused before starting anything
@@ -140,32 +128,3 @@ def test_serve_requires_keys_once_the_store_has_one(
             assert keyed.status_code == 200, keyed.text
         finally:
             stop_child(serve, first_signal=signal.SIGINT)
-
-
-# --- the API with keys disabled ---------------------------------------------------------------
-
-
-def test_api_without_keys_answers_only_on_a_loopback_address(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Whatever uvicorn was told to bind, ADAMLAB_AUTH=disabled serves a request only if it
-    arrived on a loopback address of the machine (the ASGI scope's server address)."""
-    monkeypatch.setattr(settings, "auth", "disabled")
-    monkeypatch.setitem(app.dependency_overrides, get_session, lambda: None)  # no store used
-
-    def catalog_via(base_url: str) -> httpx.Response:
-        """GET /v1/catalog in-process, as a connection to ``base_url`` (the ASGI scope's
-        server address); the app's lifespan (store, broker) is not run."""
-
-        async def get() -> httpx.Response:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-                return await client.get("/v1/catalog")
-
-        return asyncio.run(get())
-
-    refused = catalog_via("http://10.0.0.7:8000")
-    assert refused.status_code == 403
-    assert "ADAMLAB_AUTH=disabled" in refused.json()["detail"]
-    assert catalog_via("http://127.0.0.1:8000").status_code == 200
-    assert catalog_via("http://[::1]:8000").status_code == 200

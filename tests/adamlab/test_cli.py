@@ -1,4 +1,4 @@
-"""The ``adamlab`` client commands against the live service (tests/servers.py), each run
+"""The ``adamlab`` client commands against the live service (tests/support/), each run
 as its own process: submit --wait (progress on standard error, final metrics, exit codes),
 list, show, cancel, plot, compare, checkpoint."""
 
@@ -15,37 +15,28 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import REPO_ROOT, Service, base_env, finished, free_port, poll_experiment
+from tests.factories import digits_body, diverging_body, per_example_body
+from tests.support.client import finished, poll_experiment
+from tests.support.env import base_env
+from tests.support.processes import free_port, run_to_end
+from tests.support.service import Service
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # One example per iteration, 4 epochs: long enough (seconds) to be seen running.
-RUNNING_A_WHILE: dict[str, Any] = {
-    "name": "cli-mlp",
-    "dataset": {"name": "digits", "batch_size": 1},
-    "model": {"name": "mlp", "hidden_sizes": [32]},
-    "optimizer": {"name": "adam", "lr": 0.001},
-    "epochs": 4,
-    "device": "cpu",
-}
-QUICK: dict[str, Any] = {
-    "name": "cli-quick",
-    "dataset": {"name": "digits"},
-    "model": {"name": "logistic_regression"},
-    "optimizer": {"name": "adamax", "lr": 0.02},
-    "epochs": 2,
-    "device": "cpu",
-}
+RUNNING_A_WHILE: dict[str, Any] = per_example_body(
+    name="cli-mlp",
+    model={"name": "mlp", "hidden_sizes": [32]},
+    optimizer={"name": "adam", "lr": 0.001},
+    epochs=4,
+    device="cpu",
+)
+QUICK: dict[str, Any] = digits_body(
+    name="cli-quick", optimizer={"name": "adamax", "lr": 0.02}, epochs=2, device="cpu"
+)
 # SGD with a huge step on the regression data: the loss overflows in the first epoch.
-DIVERGING: dict[str, Any] = {
-    "name": "cli-diverging",
-    "dataset": {"name": "linear", "batch_size": 10},
-    "model": {"name": "linear_regression"},
-    "optimizer": {"name": "sgd", "lr": 1000.0},
-    "epochs": 2,
-    "device": "cpu",
-}
+DIVERGING: dict[str, Any] = diverging_body(name="cli-diverging")
 # No worker of the tests consumes the gpu queue: it stays queued.
 PARKED: dict[str, Any] = QUICK | {"name": "cli-parked", "device": "cuda"}
 
@@ -54,15 +45,7 @@ def adamlab(*args: str, server: str, timeout_s: float = 120) -> subprocess.Compl
     """Run ``adamlab ARGS`` as a process against ``server``; its output as text."""
     env = base_env(ADAMLAB_SERVER=server)
     env.pop("ADAMLAB_API_KEY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "adamlab.cli", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    return run_to_end([sys.executable, "-m", "adamlab.cli", *args], env=env, timeout_s=timeout_s)
 
 
 def spec_file(folder: Path, spec: dict[str, Any]) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adamlab.cli import main
-from tests.worker.factories import digits_spec, linear_spec
+from tests.factories import digits_spec, linear_spec
 
 
 def _write_spec(path: Path, spec) -> Path:

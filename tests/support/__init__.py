@@ -1,0 +1,14 @@
+"""What the tests need besides the tests: real servers, the service's processes, an HTTP
+client's helpers, the store opened in this process, and the fixtures over them.
+
+One job per module:
+
+- ``env``: the repository's root, CI or not, the environment of the processes started.
+- ``processes``: starting, waiting on and stopping child processes.
+- ``redis``, ``postgres``: a Redis database and a PostgreSQL database of this run's.
+- ``service``: the API and Celery workers as processes, and a keyed API beside them.
+- ``client``: submitting experiments and polling them over HTTP.
+- ``store``: the store's engine and sessions in this process.
+- ``threads``: one intra-op torch thread for the tests that train.
+- ``fixtures``: the pytest fixtures over the above (a plugin, see tests/conftest.py).
+"""

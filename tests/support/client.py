@@ -1,0 +1,45 @@
+"""The tests' side of the HTTP API: submitting an experiment, and polling one until it
+reaches a state (every wait bounded)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+
+def submit(client: httpx.Client, body: dict[str, Any], **headers: str) -> httpx.Response:
+    return client.post("/v1/experiments", json=body, headers=headers)
+
+
+def submitted_id(client: httpx.Client, body: dict[str, Any]) -> str:
+    response = submit(client, body)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def poll_experiment(
+    client: httpx.Client,
+    experiment_id: str,
+    *,
+    until: Any,
+    timeout_s: float,
+    interval_s: float = 0.1,
+) -> dict[str, Any]:
+    """GET the experiment until ``until(experiment)`` holds; TimeoutError (with the last
+    state) after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get(f"/v1/experiments/{experiment_id}")
+        response.raise_for_status()
+        experiment = response.json()
+        if until(experiment):
+            return experiment
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"after {timeout_s} s: {experiment}")
+        time.sleep(interval_s)
+
+
+def finished(experiment: dict[str, Any]) -> bool:
+    return experiment["status"] in ("succeeded", "failed", "cancelled")
