@@ -46,6 +46,11 @@ def checkpoint_path(folder: Path, epoch: int) -> Path:
     return folder / f"epoch-{epoch:04d}.pt"
 
 
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch of a checkpoint file from its name (``epoch-0003.pt`` → 3)."""
+    return int(path.stem.split("-")[-1])
+
+
 def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:
     """Write ``checkpoint`` atomically to ``folder`` and drop all but the newest ``KEEP``."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -3,19 +3,16 @@ experiment is the request's tenant's (``OwnedExperiment``)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
-from api.deps import OwnedExperiment, SessionDep
+from api.deps import NOT_FOUND, OwnedExperiment, SessionDep
 from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
-from api.routes.experiments import NOT_FOUND
 from api.schemas import CurvePublic, MetricHistoryPublic, MetricPointPublic, MetricsPublic
 from core.settings import settings
-from core.store.metrics import downsample, metric_names, read_curve, read_history
+from core.store.metrics import downsample, metric_names, read_curve, read_history_page
+from core.store.paging import InvalidCursorError
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}/metrics", tags=["metrics"])
 
@@ -116,45 +113,25 @@ def read_metric_history(
 ) -> MetricHistoryPublic:
     """Every stored point, ordered by (step, name), a page at a time."""
     _check_range(step_min, step_max)
-    experiment_id = experiment.id
-    after = _decode_cursor(cursor) if cursor is not None else None
-    rows = read_history(
-        session=session,
-        experiment_id=experiment_id,
-        names=names or (),
-        step_min=step_min,
-        step_max=step_max,
-        after=after,
-        limit=limit + 1,
-    )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1].step, rows[-1].name)
-    return MetricHistoryPublic(
-        experiment_id=experiment_id,
-        data=[
-            MetricPointPublic(name=row.name, step=row.step, epoch=row.epoch, value=row.value)
-            for row in rows
-        ],
-        next_cursor=next_cursor,
-    )
-
-
-def _encode_cursor(step: int, name: str) -> str:
-    raw = json.dumps([step, name], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
     try:
-        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
-        step, name = json.loads(raw)
-        if not isinstance(step, int) or not isinstance(name, str):
-            raise TypeError("cursor holds other types")
-    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "cursor is not one this endpoint returned; start again without it",
-        ) from exc
-    return step, name
+        page = read_history_page(
+            session=session,
+            experiment_id=experiment.id,
+            names=names or (),
+            step_min=step_min,
+            step_max=step_max,
+            cursor=cursor,
+            limit=limit,
+        )
+    except InvalidCursorError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return MetricHistoryPublic(
+        experiment_id=experiment.id,
+        data=[
+            MetricPointPublic(
+                name=point.name, step=point.step, epoch=point.epoch, value=point.value
+            )
+            for point in page.data
+        ],
+        next_cursor=page.next_cursor,
+    )

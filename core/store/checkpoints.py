@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from core.store.models import Checkpoint
+from core.store.models import CheckpointRow
 from core.store.session import serialized_on_sqlite
 
 
@@ -31,7 +31,7 @@ def sync_checkpoints(
     indexed = {
         row.path: row
         for row in session.scalars(
-            select(Checkpoint).where(Checkpoint.experiment_id == experiment_id)
+            select(CheckpointRow).where(CheckpointRow.experiment_id == experiment_id)
         )
     }
     present = {file.path for file in files}
@@ -39,7 +39,7 @@ def sync_checkpoints(
         row = indexed.get(file.path)
         if row is None:
             session.add(
-                Checkpoint(
+                CheckpointRow(
                     experiment_id=experiment_id,
                     path=file.path,
                     epoch=file.epoch,
@@ -54,18 +54,18 @@ def sync_checkpoints(
     gone = [path for path in indexed if path not in present]
     if gone:
         session.execute(
-            delete(Checkpoint).where(
-                Checkpoint.experiment_id == experiment_id, Checkpoint.path.in_(gone)
+            delete(CheckpointRow).where(
+                CheckpointRow.experiment_id == experiment_id, CheckpointRow.path.in_(gone)
             )
         )
     session.commit()
 
 
-def list_checkpoints(*, session: Session, experiment_id: str) -> list[Checkpoint]:
+def list_checkpoints(*, session: Session, experiment_id: str) -> list[CheckpointRow]:
     return list(
         session.scalars(
-            select(Checkpoint)
-            .where(Checkpoint.experiment_id == experiment_id)
-            .order_by(Checkpoint.epoch, Checkpoint.path)
+            select(CheckpointRow)
+            .where(CheckpointRow.experiment_id == experiment_id)
+            .order_by(CheckpointRow.epoch, CheckpointRow.path)
         )
     )

@@ -15,7 +15,7 @@ from core.settings import settings
 from core.store.checkpoints import list_checkpoints
 from core.store.models import ExperimentStatus
 
-router = APIRouter(prefix="/v1/experiments", tags=["checkpoints"])
+router = APIRouter(prefix="/v1/experiments", tags=["weights"])
 
 FINAL_WEIGHTS_SUFFIX = ".safetensors"
 """The one safetensors file of an experiment's checkpoint folder holds its final weights
@@ -29,6 +29,8 @@ def download_name(name: str, experiment_id: str) -> str:
 
 
 @router.get(
+    # The path keeps its first name: the file served is the final weights, not a
+    # checkpoint for resuming.
     "/{experiment_id}/checkpoint",
     response_class=FileResponse,
     responses={
@@ -44,7 +46,7 @@ def download_name(name: str, experiment_id: str) -> str:
         },
     },
 )
-def download_checkpoint(experiment: OwnedExperiment, session: SessionDep) -> FileResponse:
+def download_final_weights(experiment: OwnedExperiment, session: SessionDep) -> FileResponse:
     """The final weights of a succeeded experiment: a safetensors file, one tensor per
     entry of the model's ``state_dict()``, loadable into the engine's model built from
     the spec in its metadata."""
