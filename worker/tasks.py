@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Unpack
 
 from celery import Task
 from pydantic import ValidationError
@@ -31,10 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import worker.pool  # noqa: F401 (connects the pool processes' start-up hook)
 from core.celery_app import RUN_EXPERIMENT_TASK, celery_app
-from core.metrics import Progress
 from core.settings import Settings, settings
 from core.spec import ExperimentSpec
-from core.store.lifecycle import claim_experiment, finish_experiment
+from core.store.lifecycle import RunEnding, claim_experiment, finish_experiment
 from core.store.models import ExperimentStatus
 from core.store.session import default_session_factory, session_scope
 from worker.checkpoint_index import index_checkpoints
@@ -82,36 +82,20 @@ def execute_experiment(
         )
         return "skipped"
 
-    def finish(
-        status: ExperimentStatus,
-        *,
-        error: str | None,
-        device: str | None,
-        final_metrics: dict[str, float] | None = None,
-        progress: Progress | None = None,
-        resumed_from_epoch: int | None = None,
-    ) -> bool:
+    def finish(status: ExperimentStatus, **ending: Unpack[RunEnding]) -> bool:
         with session_scope(factory) as session:
             return finish_experiment(
                 session=session,
                 experiment_id=experiment_id,
                 lease_id=claim.lease_id,
                 status=status,
-                final_metrics=final_metrics,
-                error=error,
-                device=device,
-                progress=progress,
-                resumed_from_epoch=resumed_from_epoch,
+                **ending,
             )
 
     try:
         spec = ExperimentSpec.model_validate(claim.spec)
     except ValidationError as exc:
-        finish(
-            ExperimentStatus.FAILED,
-            error=f"the stored spec is no longer valid: {exc}",
-            device=None,
-        )
+        finish(ExperimentStatus.FAILED, error=f"the stored spec is no longer valid: {exc}")
         return ExperimentStatus.FAILED.value
     try:
         device: str | None = str(resolve_device(spec.device))

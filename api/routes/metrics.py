@@ -11,7 +11,14 @@ from api.deps import NOT_FOUND, OwnedExperiment, SessionDep
 from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
 from api.schemas import CurvePublic, MetricHistoryPublic, MetricPointPublic, MetricsPublic
 from core.settings import settings
-from core.store.metrics import downsample, metric_names, read_curve, read_history_page
+from core.store.metrics import (
+    decode_history_cursor,
+    downsample,
+    history_page,
+    metric_names,
+    read_curve,
+    read_history,
+)
 from core.store.paging import InvalidCursorError
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}/metrics", tags=["metrics"])
@@ -114,17 +121,19 @@ def read_metric_history(
     """Every stored point, ordered by (step, name), a page at a time."""
     _check_range(step_min, step_max)
     try:
-        page = read_history_page(
-            session=session,
-            experiment_id=experiment.id,
-            names=names or (),
-            step_min=step_min,
-            step_max=step_max,
-            cursor=cursor,
-            limit=limit,
-        )
+        after = decode_history_cursor(cursor) if cursor is not None else None
     except InvalidCursorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    points = read_history(
+        session=session,
+        experiment_id=experiment.id,
+        names=names or (),
+        step_min=step_min,
+        step_max=step_max,
+        after=after,
+        limit=limit + 1,
+    )
+    page = history_page(points, limit=limit)
     return MetricHistoryPublic(
         experiment_id=experiment.id,
         data=[

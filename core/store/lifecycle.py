@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -192,6 +192,16 @@ def _progress_values(progress: Progress) -> dict[str, object]:
         "device": progress.device,
     }
     return {name: value for name, value in values.items() if value is not None}
+
+
+class RunEnding(TypedDict, total=False):
+    """What ``finish_experiment`` records besides the status (each optional)."""
+
+    final_metrics: dict[str, float] | None
+    error: str | None
+    device: str | None
+    progress: Progress | None
+    resumed_from_epoch: int | None
 
 
 @serialized_on_sqlite

@@ -146,36 +146,18 @@ class HistoryPage:
 HISTORY_CURSOR_MESSAGE = "cursor is not one this endpoint returned; start again without it"
 
 
-def read_history_page(
-    *,
-    session: Session,
-    experiment_id: str,
-    names: Sequence[str] = (),
-    step_min: int | None = None,
-    step_max: int | None = None,
-    cursor: str | None = None,
-    limit: int = 1000,
-) -> HistoryPage:
-    """One page of ``read_history``: at most ``limit`` points after ``cursor`` (the
-    ``next_cursor`` of the previous page). Raises ``InvalidCursorError`` for a cursor that
-    no page returned."""
-    rows = read_history(
-        session=session,
-        experiment_id=experiment_id,
-        names=names,
-        step_min=step_min,
-        step_max=step_max,
-        after=_decode_history_cursor(cursor) if cursor is not None else None,
-        limit=limit + 1,
-    )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].step, rows[-1].name])
-    return HistoryPage(data=rows, next_cursor=next_cursor)
+def history_page(points: list[MetricPoint], *, limit: int) -> HistoryPage:
+    """The page of ``points`` read with ``limit + 1`` (``read_history``): the first
+    ``limit``, and the cursor of the next page when there were more."""
+    if len(points) <= limit:
+        return HistoryPage(data=points, next_cursor=None)
+    last = points[limit - 1]
+    return HistoryPage(data=points[:limit], next_cursor=encode_cursor([last.step, last.name]))
 
 
-def _decode_history_cursor(cursor: str) -> tuple[int, str]:
+def decode_history_cursor(cursor: str) -> tuple[int, str]:
+    """The ``after`` keyset of ``read_history`` that a page's ``next_cursor`` carries;
+    ``InvalidCursorError`` for a cursor that no page returned."""
     keyset = decode_cursor(cursor, message=HISTORY_CURSOR_MESSAGE)
     if not isinstance(keyset, list) or len(keyset) != 2:
         raise InvalidCursorError(HISTORY_CURSOR_MESSAGE)
