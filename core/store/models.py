@@ -103,7 +103,7 @@ class ExperimentRow(Base):
     """One submitted spec and everything known about its run.
 
     ``lease_id`` names the current claim of a worker on the job: a worker's heartbeats and
-    its final write count only while its lease is the row's (see ``core.store.experiments``).
+    its final write count only while its lease is the row's (see ``core.store.lifecycle``).
     """
 
     __tablename__ = "experiments"
