@@ -35,7 +35,7 @@ class Checkpoint:
     epoch: int
     step: int
     spec_json: str
-    model_state: dict[str, Any]
+    model_state: dict[str, torch.Tensor]
     optimizer_state: dict[str, Any]
     cpu_rng_state: torch.Tensor
     cuda_rng_state: torch.Tensor | None

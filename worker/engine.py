@@ -15,6 +15,9 @@ newest checkpoint, then the loop. Per iteration it logs the training objective
 - ``epoch_time_s``: wall time of the epoch, evaluation included; ``examples_per_s``:
   training examples divided by the training part of that time.
 
+Each name is an entry of the registry ``core.metrics.METRICS`` (its label, unit, panel,
+whether higher is better), which the plots and the comparison read.
+
 Values stay on the device until they are logged: iteration losses go into a buffer that is
 copied to the host once every ``log_every`` iterations (one sync), when the points are
 written to the sink in one batch and the divergence check runs on them. A NaN or infinite
