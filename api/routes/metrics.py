@@ -12,12 +12,11 @@ from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
 from api.schemas import CurvePublic, MetricHistoryPublic, MetricPointPublic, MetricsPublic
 from core.settings import settings
 from core.store.metrics import (
+    CurveTooLongError,
     decode_history_cursor,
-    downsample,
     history_page,
-    metric_names,
-    read_curve,
     read_history,
+    read_metric_curves,
 )
 from core.store.paging import InvalidCursorError
 
@@ -72,32 +71,29 @@ def read_curves(
     ``Accept: text/csv``, the same points as CSV (columns name, step, epoch, value)."""
     _check_range(step_min, step_max)
     experiment_id = experiment.id
-    curves = {}
-    for name in dict.fromkeys(names or metric_names(session=session, experiment_id=experiment_id)):
-        curve = read_curve(
+    try:
+        read = read_metric_curves(
             session=session,
             experiment_id=experiment_id,
-            name=name,
+            names=names or (),
             step_min=step_min,
             step_max=step_max,
-            limit=None if max_points else settings.max_curve_points + 1,
+            max_points=max_points,
+            whole_limit=settings.max_curve_points,
         )
-        if max_points is None and len(curve) > settings.max_curve_points:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"curve {name!r} has more than {settings.max_curve_points} points in this "
-                "range: pass max_points to downsample, narrow step_min/step_max, or page "
-                "through /metrics/history",
-            )
-        kept = downsample(curve, max_points=max_points) if max_points else curve
-        curves[name] = CurvePublic(
+    except CurveTooLongError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    curves = {
+        name: CurvePublic(
             name=name,
-            steps=kept.steps,
-            values=kept.values,
-            epochs=kept.epochs,
-            total_points=len(curve),
-            downsampled=len(kept) < len(curve),
+            steps=curve.series.steps,
+            values=curve.series.values,
+            epochs=curve.series.epochs,
+            total_points=curve.total_points,
+            downsampled=len(curve.series) < curve.total_points,
         )
+        for name, curve in read.items()
+    }
     if prefers_csv(accept):
         rows = (
             (name, step, epoch, value)

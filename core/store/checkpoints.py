@@ -6,12 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.store.models import CheckpointRow
 from core.store.session import serialized_on_sqlite
+
+FINAL_WEIGHTS_SUFFIX = ".safetensors"
+"""The one safetensors file of an experiment's checkpoint folder holds its final weights
+(the per-epoch checkpoints for resuming are ``epoch-NNNN.pt``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +74,15 @@ def list_checkpoints(*, session: Session, experiment_id: str) -> list[Checkpoint
             .order_by(CheckpointRow.epoch, CheckpointRow.path)
         )
     )
+
+
+def final_weights_file(*, session: Session, experiment_id: str, folder: Path) -> Path | None:
+    """The indexed final weights file of the experiment, if it lies in ``folder`` (its
+    checkpoint folder) and is on disk; None otherwise."""
+    folder = folder.resolve()
+    for row in list_checkpoints(session=session, experiment_id=experiment_id):
+        path = Path(row.path)
+        in_folder = path.suffix == FINAL_WEIGHTS_SUFFIX and path.resolve().parent == folder
+        if in_folder and path.is_file():
+            return path
+    return None

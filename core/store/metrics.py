@@ -100,6 +100,56 @@ def read_curve(
     )
 
 
+class CurveTooLongError(ValueError):
+    """A curve with more points in the asked range than may be sent whole."""
+
+    def __init__(self, *, name: str, limit: int) -> None:
+        super().__init__(
+            f"curve {name!r} has more than {limit} points in this range: pass max_points to "
+            "downsample, narrow step_min/step_max, or page through /metrics/history"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CurveRead:
+    """One curve as a client gets it: ``series`` (downsampled or whole) and how many
+    points the range held before downsampling."""
+
+    series: MetricSeries
+    total_points: int
+
+
+def read_metric_curves(
+    *,
+    session: Session,
+    experiment_id: str,
+    names: Sequence[str],
+    step_min: int | None,
+    step_max: int | None,
+    max_points: int | None,
+    whole_limit: int,
+) -> dict[str, CurveRead]:
+    """The curves of ``names`` (all the experiment's metrics when empty), each once, in
+    [step_min, step_max]: downsampled to ``max_points``, or with ``max_points`` None sent
+    whole, which a curve of more than ``whole_limit`` points refuses with
+    ``CurveTooLongError``."""
+    curves = {}
+    for name in dict.fromkeys(names or metric_names(session=session, experiment_id=experiment_id)):
+        curve = read_curve(
+            session=session,
+            experiment_id=experiment_id,
+            name=name,
+            step_min=step_min,
+            step_max=step_max,
+            limit=None if max_points else whole_limit + 1,
+        )
+        if max_points is None and len(curve) > whole_limit:
+            raise CurveTooLongError(name=name, limit=whole_limit)
+        kept = downsample(curve, max_points=max_points) if max_points else curve
+        curves[name] = CurveRead(series=kept, total_points=len(curve))
+    return curves
+
+
 def read_history(
     *,
     session: Session,
