@@ -18,9 +18,10 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
 
 from api.auth import bearer_scheme, identify_tenant
+from api.schemas import ErrorPublic
 from core.celery_app import dispatch_experiment
 from core.store.experiments import get_experiment
-from core.store.models import Experiment
+from core.store.models import ExperimentRow
 from core.store.session import session_scope
 from core.store.tenants import TenantIdentity
 
@@ -46,13 +47,17 @@ def get_current_tenant(
 CurrentTenant = Annotated[TenantIdentity, Depends(get_current_tenant)]
 
 
+NOT_FOUND = {404: {"model": ErrorPublic, "description": "No experiment with this id."}}
+"""The 404 of a route with an experiment in its path, for its OpenAPI ``responses``."""
+
+
 def experiment_not_found(experiment_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"No experiment with id {experiment_id!r}.")
 
 
 def get_owned_experiment(
     experiment_id: str, session: SessionDep, tenant: CurrentTenant
-) -> Experiment:
+) -> ExperimentRow:
     """The path's experiment if it is the request's tenant's; another tenant's is 404."""
     experiment = get_experiment(session=session, experiment_id=experiment_id, tenant_id=tenant.id)
     if experiment is None:
@@ -60,7 +65,7 @@ def get_owned_experiment(
     return experiment
 
 
-OwnedExperiment = Annotated[Experiment, Depends(get_owned_experiment)]
+OwnedExperiment = Annotated[ExperimentRow, Depends(get_owned_experiment)]
 
 Dispatch = Callable[[str, str], None]
 """Sends the job of an experiment id to a queue."""

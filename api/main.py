@@ -19,13 +19,13 @@ from api.prometheus import RequestLatencyMiddleware
 from api.reaper import run_reaper
 from api.routes import (
     catalog,
-    checkpoints,
     compare,
     experiments,
     health,
     metrics,
     plots,
     prometheus,
+    weights,
 )
 from api.schemas import ErrorPublic
 from core.celery_app import BrokerNotConfiguredError
@@ -86,7 +86,7 @@ def create_app() -> FastAPI:
         experiments.router,
         metrics.router,
         plots.router,
-        checkpoints.router,
+        weights.router,
         compare.router,
         catalog.router,
     ):

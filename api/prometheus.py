@@ -32,8 +32,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.celery_app import QUEUES, BrokerUnavailableError
 from core.queue_depth import queue_depths
 from core.settings import settings
-from core.store.experiments import count_by_status_and_queue, training_steps_per_second
 from core.store.models import ExperimentStatus
+from core.store.monitoring import count_by_status_and_queue, training_steps_per_second
 from core.store.session import session_scope
 
 UNMATCHED_ROUTE = "unmatched"

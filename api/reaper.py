@@ -2,7 +2,7 @@
 
 Every ``ADAMLAB_REAPER_INTERVAL_S`` it requeues the running jobs whose heartbeat is older
 than ``ADAMLAB_HEARTBEAT_TIMEOUT_S`` (or fails those out of attempts); see
-``core.store.experiments.reap_lost_experiments``. Several API processes may each run one:
+``core.store.lifecycle.reap_lost_experiments``. Several API processes may each run one:
 every change is a compare-and-set, and a duplicate message claims nothing.
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.celery_app import BrokerUnavailableError, dispatch_experiment
 from core.settings import settings
-from core.store.experiments import ReapReport, reap_lost_experiments
+from core.store.lifecycle import ReapReport, reap_lost_experiments
 from core.store.session import session_scope
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
-"""Other representations of a resource than JSON, chosen by the request's Accept header:
-metric curves as CSV."""
+"""Other representations of a resource than JSON: metric curves as CSV (chosen by the
+request's Accept header), figures as PNG or SVG (chosen by the path's suffix)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,30 @@ import csv
 import io
 from collections.abc import Iterable
 
+from fastapi import Response
+
+from api.schemas import ErrorPublic
+from core.plots import MEDIA_TYPES, ImageFormat
+
 CSV_MEDIA_TYPE = "text/csv"
 CSV_COLUMNS = ("name", "step", "epoch", "value")
+
+IMAGE_RESPONSES = {
+    200: {
+        "content": {media_type: {} for media_type in MEDIA_TYPES.values()},
+        "description": "The figure.",
+    },
+    409: {"model": ErrorPublic, "description": "The experiment has no points to draw yet."},
+}
+"""The OpenAPI ``responses`` of a route that draws a figure."""
+
+
+def image_response(image: bytes, image_format: ImageFormat) -> Response:
+    """A figure's bytes with its media type, never cached."""
+    # Curves grow while a run is under way: a figure is only valid when it is drawn.
+    return Response(
+        content=image, media_type=MEDIA_TYPES[image_format], headers={"Cache-Control": "no-store"}
+    )
 
 
 def _quality(media_range: str) -> tuple[str, float]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from core.spec import ExperimentSpec
-from core.store.models import Checkpoint, Experiment
+from core.store.models import CheckpointRow, ExperimentRow
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 """The values of ``core.store.models.ExperimentStatus``."""
@@ -73,7 +73,7 @@ class ExperimentPublic(BaseModel):
 
     @classmethod
     def from_row(
-        cls, row: Experiment, *, checkpoints: list[Checkpoint] | None = None
+        cls, row: ExperimentRow, *, checkpoints: list[CheckpointRow] | None = None
     ) -> ExperimentPublic:
         return cls(
             id=row.id,
@@ -149,6 +149,32 @@ class MetricHistoryPublic(BaseModel):
     experiment_id: str
     data: list[MetricPointPublic]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class ComparedExperimentPublic(BaseModel):
+    id: str
+    name: str
+    status: Status
+    dataset: str
+    model: str
+    dropout: float = Field(description="The model's dropout rate (0: none).")
+    optimizer: str
+    lr: float = Field(description="The optimizer's base learning rate.")
+    schedule: str
+    epochs: int
+    seed: int
+    final_metrics: dict[str, float | None] | None
+    error: str | None
+
+
+class ComparisonPublic(BaseModel):
+    experiments: list[ComparedExperimentPublic] = Field(description="In the order of ids.")
+    metrics: list[str] = Field(description="The summary's metric columns.")
+    best: dict[str, str] = Field(
+        description="For each summary metric, the id of the run with the best final value "
+        "(highest accuracy, lowest loss)."
+    )
+    table: str = Field(description="The summary as a Markdown table.")
 
 
 class ParamPublic(BaseModel):

@@ -1,9 +1,10 @@
 """Figures of learning curves, drawn from plain metric values (no torch).
 
-Two inputs are accepted: points (anything with ``name``, ``step``, ``value`` and ``epoch``
-attributes, such as the engine's ``MetricPoint`` or a store row, or mappings with those
-keys), or curves already split by metric (``MetricSeries``: parallel lists, as the store
-reads them). So the API draws a stored run's ``plot.png`` with the same panels as
+Two inputs are accepted: points (``core.metrics.MetricPoint``, or mappings with its
+field names as keys), or curves already split by metric (``core.metrics.MetricSeries``:
+parallel lists, as the store reads them). Which panel a metric goes to, its label and
+whether its axis is logarithmic come from the registry ``core.metrics.METRICS``. So the
+API draws a stored run's ``plot.png`` with the same panels as
 ``adamlab train``. Figures are built on matplotlib's object API with the Agg canvas (no
 pyplot global state, safe in threads); matplotlib is imported inside the functions so
 importing this module stays cheap. PNG and SVG come from the same figure; in SVG every
@@ -19,39 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from core.metrics import METRICS, PANELS, MetricPoint, MetricSeries, panel_metrics
+
 ImageFormat = Literal["png", "svg"]
 IMAGE_FORMATS: tuple[ImageFormat, ...] = ("png", "svg")
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "svg": "image/svg+xml"}
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """How a metric is drawn: its axis label and whether it is measured per iteration
-    (x = the global step) or per epoch (x = the epoch)."""
-
-    label: str
-    per: Literal["iteration", "epoch"]
-    log_y: bool = False
-
-
-METRICS: dict[str, MetricInfo] = {
-    "batch_loss": MetricInfo("training objective per iteration", "iteration", log_y=True),
-    "lr": MetricInfo("learning rate", "iteration"),
-    "train_loss": MetricInfo("training loss", "epoch", log_y=True),
-    "train_acc": MetricInfo("training accuracy", "epoch"),
-    "val_loss": MetricInfo("validation loss", "epoch", log_y=True),
-    "val_acc": MetricInfo("validation accuracy", "epoch"),
-    "test_loss": MetricInfo("test loss", "epoch", log_y=True),
-    "test_acc": MetricInfo("test accuracy", "epoch"),
-    "train_mse": MetricInfo("training MSE", "epoch", log_y=True),
-    "val_mse": MetricInfo("validation MSE", "epoch", log_y=True),
-    "test_mse": MetricInfo("test MSE", "epoch", log_y=True),
-    "w": MetricInfo("fitted w", "epoch"),
-    "b": MetricInfo("fitted b", "epoch"),
-    "epoch_time_s": MetricInfo("epoch wall time (s)", "epoch"),
-    "examples_per_s": MetricInfo("training examples per second", "epoch"),
-}
-"""Every metric the engine writes (``worker/engine.py``), by name."""
 
 
 @dataclass(frozen=True)
@@ -80,29 +53,21 @@ class Panel:
     """Draw a legend: None when the panel has more than one curve."""
 
 
-@dataclass(frozen=True)
-class MetricSeries:
-    """One metric's points as parallel lists ordered by step (a store curve)."""
-
-    steps: Sequence[int]
-    epochs: Sequence[int]
-    values: Sequence[float | None]
-
-    def xs(self, by: str) -> Sequence[int]:
-        return self.epochs if by == "epoch" else self.steps
+PointLike = MetricPoint | Mapping[str, Any]
+"""A metric point, or a mapping with the same keys (as JSON gives it)."""
 
 
-def _field(point: Any, name: str) -> Any:
+def _field(point: PointLike, name: str) -> Any:
     return point[name] if isinstance(point, Mapping) else getattr(point, name)
 
 
-def series(points: Iterable[Any], name: str, *, by: str = "step") -> tuple[list, list]:
+def series(points: Iterable[PointLike], name: str, *, by: str = "step") -> tuple[list, list]:
     """(x, y) of metric ``name`` ordered by ``by`` (``"step"`` or ``"epoch"``)."""
     rows = sorted((_field(p, by), _field(p, "value")) for p in points if _field(p, "name") == name)
     return [x for x, _ in rows], [y for _, y in rows]
 
 
-def series_by_name(points: Iterable[Any]) -> dict[str, MetricSeries]:
+def series_by_name(points: Iterable[PointLike]) -> dict[str, MetricSeries]:
     """Points grouped into one ``MetricSeries`` per metric name, each ordered by step."""
     grouped: dict[str, list[tuple[int, int, float | None]]] = {}
     for point in points:
@@ -120,35 +85,27 @@ def series_by_name(points: Iterable[Any]) -> dict[str, MetricSeries]:
     return result
 
 
-def learning_curve_panels(points: Sequence[Any] | Mapping[str, MetricSeries]) -> list[Panel]:
-    """The panels of one run: batch loss and learning rate per iteration; losses,
-    accuracies (or, for regression, the MSE and w, b) per epoch. Metrics a run did not
-    log are left out, and so are panels left empty. ``points`` are metric points, or
-    curves by metric name."""
+def learning_curve_panels(
+    points: Sequence[PointLike] | Mapping[str, MetricSeries],
+) -> list[Panel]:
+    """The panels of one run (``core.metrics.PANELS``, in order): batch loss and learning
+    rate per iteration; losses, accuracies (or, for regression, the MSE and w, b) per
+    epoch; each metric in the panel its registry entry names. Metrics a run did not log
+    are left out, and so are panels left empty. ``points`` are metric points, or curves by
+    metric name."""
     by_name = points if isinstance(points, Mapping) else series_by_name(points)
-
-    def curves(metrics: list[tuple[str, str]], by: str) -> list[Curve]:
-        return [
-            Curve(label, list(by_name[metric].xs(by)), list(by_name[metric].values))
-            for metric, label in metrics
+    panels = []
+    for panel_name, info in PANELS.items():
+        by = "step" if info.xlabel == "iteration" else "epoch"
+        curves = [
+            Curve(METRICS[metric].curve_label, list(by_name[metric].xs(by)),
+                  list(by_name[metric].values))
+            for metric in panel_metrics(panel_name)
             if metric in by_name
-        ]
-
-    panels = [
-        Panel("Training objective per iteration", "iteration", "batch loss",
-              curves([("batch_loss", "batch loss")], "step"), log_y=True),
-        Panel("Learning rate", "iteration", "lr", curves([("lr", "lr")], "step")),
-        Panel("Loss per epoch", "epoch", "loss",
-              curves([("train_loss", "train"), ("val_loss", "validation"),
-                      ("test_loss", "test"), ("train_mse", "train MSE"),
-                      ("val_mse", "validation MSE"), ("test_mse", "test MSE")], "epoch"),
-              log_y=True),
-        Panel("Accuracy per epoch", "epoch", "accuracy",
-              curves([("train_acc", "train"), ("val_acc", "validation"),
-                      ("test_acc", "test")], "epoch")),
-        Panel("Fitted line", "epoch", "value", curves([("w", "w"), ("b", "b")], "epoch")),
-    ]  # fmt: skip
-    return [panel for panel in panels if panel.curves]
+        ]  # fmt: skip
+        if curves:
+            panels.append(Panel(info.title, info.xlabel, info.ylabel, curves, log_y=info.log_y))
+    return panels
 
 
 def comparison_panels(
@@ -259,7 +216,7 @@ def render_panels(
     return buffer.getvalue()
 
 
-def learning_curves_png(points: Sequence[Any], *, title: str = "") -> bytes:
+def learning_curves_png(points: Sequence[PointLike], *, title: str = "") -> bytes:
     """PNG of one run's learning curves (see ``learning_curve_panels``)."""
     return render_panels(learning_curve_panels(points), title=title)
 

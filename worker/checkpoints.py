@@ -35,7 +35,7 @@ class Checkpoint:
     epoch: int
     step: int
     spec_json: str
-    model_state: dict[str, Any]
+    model_state: dict[str, torch.Tensor]
     optimizer_state: dict[str, Any]
     cpu_rng_state: torch.Tensor
     cuda_rng_state: torch.Tensor | None
@@ -44,6 +44,11 @@ class Checkpoint:
 
 def checkpoint_path(folder: Path, epoch: int) -> Path:
     return folder / f"epoch-{epoch:04d}.pt"
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch of a checkpoint file from its name (``epoch-0003.pt`` → 3)."""
+    return int(path.stem.split("-")[-1])
 
 
 def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:

@@ -15,6 +15,9 @@ newest checkpoint, then the loop. Per iteration it logs the training objective
 - ``epoch_time_s``: wall time of the epoch, evaluation included; ``examples_per_s``:
   training examples divided by the training part of that time.
 
+Each name is an entry of the registry ``core.metrics.METRICS`` (its label, unit, panel,
+whether higher is better), which the plots and the comparison read.
+
 Values stay on the device until they are logged: iteration losses go into a buffer that is
 copied to the host once every ``log_every`` iterations (one sync), when the points are
 written to the sink in one batch and the divergence check runs on them. A NaN or infinite
@@ -41,13 +44,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
 from worker.checkpoints import Checkpoint, CheckpointError, load_latest_checkpoint, save_checkpoint
 from worker.datasets import Data, DatasetUnavailableError, Split, load_dataset
 from worker.models import build_model
 from worker.optimizers import build_optimizer
 from worker.schedules import lr_at
-from worker.sinks import MetricPoint, MetricSink, NullSink
+from worker.sinks import MetricSink, NullSink
 
 EVAL_BATCH_SIZE = 1000
 DEFAULT_LOG_EVERY = 50
@@ -59,21 +63,6 @@ NON_TRAINING_FIELDS = frozenset({"name", "tags", "device"})
 
 class EngineError(RuntimeError):
     """A run cannot start or continue for a reason its user can fix (reported as failed)."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a run stands; passed to ``on_progress`` every ``log_every`` iterations and at
-    every epoch's end. ``step`` counts completed iterations; ``eta_s`` extrapolates this
-    process's own speed (None before its first iteration)."""
-
-    epoch: int
-    epochs: int
-    step: int
-    total_steps: int
-    fraction: float
-    eta_s: float | None
-    elapsed_s: float
 
 
 @dataclass(frozen=True)

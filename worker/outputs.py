@@ -11,10 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.metrics import MetricPoint
 from core.plots import learning_curves_png, write_png
 from core.spec import ExperimentSpec
 from worker.engine import RunResult
-from worker.sinks import MetricPoint
 
 METRICS_JSON = "metrics.json"
 METRICS_CSV = "metrics.csv"

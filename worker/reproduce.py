@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from core.metrics import Progress
 from core.plots import Curve, Panel, render_panels, series, write_png
 from core.spec import ExperimentSpec
 from core.table1 import (
@@ -31,7 +32,7 @@ from core.table1 import (
     table1_configs,
 )
 from core.table1 import table1_markdown as _outcomes_markdown
-from worker.engine import Progress, RunResult, run_experiment
+from worker.engine import RunResult, run_experiment
 from worker.outputs import SavedRun, read_run, write_run
 from worker.sinks import ListSink
 

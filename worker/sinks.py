@@ -4,30 +4,16 @@ The engine hands points to ``sink.write(points)`` in batches (never one call per
 iteration) and calls ``sink.flush()`` at each epoch end and when the run stops, so an
 implementation may buffer between flushes. The service's store-backed sink lives in
 ``worker/store_sink.py``; this module holds the interface, a do-nothing sink and a list
-sink for tests and the command line.
+sink for tests and the command line. A point is ``core.metrics.MetricPoint``, the same
+type the store reads back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-
-@dataclass(frozen=True, slots=True)
-class MetricPoint:
-    """One measured value.
-
-    ``step`` is the global iteration count (1-based) at which it was measured; per-epoch
-    metrics carry the step of the epoch's last iteration. ``epoch`` is 1-based. A resumed
-    run writes again the points after its checkpoint with identical values, so
-    ``(name, step)`` identifies a point within an experiment.
-    """
-
-    name: str
-    step: int
-    value: float
-    epoch: int
+from core.metrics import MetricPoint
 
 
 @runtime_checkable
@@ -77,7 +63,7 @@ class ListSink:
         """The points of one metric, ordered by step."""
         return [p for p in self.points if p.name == name]
 
-    def values(self, name: str) -> list[float]:
+    def values(self, name: str) -> list[float | None]:
         return [p.value for p in self.series(name)]
 
     def names(self) -> set[str]:

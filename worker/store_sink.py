@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.store.metrics import PointRow, upsert_metric_points
+from core.metrics import MetricPoint
+from core.store.metrics import upsert_metric_points
 from core.store.session import session_scope
-from worker.sinks import MetricPoint
 
 
 class StoreMetricSink:
@@ -41,7 +41,7 @@ class StoreMetricSink:
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._clock = clock
-        self._buffer: list[PointRow] = []
+        self._buffer: list[MetricPoint] = []
         self._oldest_at: float | None = None
         self.batches_written = 0
         self.points_written = 0
@@ -51,10 +51,7 @@ class StoreMetricSink:
             return
         if self._oldest_at is None:
             self._oldest_at = self._clock()
-        self._buffer.extend(
-            PointRow(name=point.name, step=point.step, epoch=point.epoch, value=point.value)
-            for point in points
-        )
+        self._buffer.extend(points)
         waited = self._clock() - self._oldest_at
         if len(self._buffer) >= self._batch_size or waited >= self._flush_interval_s:
             self.flush()

@@ -62,7 +62,8 @@ def train(spec, out: Path, *, fresh: bool, progress_bar: bool) -> int:
     """Run ``spec`` with its outputs in ``out``; returns the exit status."""
     from tqdm import tqdm
 
-    from worker.engine import Progress, run_experiment
+    from core.metrics import Progress
+    from worker.engine import run_experiment
     from worker.outputs import read_run, write_run
     from worker.sinks import ListSink
 

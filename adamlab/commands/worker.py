@@ -67,10 +67,11 @@ def _worker(args: argparse.Namespace) -> int:
         )
         return 2
     concurrency = args.concurrency
+    import worker.pool
     import worker.tasks  # registers the task
 
     if "gpu" in queues:
-        gpus = worker.tasks.enable_one_gpu_per_process()
+        gpus = worker.pool.enable_one_gpu_per_process()
         if gpus == 0:
             print("adamlab worker: --queues gpu, but no CUDA device is visible", file=sys.stderr)
             return 2

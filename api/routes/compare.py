@@ -3,28 +3,23 @@ curves of one or more metrics overlaid (``compare.png``, ``compare.svg``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentTenant, SessionDep
-from api.routes.experiments import NOT_FOUND, not_found
-from api.routes.plots import IMAGE_RESPONSES, image_response, plot_series
-from api.schemas import Status
-from core.plots import METRICS, ImageFormat, comparison_panels, render_panels
+from api.deps import NOT_FOUND, CurrentTenant, SessionDep, experiment_not_found
+from api.representations import IMAGE_RESPONSES, image_response
+from api.schemas import ComparisonPublic
+from core.compare import MAX_COMPARED, compare
+from core.metrics import METRICS
+from core.plots import ImageFormat, comparison_panels, render_panels
 from core.store.experiments import get_experiment
-from core.store.models import Experiment
+from core.store.models import ExperimentRow
+from core.store.plot_series import plot_series
 
 router = APIRouter(prefix="/v1", tags=["compare"])
-
-MAX_COMPARED = 20
-SUMMARY_METRICS = ("test_acc", "test_loss", "train_acc", "train_loss", "val_acc", "val_loss",
-                   "train_mse", "test_mse")  # fmt: skip
-"""The columns of the summary table, in this order, where at least one run has them."""
-HIGHER_IS_BETTER = frozenset({"test_acc", "train_acc", "val_acc"})
 
 Ids = Annotated[
     list[str],
@@ -33,32 +28,6 @@ Ids = Annotated[
         f"1 to {MAX_COMPARED}.",
     ),
 ]
-
-
-class ComparedExperimentPublic(BaseModel):
-    id: str
-    name: str
-    status: Status
-    dataset: str
-    model: str
-    dropout: float = Field(description="The model's dropout rate (0: none).")
-    optimizer: str
-    lr: float = Field(description="The optimizer's base learning rate.")
-    schedule: str
-    epochs: int
-    seed: int
-    final_metrics: dict[str, float | None] | None
-    error: str | None
-
-
-class ComparisonPublic(BaseModel):
-    experiments: list[ComparedExperimentPublic] = Field(description="In the order of ids.")
-    metrics: list[str] = Field(description="The summary's metric columns.")
-    best: dict[str, str] = Field(
-        description="For each summary metric, the id of the run with the best final value "
-        "(highest accuracy, lowest loss)."
-    )
-    table: str = Field(description="The summary as a Markdown table.")
 
 
 def parse_ids(ids: list[str]) -> list[str]:
@@ -97,7 +66,7 @@ def parse_metrics(metrics: list[str]) -> list[str]:
     return list(dict.fromkeys(metrics))
 
 
-def experiments_of(session: Session, ids: list[str], *, tenant_id: str) -> list[Experiment]:
+def experiments_of(session: Session, ids: list[str], *, tenant_id: str) -> list[ExperimentRow]:
     """The tenant's experiments in the order of ``ids``; 404 naming the first unknown one
     (another tenant's experiment is unknown)."""
     found = []
@@ -106,55 +75,9 @@ def experiments_of(session: Session, ids: list[str], *, tenant_id: str) -> list[
             session=session, experiment_id=experiment_id, tenant_id=tenant_id
         )
         if experiment is None:
-            raise not_found(experiment_id)
+            raise experiment_not_found(experiment_id)
         found.append(experiment)
     return found
-
-
-def summarize(experiment: Experiment) -> ComparedExperimentPublic:
-    spec: dict[str, Any] = experiment.spec
-    return ComparedExperimentPublic(
-        id=experiment.id,
-        name=experiment.name,
-        status=experiment.status,
-        dataset=spec["dataset"]["name"],
-        model=spec["model"]["name"],
-        dropout=spec["model"].get("dropout") or 0.0,
-        optimizer=spec["optimizer"]["name"],
-        lr=spec["optimizer"]["lr"],
-        schedule=(spec.get("schedule") or {}).get("name", "constant"),
-        epochs=spec["epochs"],
-        seed=spec["seed"],
-        final_metrics=experiment.final_metrics,
-        error=experiment.error,
-    )
-
-
-def best_runs(runs: list[ComparedExperimentPublic], metrics: list[str]) -> dict[str, str]:
-    best = {}
-    for metric in metrics:
-        scored = [
-            (value, run.id)
-            for run in runs
-            if (value := (run.final_metrics or {}).get(metric)) is not None
-        ]
-        if scored:
-            pick = max if metric in HIGHER_IS_BETTER else min
-            best[metric] = pick(scored, key=lambda item: item[0])[1]
-    return best
-
-
-def markdown_table(runs: list[ComparedExperimentPublic], metrics: list[str]) -> str:
-    header = ["id", "name", "status", "dataset", "model", "optimizer", "lr", "epochs", *metrics]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for run in runs:
-        model = run.model + (f" (dropout {run.dropout:g})" if run.dropout else "")
-        values = [(run.final_metrics or {}).get(metric) for metric in metrics]
-        cells = [run.id, run.name, run.status, run.dataset, model, run.optimizer,
-                 f"{run.lr:g}", str(run.epochs),
-                 *("-" if value is None else f"{value:.4f}" for value in values)]  # fmt: skip
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    return "\n".join(lines)
 
 
 @router.get("/compare", response_model=ComparisonPublic, responses=NOT_FOUND)
@@ -162,15 +85,7 @@ def compare_experiments(ids: Ids, session: SessionDep, tenant: CurrentTenant) ->
     """Each experiment's id, name, status, spec essentials and final metrics, and a
     summary table of the final metrics with the best run of each."""
     experiments = experiments_of(session, parse_ids(ids), tenant_id=tenant.id)
-    runs = [summarize(experiment) for experiment in experiments]
-    present = {name for run in runs for name in (run.final_metrics or {})}
-    metrics = [metric for metric in SUMMARY_METRICS if metric in present]
-    return ComparisonPublic(
-        experiments=runs,
-        metrics=metrics,
-        best=best_runs(runs, metrics),
-        table=markdown_table(runs, metrics),
-    )
+    return ComparisonPublic.model_validate(compare(experiments), from_attributes=True)
 
 
 @router.get(

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import (
+    NOT_FOUND,
     CurrentTenant,
     DispatchDep,
     IdempotencyKey,
@@ -26,21 +27,17 @@ from core.celery_app import BrokerNotConfiguredError, BrokerUnavailableError, qu
 from core.settings import settings
 from core.store.checkpoints import list_checkpoints
 from core.store.experiments import (
-    CancelOutcome,
     ExperimentFilters,
     IdempotencyConflictError,
-    InvalidCursorError,
     TenantLimitError,
     create_experiment,
     get_experiment,
     list_experiments,
-    mark_dispatch_failed,
-    request_cancel,
 )
+from core.store.lifecycle import CancelOutcome, mark_dispatch_failed, request_cancel
+from core.store.paging import InvalidCursorError
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
-
-NOT_FOUND = {404: {"model": ErrorPublic, "description": "No experiment with this id."}}
 
 SortKey = Literal[
     "created_at",

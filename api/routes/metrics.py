@@ -3,19 +3,22 @@ experiment is the request's tenant's (``OwnedExperiment``)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
-from api.deps import OwnedExperiment, SessionDep
+from api.deps import NOT_FOUND, OwnedExperiment, SessionDep
 from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
-from api.routes.experiments import NOT_FOUND
 from api.schemas import CurvePublic, MetricHistoryPublic, MetricPointPublic, MetricsPublic
 from core.settings import settings
-from core.store.metrics import downsample, metric_names, read_curve, read_history
+from core.store.metrics import (
+    CurveTooLongError,
+    decode_history_cursor,
+    history_page,
+    read_history,
+    read_metric_curves,
+)
+from core.store.paging import InvalidCursorError
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}/metrics", tags=["metrics"])
 
@@ -68,32 +71,29 @@ def read_curves(
     ``Accept: text/csv``, the same points as CSV (columns name, step, epoch, value)."""
     _check_range(step_min, step_max)
     experiment_id = experiment.id
-    curves = {}
-    for name in dict.fromkeys(names or metric_names(session=session, experiment_id=experiment_id)):
-        curve = read_curve(
+    try:
+        read = read_metric_curves(
             session=session,
             experiment_id=experiment_id,
-            name=name,
+            names=names or (),
             step_min=step_min,
             step_max=step_max,
-            limit=None if max_points else settings.max_curve_points + 1,
+            max_points=max_points,
+            whole_limit=settings.max_curve_points,
         )
-        if max_points is None and len(curve) > settings.max_curve_points:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"curve {name!r} has more than {settings.max_curve_points} points in this "
-                "range: pass max_points to downsample, narrow step_min/step_max, or page "
-                "through /metrics/history",
-            )
-        kept = downsample(curve, max_points=max_points) if max_points else curve
-        curves[name] = CurvePublic(
+    except CurveTooLongError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    curves = {
+        name: CurvePublic(
             name=name,
-            steps=kept.steps,
-            values=kept.values,
-            epochs=kept.epochs,
-            total_points=len(curve),
-            downsampled=len(kept) < len(curve),
+            steps=curve.series.steps,
+            values=curve.series.values,
+            epochs=curve.series.epochs,
+            total_points=curve.total_points,
+            downsampled=len(curve.series) < curve.total_points,
         )
+        for name, curve in read.items()
+    }
     if prefers_csv(accept):
         rows = (
             (name, step, epoch, value)
@@ -116,45 +116,27 @@ def read_metric_history(
 ) -> MetricHistoryPublic:
     """Every stored point, ordered by (step, name), a page at a time."""
     _check_range(step_min, step_max)
-    experiment_id = experiment.id
-    after = _decode_cursor(cursor) if cursor is not None else None
-    rows = read_history(
+    try:
+        after = decode_history_cursor(cursor) if cursor is not None else None
+    except InvalidCursorError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    points = read_history(
         session=session,
-        experiment_id=experiment_id,
+        experiment_id=experiment.id,
         names=names or (),
         step_min=step_min,
         step_max=step_max,
         after=after,
         limit=limit + 1,
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1].step, rows[-1].name)
+    page = history_page(points, limit=limit)
     return MetricHistoryPublic(
-        experiment_id=experiment_id,
+        experiment_id=experiment.id,
         data=[
-            MetricPointPublic(name=row.name, step=row.step, epoch=row.epoch, value=row.value)
-            for row in rows
+            MetricPointPublic(
+                name=point.name, step=point.step, epoch=point.epoch, value=point.value
+            )
+            for point in page.data
         ],
-        next_cursor=next_cursor,
+        next_cursor=page.next_cursor,
     )
-
-
-def _encode_cursor(step: int, name: str) -> str:
-    raw = json.dumps([step, name], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
-        step, name = json.loads(raw)
-        if not isinstance(step, int) or not isinstance(name, str):
-            raise TypeError("cursor holds other types")
-    except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "cursor is not one this endpoint returned; start again without it",
-        ) from exc
-    return step, name

@@ -6,12 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from core.store.models import Checkpoint
+from core.store.models import CheckpointRow
 from core.store.session import serialized_on_sqlite
+
+FINAL_WEIGHTS_SUFFIX = ".safetensors"
+"""The one safetensors file of an experiment's checkpoint folder holds its final weights
+(the per-epoch checkpoints for resuming are ``epoch-NNNN.pt``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +36,7 @@ def sync_checkpoints(
     indexed = {
         row.path: row
         for row in session.scalars(
-            select(Checkpoint).where(Checkpoint.experiment_id == experiment_id)
+            select(CheckpointRow).where(CheckpointRow.experiment_id == experiment_id)
         )
     }
     present = {file.path for file in files}
@@ -39,7 +44,7 @@ def sync_checkpoints(
         row = indexed.get(file.path)
         if row is None:
             session.add(
-                Checkpoint(
+                CheckpointRow(
                     experiment_id=experiment_id,
                     path=file.path,
                     epoch=file.epoch,
@@ -54,18 +59,30 @@ def sync_checkpoints(
     gone = [path for path in indexed if path not in present]
     if gone:
         session.execute(
-            delete(Checkpoint).where(
-                Checkpoint.experiment_id == experiment_id, Checkpoint.path.in_(gone)
+            delete(CheckpointRow).where(
+                CheckpointRow.experiment_id == experiment_id, CheckpointRow.path.in_(gone)
             )
         )
     session.commit()
 
 
-def list_checkpoints(*, session: Session, experiment_id: str) -> list[Checkpoint]:
+def list_checkpoints(*, session: Session, experiment_id: str) -> list[CheckpointRow]:
     return list(
         session.scalars(
-            select(Checkpoint)
-            .where(Checkpoint.experiment_id == experiment_id)
-            .order_by(Checkpoint.epoch, Checkpoint.path)
+            select(CheckpointRow)
+            .where(CheckpointRow.experiment_id == experiment_id)
+            .order_by(CheckpointRow.epoch, CheckpointRow.path)
         )
     )
+
+
+def final_weights_file(*, session: Session, experiment_id: str, folder: Path) -> Path | None:
+    """The indexed final weights file of the experiment, if it lies in ``folder`` (its
+    checkpoint folder) and is on disk; None otherwise."""
+    folder = folder.resolve()
+    for row in list_checkpoints(session=session, experiment_id=experiment_id):
+        path = Path(row.path)
+        in_folder = path.suffix == FINAL_WEIGHTS_SUFFIX and path.resolve().parent == folder
+        if in_folder and path.is_file():
+            return path
+    return None

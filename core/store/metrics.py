@@ -1,5 +1,6 @@
 """Store functions for metric points: batched upserts, curves (optionally downsampled),
-and the raw history with cursor paging."""
+and the raw history with cursor paging. Points and curves are ``core.metrics``'
+``MetricPoint`` and ``MetricSeries``."""
 
 from __future__ import annotations
 
@@ -11,26 +12,18 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.store.models import MetricPoint
+from core.metrics import MetricPoint, MetricSeries, finite_or_none
+from core.store.models import MetricPointRow
+from core.store.paging import InvalidCursorError, decode_cursor, encode_cursor
 from core.store.session import serialized_on_sqlite
 
 UPSERT_CHUNK_ROWS = 1000
 """Rows per INSERT statement: 4 bound values each stays far below SQLite's variable limit."""
 
 
-@dataclass(frozen=True, slots=True)
-class PointRow:
-    """A stored point; ``value`` is None where the measured value was not finite."""
-
-    name: str
-    step: int
-    epoch: int
-    value: float | None
-
-
 @serialized_on_sqlite
 def upsert_metric_points(
-    *, session: Session, experiment_id: str, points: Iterable[PointRow]
+    *, session: Session, experiment_id: str, points: Iterable[MetricPoint]
 ) -> int:
     """Insert the points, replacing any with the same (experiment, name, step); one
     statement per ``UPSERT_CHUNK_ROWS`` rows. Returns how many were written."""
@@ -54,9 +47,9 @@ def upsert_metric_points(
     values = list(rows.values())
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for start in range(0, len(values), UPSERT_CHUNK_ROWS):
-        statement = insert(MetricPoint).values(values[start : start + UPSERT_CHUNK_ROWS])
+        statement = insert(MetricPointRow).values(values[start : start + UPSERT_CHUNK_ROWS])
         statement = statement.on_conflict_do_update(
-            index_elements=[MetricPoint.experiment_id, MetricPoint.name, MetricPoint.step],
+            index_elements=[MetricPointRow.experiment_id, MetricPointRow.name, MetricPointRow.step],
             set_={"epoch": statement.excluded.epoch, "value": statement.excluded.value},
         )
         session.execute(statement)
@@ -67,32 +60,12 @@ def upsert_metric_points(
 def metric_names(*, session: Session, experiment_id: str) -> list[str]:
     return list(
         session.scalars(
-            select(MetricPoint.name)
-            .where(MetricPoint.experiment_id == experiment_id)
+            select(MetricPointRow.name)
+            .where(MetricPointRow.experiment_id == experiment_id)
             .distinct()
-            .order_by(MetricPoint.name)
+            .order_by(MetricPointRow.name)
         )
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Curve:
-    """One metric's points as parallel lists, ordered by step; a value is None where the
-    measured value was not finite."""
-
-    steps: list[int]
-    epochs: list[int]
-    values: list[float | None]
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def take(self, indices: Sequence[int]) -> Curve:
-        return Curve(
-            steps=[self.steps[i] for i in indices],
-            epochs=[self.epochs[i] for i in indices],
-            values=[self.values[i] for i in indices],
-        )
 
 
 def read_curve(
@@ -103,17 +76,17 @@ def read_curve(
     step_min: int | None = None,
     step_max: int | None = None,
     limit: int | None = None,
-) -> Curve:
+) -> MetricSeries:
     """The points of one metric, by step, within [step_min, step_max]; at most ``limit``."""
     query = (
-        select(MetricPoint.step, MetricPoint.epoch, MetricPoint.value)
-        .where(MetricPoint.experiment_id == experiment_id, MetricPoint.name == name)
-        .order_by(MetricPoint.step)
+        select(MetricPointRow.step, MetricPointRow.epoch, MetricPointRow.value)
+        .where(MetricPointRow.experiment_id == experiment_id, MetricPointRow.name == name)
+        .order_by(MetricPointRow.step)
     )
     if step_min is not None:
-        query = query.where(MetricPoint.step >= step_min)
+        query = query.where(MetricPointRow.step >= step_min)
     if step_max is not None:
-        query = query.where(MetricPoint.step <= step_max)
+        query = query.where(MetricPointRow.step <= step_max)
     if limit is not None:
         query = query.limit(limit)
     # Core rows and plain lists: a 10,000-point curve is read many times while it grows,
@@ -121,8 +94,60 @@ def read_curve(
     rows = session.connection().execute(query).all()
     values = [row[2] for row in rows]
     if session.get_bind().dialect.name == "postgresql":  # the only one storing NaN, ±inf
-        values = [_finite_or_none(value) for value in values]
-    return Curve(steps=[row[0] for row in rows], epochs=[row[1] for row in rows], values=values)
+        values = [finite_or_none(value) for value in values]
+    return MetricSeries(
+        steps=[row[0] for row in rows], epochs=[row[1] for row in rows], values=values
+    )
+
+
+class CurveTooLongError(ValueError):
+    """A curve with more points in the asked range than may be sent whole."""
+
+    def __init__(self, *, name: str, limit: int) -> None:
+        super().__init__(
+            f"curve {name!r} has more than {limit} points in this range: pass max_points to "
+            "downsample, narrow step_min/step_max, or page through /metrics/history"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CurveRead:
+    """One curve as a client gets it: ``series`` (downsampled or whole) and how many
+    points the range held before downsampling."""
+
+    series: MetricSeries
+    total_points: int
+
+
+def read_metric_curves(
+    *,
+    session: Session,
+    experiment_id: str,
+    names: Sequence[str],
+    step_min: int | None,
+    step_max: int | None,
+    max_points: int | None,
+    whole_limit: int,
+) -> dict[str, CurveRead]:
+    """The curves of ``names`` (all the experiment's metrics when empty), each once, in
+    [step_min, step_max]: downsampled to ``max_points``, or with ``max_points`` None sent
+    whole, which a curve of more than ``whole_limit`` points refuses with
+    ``CurveTooLongError``."""
+    curves = {}
+    for name in dict.fromkeys(names or metric_names(session=session, experiment_id=experiment_id)):
+        curve = read_curve(
+            session=session,
+            experiment_id=experiment_id,
+            name=name,
+            step_min=step_min,
+            step_max=step_max,
+            limit=None if max_points else whole_limit + 1,
+        )
+        if max_points is None and len(curve) > whole_limit:
+            raise CurveTooLongError(name=name, limit=whole_limit)
+        kept = downsample(curve, max_points=max_points) if max_points else curve
+        curves[name] = CurveRead(series=kept, total_points=len(curve))
+    return curves
 
 
 def read_history(
@@ -134,38 +159,65 @@ def read_history(
     step_max: int | None = None,
     after: tuple[int, str] | None = None,
     limit: int = 1000,
-) -> list[PointRow]:
+) -> list[MetricPoint]:
     """Raw points ordered by (step, name), strictly after ``after`` = (step, name): the
     keyset a cursor carries, so a page never repeats or skips a point."""
-    query = select(MetricPoint.name, MetricPoint.step, MetricPoint.epoch, MetricPoint.value).where(
-        MetricPoint.experiment_id == experiment_id
-    )
+    query = select(
+        MetricPointRow.name, MetricPointRow.step, MetricPointRow.epoch, MetricPointRow.value
+    ).where(MetricPointRow.experiment_id == experiment_id)
     if names:
-        query = query.where(MetricPoint.name.in_(list(names)))
+        query = query.where(MetricPointRow.name.in_(list(names)))
     if step_min is not None:
-        query = query.where(MetricPoint.step >= step_min)
+        query = query.where(MetricPointRow.step >= step_min)
     if step_max is not None:
-        query = query.where(MetricPoint.step <= step_max)
+        query = query.where(MetricPointRow.step <= step_max)
     if after is not None:
         after_step, after_name = after
         query = query.where(
             or_(
-                MetricPoint.step > after_step,
-                and_(MetricPoint.step == after_step, MetricPoint.name > after_name),
+                MetricPointRow.step > after_step,
+                and_(MetricPointRow.step == after_step, MetricPointRow.name > after_name),
             )
         )
-    query = query.order_by(MetricPoint.step, MetricPoint.name).limit(limit)
+    query = query.order_by(MetricPointRow.step, MetricPointRow.name).limit(limit)
     return [
-        PointRow(name=name, step=step, epoch=epoch, value=_finite_or_none(value))
+        MetricPoint(name=name, step=step, value=finite_or_none(value), epoch=epoch)
         for name, step, epoch, value in session.execute(query)
     ]
 
 
-def _finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    data: list[MetricPoint]
+    next_cursor: str | None
+    """The cursor of the next page; None on the last one."""
 
 
-def downsample(curve: Curve, *, max_points: int) -> Curve:
+HISTORY_CURSOR_MESSAGE = "cursor is not one this endpoint returned; start again without it"
+
+
+def history_page(points: list[MetricPoint], *, limit: int) -> HistoryPage:
+    """The page of ``points`` read with ``limit + 1`` (``read_history``): the first
+    ``limit``, and the cursor of the next page when there were more."""
+    if len(points) <= limit:
+        return HistoryPage(data=points, next_cursor=None)
+    last = points[limit - 1]
+    return HistoryPage(data=points[:limit], next_cursor=encode_cursor([last.step, last.name]))
+
+
+def decode_history_cursor(cursor: str) -> tuple[int, str]:
+    """The ``after`` keyset of ``read_history`` that a page's ``next_cursor`` carries;
+    ``InvalidCursorError`` for a cursor that no page returned."""
+    keyset = decode_cursor(cursor, message=HISTORY_CURSOR_MESSAGE)
+    if not isinstance(keyset, list) or len(keyset) != 2:
+        raise InvalidCursorError(HISTORY_CURSOR_MESSAGE)
+    step, name = keyset
+    if not isinstance(step, int) or not isinstance(name, str):
+        raise InvalidCursorError(HISTORY_CURSOR_MESSAGE)
+    return step, name
+
+
+def downsample(curve: MetricSeries, *, max_points: int) -> MetricSeries:
     """At most ``max_points`` of the curve's points, chosen to keep its shape.
 
     The points are cut into ``B = max(1, max_points // 4)`` buckets of consecutive

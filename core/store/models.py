@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -34,19 +35,23 @@ class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=False)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("UtcDateTime needs an aware datetime")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+"""A value of a JSON column (or of a page cursor)."""
 
 
 class ExperimentStatus(enum.StrEnum):
@@ -71,7 +76,7 @@ DEFAULT_TENANT_ID = "default"
 are not required (ADAMLAB_AUTH=disabled)."""
 
 
-class Tenant(Base):
+class TenantRow(Base):
     """Who experiments belong to: a person or team. Each API key acts for one tenant, and
     a tenant sees only its own experiments."""
 
@@ -82,7 +87,7 @@ class Tenant(Base):
     created_at: Mapped[datetime]
 
 
-class ApiKey(Base):
+class ApiKeyRow(Base):
     """An API key of a tenant. The key itself is never stored: only its SHA-256, which is
     enough for a key of 256 random bits (nothing to guess, so no slow hash is needed)."""
 
@@ -95,11 +100,11 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class Experiment(Base):
+class ExperimentRow(Base):
     """One submitted spec and everything known about its run.
 
     ``lease_id`` names the current claim of a worker on the job: a worker's heartbeats and
-    its final write count only while its lease is the row's (see ``core.store.experiments``).
+    its final write count only while its lease is the row's (see ``core.store.lifecycle``).
     """
 
     __tablename__ = "experiments"
@@ -142,11 +147,11 @@ class Experiment(Base):
     error: Mapped[str | None] = mapped_column(Text)
     resumed_from_epoch: Mapped[int | None] = mapped_column(Integer)
 
-    tags: Mapped[list[ExperimentTag]] = relationship(
+    tags: Mapped[list[ExperimentTagRow]] = relationship(
         back_populates="experiment",
         cascade="all, delete-orphan",
         lazy="selectin",
-        order_by="ExperimentTag.position",
+        order_by="ExperimentTagRow.position",
     )
 
     __table_args__ = (
@@ -165,7 +170,7 @@ class Experiment(Base):
         return [tag.tag for tag in self.tags]
 
 
-class ExperimentTag(Base):
+class ExperimentTagRow(Base):
     """A tag of an experiment: a table, so that filtering by tag is one indexed join on any
     database (JSON containment differs between SQLite and PostgreSQL)."""
 
@@ -177,10 +182,10 @@ class ExperimentTag(Base):
     tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     position: Mapped[int] = mapped_column(Integer)
 
-    experiment: Mapped[Experiment] = relationship(back_populates="tags")
+    experiment: Mapped[ExperimentRow] = relationship(back_populates="tags")
 
 
-class MetricPoint(Base):
+class MetricPointRow(Base):
     """One value of one metric at one global step. The key is (experiment, name, step): a
     resumed run rewrites the points after its checkpoint, and they replace the old ones.
 
@@ -199,7 +204,7 @@ class MetricPoint(Base):
     value: Mapped[float | None] = mapped_column(Double)
 
 
-class Checkpoint(Base):
+class CheckpointRow(Base):
     """A checkpoint file a worker wrote, indexed so the API can say what exists on disk."""
 
     __tablename__ = "checkpoints"

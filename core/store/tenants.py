@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from core.store.models import (
     DEFAULT_TENANT_ID,
-    ApiKey,
-    Tenant,
+    ApiKeyRow,
+    TenantRow,
     utc_now,
 )
 from core.store.session import serialized_on_sqlite
@@ -86,20 +86,20 @@ def key_prefix(key_id: str) -> str:
 
 
 @serialized_on_sqlite
-def get_or_create_tenant(*, session: Session, name: str, now: datetime | None = None) -> Tenant:
+def get_or_create_tenant(*, session: Session, name: str, now: datetime | None = None) -> TenantRow:
     """The tenant called ``name``, created if it does not exist yet."""
     if not TENANT_NAME_PATTERN.fullmatch(name):
         raise InvalidTenantNameError(name)
-    existing = session.scalar(select(Tenant).where(Tenant.name == name))
+    existing = session.scalar(select(TenantRow).where(TenantRow.name == name))
     if existing is not None:
         return existing
-    tenant = Tenant(id=str(uuid.uuid4()), name=name, created_at=now or utc_now())
+    tenant = TenantRow(id=str(uuid.uuid4()), name=name, created_at=now or utc_now())
     session.add(tenant)
     try:
         session.commit()
     except IntegrityError:  # created by another process meanwhile
         session.rollback()
-        return session.scalars(select(Tenant).where(Tenant.name == name)).one()
+        return session.scalars(select(TenantRow).where(TenantRow.name == name)).one()
     return tenant
 
 
@@ -113,10 +113,12 @@ def create_api_key(*, session: Session, tenant_name: str, now: datetime | None =
 
 
 @serialized_on_sqlite
-def _insert_key(*, session: Session, tenant: Tenant, now: datetime) -> IssuedKey:
+def _insert_key(*, session: Session, tenant: TenantRow, now: datetime) -> IssuedKey:
     key_id = secrets.token_hex(6)
     key = f"{key_prefix(key_id)}{secrets.token_urlsafe(32)}"
-    session.add(ApiKey(id=key_id, tenant_id=tenant.id, key_hash=hash_api_key(key), created_at=now))
+    session.add(
+        ApiKeyRow(id=key_id, tenant_id=tenant.id, key_hash=hash_api_key(key), created_at=now)
+    )
     session.commit()
     return IssuedKey(id=key_id, key=key, tenant_name=tenant.name, created_at=now)
 
@@ -124,12 +126,12 @@ def _insert_key(*, session: Session, tenant: Tenant, now: datetime) -> IssuedKey
 def list_api_keys(*, session: Session, tenant_name: str | None = None) -> list[ApiKeyListing]:
     """Every key (revoked ones too), oldest first; no secrets, there are none to show."""
     query = (
-        select(ApiKey.id, Tenant.name, ApiKey.created_at, ApiKey.revoked_at)
-        .join(Tenant, Tenant.id == ApiKey.tenant_id)
-        .order_by(ApiKey.created_at, ApiKey.id)
+        select(ApiKeyRow.id, TenantRow.name, ApiKeyRow.created_at, ApiKeyRow.revoked_at)
+        .join(TenantRow, TenantRow.id == ApiKeyRow.tenant_id)
+        .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
     )
     if tenant_name is not None:
-        query = query.where(Tenant.name == tenant_name)
+        query = query.where(TenantRow.name == tenant_name)
     return [
         ApiKeyListing(
             id=row.id,
@@ -144,7 +146,9 @@ def list_api_keys(*, session: Session, tenant_name: str | None = None) -> list[A
 
 def count_active_api_keys(*, session: Session) -> int:
     return (
-        session.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None)))
+        session.scalar(
+            select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
+        )
         or 0
     )
 
@@ -159,14 +163,14 @@ class RevokeOutcome(enum.StrEnum):
 def revoke_api_key(*, session: Session, key_id: str, now: datetime | None = None) -> RevokeOutcome:
     """Revoke a key: from the next request on, it is refused (401)."""
     revoked = session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        update(ApiKeyRow)
+        .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
         .values(revoked_at=now or utc_now())
     ).rowcount
     session.commit()
     if revoked == 1:
         return RevokeOutcome.REVOKED
-    exists = session.scalar(select(ApiKey.id).where(ApiKey.id == key_id))
+    exists = session.scalar(select(ApiKeyRow.id).where(ApiKeyRow.id == key_id))
     return RevokeOutcome.ALREADY_REVOKED if exists is not None else RevokeOutcome.NOT_FOUND
 
 
@@ -178,9 +182,9 @@ class KeyRefusal(enum.StrEnum):
 def authenticate_api_key(*, session: Session, key: str) -> TenantIdentity | KeyRefusal:
     """The tenant a key acts for, or why the key is refused."""
     row = session.execute(
-        select(ApiKey.id, ApiKey.revoked_at, Tenant.id.label("tenant_id"), Tenant.name)
-        .join(Tenant, Tenant.id == ApiKey.tenant_id)
-        .where(ApiKey.key_hash == hash_api_key(key))
+        select(ApiKeyRow.id, ApiKeyRow.revoked_at, TenantRow.id.label("tenant_id"), TenantRow.name)
+        .join(TenantRow, TenantRow.id == ApiKeyRow.tenant_id)
+        .where(ApiKeyRow.key_hash == hash_api_key(key))
     ).one_or_none()
     if row is None:
         return KeyRefusal.UNKNOWN

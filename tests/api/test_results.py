@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.plots import METRICS
+from core.metrics import METRICS
 from tests.factories import digits_body, diverging_body, per_example_body
 from tests.support.client import finished, poll_experiment
 from tests.support.service import Service
@@ -138,7 +138,7 @@ def test_plot_svg_has_each_curve_and_the_spec_in_its_title(
 def test_plot_of_a_long_run_draws_a_bounded_number_of_points(
     client: httpx.Client, runs: dict[str, dict]
 ) -> None:
-    from api.routes.plots import PLOT_MAX_POINTS
+    from core.store.plot_series import PLOT_MAX_POINTS
 
     steps = runs["long"]["progress"]["total_steps"]
     assert steps > PLOT_MAX_POINTS

@@ -13,18 +13,16 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 
 from api.representations import points_csv, prefers_csv
-from api.routes import plots
-from api.routes.checkpoints import download_name
 from api.routes.compare import MAX_COMPARED, parse_ids, parse_metrics
+from api.routes.weights import download_name
+from core.metrics import METRICS, MetricSeries
 from core.plots import (
-    METRICS,
-    MetricSeries,
     comparison_panels,
     learning_curve_panels,
     render_panels,
     spec_title,
 )
-from core.store.metrics import Curve
+from core.store import plot_series as plots
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -36,13 +34,13 @@ def test_plot_series_downsamples_long_curves_keeping_ends_and_extremes(
     values: list[float | None] = [math.sin(step / 300) for step in range(1, total + 1)]
     values[12_345] = 99.0  # a spike
     values[40_000] = None  # a non-finite value
-    curve = Curve(
+    curve = MetricSeries(
         steps=list(range(1, total + 1)),
         epochs=[1 + step // 1000 for step in range(total)],
         values=values,
     )
-    short = Curve(steps=[1000, 2000], epochs=[1, 2], values=[0.5, 0.75])
-    stored = {"batch_loss": curve, "test_acc": short, "lr": Curve([], [], [])}
+    short = MetricSeries(steps=[1000, 2000], epochs=[1, 2], values=[0.5, 0.75])
+    stored = {"batch_loss": curve, "test_acc": short, "lr": MetricSeries([], [], [])}
     monkeypatch.setattr(plots, "metric_names", lambda **_: list(stored))
     monkeypatch.setattr(plots, "read_curve", lambda *, name, **_: stored[name])
 

@@ -13,15 +13,10 @@ import pytest
 from sqlalchemy import create_engine, text, update
 
 from core.spec import ExperimentSpec
-from core.store.experiments import (
-    TenantLimitError,
-    claim_experiment,
-    create_experiment,
-    get_experiment,
-    request_cancel,
-)
+from core.store.experiments import TenantLimitError, create_experiment, get_experiment
+from core.store.lifecycle import claim_experiment, request_cancel
 from core.store.migrate import alembic_config, upgrade_to_head
-from core.store.models import DEFAULT_TENANT_ID, Experiment
+from core.store.models import DEFAULT_TENANT_ID, ExperimentRow
 from core.store.session import make_engine, make_session_factory
 from core.store.tenants import (
     KeyRefusal,
@@ -111,7 +106,7 @@ def test_cap_counts_queued_and_running_and_retry_after_is_the_soonest_eta(
             heartbeat_timeout_s=30,
             max_attempts=3,
         )
-        session.execute(update(Experiment).where(Experiment.id == ids[0]).values(eta_s=41.2))
+        session.execute(update(ExperimentRow).where(ExperimentRow.id == ids[0]).values(eta_s=41.2))
         session.commit()
         with pytest.raises(TenantLimitError) as refused:
             create_experiment(

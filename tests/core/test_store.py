@@ -15,34 +15,33 @@ from alembic.migration import MigrationContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.metrics import MetricPoint, MetricSeries, Progress
 from core.spec import ExperimentSpec
 from core.store.checkpoints import CheckpointFile, list_checkpoints, sync_checkpoints
 from core.store.experiments import (
-    CancelOutcome,
     ExperimentFilters,
-    ExperimentStatus,
     IdempotencyConflictError,
-    InvalidCursorError,
-    Progress,
-    claim_experiment,
     create_experiment,
-    finish_experiment,
     get_experiment,
     list_experiments,
+)
+from core.store.lifecycle import (
+    CancelOutcome,
+    claim_experiment,
+    finish_experiment,
     reap_lost_experiments,
     record_heartbeat,
     request_cancel,
 )
 from core.store.metrics import (
-    Curve,
-    PointRow,
     downsample,
     read_curve,
     read_history,
     upsert_metric_points,
 )
 from core.store.migrate import upgrade_to_head
-from core.store.models import DEFAULT_TENANT_ID, Base
+from core.store.models import DEFAULT_TENANT_ID, Base, ExperimentStatus
+from core.store.paging import InvalidCursorError
 from tests.factories import digits_body
 from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
 from tests.support.store import Store, open_store
@@ -445,12 +444,12 @@ def test_upsert_replaces_a_point_with_the_same_name_and_step(store: Store) -> No
         upsert_metric_points(
             session=session,
             experiment_id=experiment_id,
-            points=[PointRow("loss", step, 1, 1.0 / step) for step in range(1, 2001)],
+            points=[MetricPoint("loss", step, 1.0 / step, 1) for step in range(1, 2001)],
         )
         upsert_metric_points(
             session=session,
             experiment_id=experiment_id,
-            points=[PointRow("loss", 5, 1, 42.0), PointRow("loss", 2001, 2, math.inf)],
+            points=[MetricPoint("loss", 5, 42.0, 1), MetricPoint("loss", 2001, math.inf, 2)],
         )
         curve = read_curve(session=session, experiment_id=experiment_id, name="loss")
     assert len(curve) == 2001
@@ -461,7 +460,7 @@ def test_upsert_replaces_a_point_with_the_same_name_and_step(store: Store) -> No
 
 def test_curve_step_range_and_history_pages(store: Store) -> None:
     experiment_id = new_experiment(store)
-    points = [PointRow(name, step, 1, float(step)) for step in range(1, 51) for name in "ab"]
+    points = [MetricPoint(name, step, float(step), 1) for step in range(1, 51) for name in "ab"]
     with store.session() as session:
         upsert_metric_points(session=session, experiment_id=experiment_id, points=points)
         curve = read_curve(
@@ -478,9 +477,9 @@ def test_curve_step_range_and_history_pages(store: Store) -> None:
     assert [(point.step, point.name) for point in paged] == [(p.step, p.name) for p in points]
 
 
-def make_curve(values: list[float | None]) -> Curve:
+def make_curve(values: list[float | None]) -> MetricSeries:
     steps = list(range(1, len(values) + 1))
-    return Curve(steps=steps, epochs=[1] * len(values), values=list(values))
+    return MetricSeries(steps=steps, epochs=[1] * len(values), values=list(values))
 
 
 @settings(max_examples=200, deadline=None)

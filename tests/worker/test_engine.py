@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.metrics import MetricPoint, Progress
 from tests.factories import digits_spec, linear_spec
 from worker.checkpoints import list_checkpoints
-from worker.engine import Progress, epoch_permutation, run_experiment
-from worker.sinks import ListSink, MetricPoint
+from worker.engine import epoch_permutation, run_experiment
+from worker.sinks import ListSink
 
 TIMING_METRICS = {"epoch_time_s", "examples_per_s"}
 

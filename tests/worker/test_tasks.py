@@ -14,22 +14,19 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from core.metrics import MetricPoint
 from core.settings import Settings
 from core.spec import ExperimentSpec
 from core.store.checkpoints import list_checkpoints
-from core.store.experiments import (
-    claim_experiment,
-    create_experiment,
-    get_experiment,
-    request_cancel,
-)
+from core.store.experiments import create_experiment, get_experiment
+from core.store.lifecycle import claim_experiment, request_cancel
 from core.store.metrics import metric_names, read_curve
 from core.store.migrate import upgrade_to_head
-from core.store.models import DEFAULT_TENANT_ID, Experiment, utc_now
+from core.store.models import DEFAULT_TENANT_ID, ExperimentRow, utc_now
 from tests.factories import digits_body, endless_body
 from tests.support.processes import wait_until
 from tests.support.store import Store, open_store
-from worker.sinks import ListSink, MetricPoint
+from worker.sinks import ListSink
 from worker.store_sink import StoreMetricSink
 
 TIMING_METRICS = frozenset({"epoch_time_s", "examples_per_s"})
@@ -93,7 +90,7 @@ def execute(store: Store, config: Settings, experiment_id: str) -> str:
     )
 
 
-def read(store: Store, experiment_id: str) -> Experiment:
+def read(store: Store, experiment_id: str) -> ExperimentRow:
     with store.session() as session:
         experiment = get_experiment(session=session, experiment_id=experiment_id, tenant_id=None)
         assert experiment is not None
@@ -198,8 +195,8 @@ def test_a_stored_spec_that_no_longer_validates_fails_at_once(
     experiment_id = submit(store, QUICK)
     with store.session() as session:
         session.execute(
-            update(Experiment)
-            .where(Experiment.id == experiment_id)
+            update(ExperimentRow)
+            .where(ExperimentRow.id == experiment_id)
             .values(spec=QUICK | {"epochs": 0})
         )
         session.commit()

@@ -4,7 +4,6 @@ succeeded (``worker/export.py``), with the spec in the file's metadata."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse
@@ -12,14 +11,10 @@ from fastapi.responses import FileResponse
 from api.deps import OwnedExperiment, SessionDep
 from api.schemas import ErrorPublic
 from core.settings import settings
-from core.store.checkpoints import list_checkpoints
+from core.store.checkpoints import FINAL_WEIGHTS_SUFFIX, final_weights_file
 from core.store.models import ExperimentStatus
 
-router = APIRouter(prefix="/v1/experiments", tags=["checkpoints"])
-
-FINAL_WEIGHTS_SUFFIX = ".safetensors"
-"""The one safetensors file of an experiment's checkpoint folder holds its final weights
-(the per-epoch checkpoints for resuming are ``epoch-NNNN.pt``)."""
+router = APIRouter(prefix="/v1/experiments", tags=["weights"])
 
 
 def download_name(name: str, experiment_id: str) -> str:
@@ -29,6 +24,8 @@ def download_name(name: str, experiment_id: str) -> str:
 
 
 @router.get(
+    # The path keeps its first name: the file served is the final weights, not a
+    # checkpoint for resuming.
     "/{experiment_id}/checkpoint",
     response_class=FileResponse,
     responses={
@@ -44,7 +41,7 @@ def download_name(name: str, experiment_id: str) -> str:
         },
     },
 )
-def download_checkpoint(experiment: OwnedExperiment, session: SessionDep) -> FileResponse:
+def download_final_weights(experiment: OwnedExperiment, session: SessionDep) -> FileResponse:
     """The final weights of a succeeded experiment: a safetensors file, one tensor per
     entry of the model's ``state_dict()``, loadable into the engine's model built from
     the spec in its metadata."""
@@ -55,16 +52,15 @@ def download_checkpoint(experiment: OwnedExperiment, session: SessionDep) -> Fil
             f"Experiment {experiment_id} has no final weights: it is {experiment.status}; "
             "they are saved when a run succeeds.",
         )
-    folder = settings.checkpoint_dir(experiment_id).resolve()
-    for row in list_checkpoints(session=session, experiment_id=experiment_id):
-        path = Path(row.path)
-        in_folder = path.suffix == FINAL_WEIGHTS_SUFFIX and path.resolve().parent == folder
-        if in_folder and path.is_file():
-            return FileResponse(
-                path,
-                media_type="application/octet-stream",
-                filename=download_name(experiment.name, experiment_id),
-            )
+    path = final_weights_file(
+        session=session, experiment_id=experiment_id, folder=settings.checkpoint_dir(experiment_id)
+    )
+    if path is not None:
+        return FileResponse(
+            path,
+            media_type="application/octet-stream",
+            filename=download_name(experiment.name, experiment_id),
+        )
     raise HTTPException(
         status.HTTP_404_NOT_FOUND,
         f"Experiment {experiment_id} succeeded but its final weights file is not on the "

@@ -1,0 +1,375 @@
+"""The life cycle of a run, and who moves it::
+
+    queued ──claim──> running ──finish──> succeeded | failed | cancelled
+      │                 │  └──reaper (heartbeat too old)──> queued (again) | failed
+      └─cancel──> cancelled   (a running job is asked to stop through cancel_requested)
+
+Every transition is one conditional UPDATE (compare-and-set, ``_transition``), so two
+processes racing for the same row cannot both win: a worker owns a running job through
+``lease_id``, a fresh id written by its claim; its heartbeats and its final write only
+count while the row still holds that lease. A delivery of a job that is finished,
+cancelled, or running elsewhere with a live heartbeat claims nothing and is dropped:
+duplicate messages are harmless, which is what makes ``acks_late`` redelivery and the
+reaper safe.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
+
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.metrics import Progress, finite_or_none
+from core.store.models import (
+    FINISHED_STATUSES,
+    ExperimentRow,
+    ExperimentStatus,
+    UtcDateTime,
+    utc_now,
+)
+from core.store.session import serialized_on_sqlite
+
+
+def _transition(session: Session, *conditions: ColumnElement[bool], **values: object) -> bool:
+    """Write ``values`` to the experiment row matching every one of ``conditions`` and
+    commit; returns whether a row matched (at most one: the conditions name an id)."""
+    changed = session.execute(update(ExperimentRow).where(*conditions).values(**values)).rowcount
+    session.commit()
+    return changed == 1
+
+
+@serialized_on_sqlite
+def mark_dispatch_failed(
+    *, session: Session, experiment_id: str, reason: str, now: datetime | None = None
+) -> None:
+    """A queued job whose message never reached the broker: failed, with the reason."""
+    _transition(
+        session,
+        ExperimentRow.id == experiment_id,
+        ExperimentRow.status == ExperimentStatus.QUEUED,
+        status=ExperimentStatus.FAILED,
+        error=reason,
+        finished_at=now or utc_now(),
+    )
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A worker's hold on a running job."""
+
+    experiment_id: str
+    lease_id: str
+    attempt: int
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    lease_held: bool
+    """False once the job is no longer this worker's (reaped, or finished elsewhere)."""
+    cancel_requested: bool
+
+
+def _claimable(stale_before: datetime) -> ColumnElement[bool]:
+    return or_(
+        ExperimentRow.status == ExperimentStatus.QUEUED,
+        and_(
+            ExperimentRow.status == ExperimentStatus.RUNNING,
+            ExperimentRow.heartbeat_at < stale_before,
+        ),
+    )
+
+
+@serialized_on_sqlite
+def claim_experiment(
+    *,
+    session: Session,
+    experiment_id: str,
+    worker: str,
+    heartbeat_timeout_s: float,
+    max_attempts: int,
+    now: datetime | None = None,
+) -> Claim | None:
+    """Make the job this worker's, if it is queued, or running with a heartbeat older
+    than ``heartbeat_timeout_s`` (its worker is gone), and has attempts left.
+
+    Returns None when there is nothing to run: the job is unknown, finished, cancelled, or
+    running with a live heartbeat elsewhere. A job that is due but has used its
+    ``max_attempts`` is marked failed with the reason.
+    """
+    now = now or utc_now()
+    stale_before = now - timedelta(seconds=heartbeat_timeout_s)
+    due = (ExperimentRow.id == experiment_id, _claimable(stale_before))
+    lease_id = str(uuid.uuid4())
+    claimed = _transition(
+        session,
+        *due,
+        ExperimentRow.cancel_requested.is_(False),
+        ExperimentRow.attempts < max_attempts,
+        status=ExperimentStatus.RUNNING,
+        lease_id=lease_id,
+        worker=worker,
+        attempts=ExperimentRow.attempts + 1,
+        heartbeat_at=now,
+        started_at=func.coalesce(ExperimentRow.started_at, literal(now, UtcDateTime())),
+        error=None,
+    )
+    if not claimed:
+        # Due but not to be run: cancelled while its worker was gone, or out of attempts.
+        _transition(
+            session,
+            *due,
+            ExperimentRow.cancel_requested.is_(True),
+            status=ExperimentStatus.CANCELLED,
+            finished_at=now,
+        )
+        _transition(
+            session,
+            *due,
+            ExperimentRow.attempts >= max_attempts,
+            status=ExperimentStatus.FAILED,
+            finished_at=now,
+            error=f"gave up after {max_attempts} attempts: each worker that started "
+            "this job stopped sending heartbeats (killed, or out of memory?)",
+        )
+        return None
+    row = session.execute(
+        select(ExperimentRow.attempts, ExperimentRow.spec).where(ExperimentRow.id == experiment_id)
+    ).one()
+    return Claim(
+        experiment_id=experiment_id, lease_id=lease_id, attempt=row.attempts, spec=row.spec
+    )
+
+
+def _leased(experiment_id: str, lease_id: str) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of a write that counts only while ``lease_id`` holds the running job."""
+    return (
+        ExperimentRow.id == experiment_id,
+        ExperimentRow.lease_id == lease_id,
+        ExperimentRow.status == ExperimentStatus.RUNNING,
+    )
+
+
+@serialized_on_sqlite
+def record_heartbeat(
+    *,
+    session: Session,
+    experiment_id: str,
+    lease_id: str,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> HeartbeatReply:
+    """Say the job is alive (and how far it is); answer whether it is still ours and
+    whether someone asked to cancel it."""
+    values: dict[str, object] = {"heartbeat_at": now or utc_now()}
+    if progress is not None:
+        values |= _progress_values(progress)
+    held = _transition(session, *_leased(experiment_id, lease_id), **values)
+    cancel_requested = session.scalar(
+        select(ExperimentRow.cancel_requested).where(ExperimentRow.id == experiment_id)
+    )
+    return HeartbeatReply(lease_held=held, cancel_requested=bool(cancel_requested))
+
+
+def _progress_values(progress: Progress) -> dict[str, object]:
+    """The progress columns to write: the known fields, non-finite numbers left out."""
+    values = {
+        "epoch": progress.epoch,
+        "epochs": progress.epochs,
+        "step": progress.step,
+        "total_steps": progress.total_steps,
+        "fraction": finite_or_none(progress.fraction),
+        "eta_s": finite_or_none(progress.eta_s),
+        "device": progress.device,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+class RunEnding(TypedDict, total=False):
+    """What ``finish_experiment`` records besides the status (each optional)."""
+
+    final_metrics: dict[str, float] | None
+    error: str | None
+    device: str | None
+    progress: Progress | None
+    resumed_from_epoch: int | None
+
+
+@serialized_on_sqlite
+def finish_experiment(
+    *,
+    session: Session,
+    experiment_id: str,
+    lease_id: str,
+    status: ExperimentStatus,
+    final_metrics: dict[str, float] | None = None,
+    error: str | None = None,
+    device: str | None = None,
+    progress: Progress | None = None,
+    resumed_from_epoch: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Record the end of a run, if the job is still this lease's; returns whether it was.
+    ``resumed_from_epoch`` is the epoch of the checkpoint the run started from (0: none)."""
+    if status not in FINISHED_STATUSES:
+        raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
+    now = now or utc_now()
+    values: dict[str, object] = {
+        "status": status,
+        "finished_at": now,
+        "heartbeat_at": now,
+        "final_metrics": _json_safe(final_metrics) if final_metrics is not None else None,
+        "error": error,
+        "resumed_from_epoch": resumed_from_epoch,
+    }
+    if progress is not None:
+        values |= _progress_values(progress)
+    if device is not None:
+        values["device"] = device
+    if status == ExperimentStatus.SUCCEEDED:
+        values |= {"fraction": 1.0, "eta_s": 0.0}
+    return _transition(session, *_leased(experiment_id, lease_id), **values)
+
+
+def _json_safe(value: object) -> object:
+    """NaN and ±inf become null: JSON (and PostgreSQL's json) has no word for them."""
+    if isinstance(value, float):
+        return finite_or_none(value)
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+# --- cancelling -------------------------------------------------------------------------------
+
+
+class CancelOutcome(enum.StrEnum):
+    CANCELLED = "cancelled"
+    """It was queued: it is cancelled now and will never start."""
+    STOPPING = "stopping"
+    """It is running: its worker sees the request at its next heartbeat and stops."""
+    FINISHED = "finished"
+    """It had already ended; nothing to cancel."""
+    NOT_FOUND = "not_found"
+
+
+@serialized_on_sqlite
+def request_cancel(
+    *, session: Session, experiment_id: str, tenant_id: str | None, now: datetime | None = None
+) -> CancelOutcome:
+    """Cancel a queued job at once, or ask a running one to stop; another tenant's job is
+    NOT_FOUND."""
+    this_one = (
+        (ExperimentRow.id == experiment_id,)
+        if tenant_id is None
+        else (ExperimentRow.id == experiment_id, ExperimentRow.tenant_id == tenant_id)
+    )
+    if _transition(
+        session,
+        *this_one,
+        ExperimentRow.status == ExperimentStatus.QUEUED,
+        status=ExperimentStatus.CANCELLED,
+        cancel_requested=True,
+        finished_at=now or utc_now(),
+    ):
+        return CancelOutcome.CANCELLED
+    if _transition(
+        session, *this_one, ExperimentRow.status == ExperimentStatus.RUNNING, cancel_requested=True
+    ):
+        return CancelOutcome.STOPPING
+    exists = session.scalar(select(ExperimentRow.id).where(*this_one))
+    return CancelOutcome.FINISHED if exists is not None else CancelOutcome.NOT_FOUND
+
+
+# --- the reaper -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReapReport:
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+
+@serialized_on_sqlite
+def reap_lost_experiments(
+    *,
+    session: Session,
+    heartbeat_timeout_s: float,
+    max_attempts: int,
+    dispatch: Callable[[str, str], None],
+    now: datetime | None = None,
+) -> ReapReport:
+    """Requeue each running job whose heartbeat is older than ``heartbeat_timeout_s`` (its
+    worker was killed, lost its machine, or hangs), or fail it once it has used
+    ``max_attempts``, or mark it cancelled if a cancel was asked for; returns what it did.
+
+    ``dispatch(experiment_id, queue)`` sends the job's message. It is called BEFORE the row
+    goes back to queued: a stale running job is already claimable, so a message consumed
+    at once finds it; and if sending fails, the row stays stale and the next sweep tries
+    again, where the other order could leave a queued row with no message.
+    """
+    now = now or utc_now()
+    stale_before = now - timedelta(seconds=heartbeat_timeout_s)
+    lost = session.execute(
+        select(
+            ExperimentRow.id,
+            ExperimentRow.queue,
+            ExperimentRow.lease_id,
+            ExperimentRow.attempts,
+            ExperimentRow.cancel_requested,
+        ).where(
+            ExperimentRow.status == ExperimentStatus.RUNNING,
+            ExperimentRow.heartbeat_at < stale_before,
+        )
+    ).all()
+    session.commit()
+    report = ReapReport()
+    for job in lost:
+        still_lost = (
+            ExperimentRow.id == job.id,
+            ExperimentRow.status == ExperimentStatus.RUNNING,
+            ExperimentRow.lease_id == job.lease_id,
+            ExperimentRow.heartbeat_at < stale_before,
+        )
+        if job.cancel_requested:  # asked to stop, then its worker vanished: done
+            if _transition(
+                session, *still_lost, status=ExperimentStatus.CANCELLED, finished_at=now
+            ):
+                report.cancelled.append(job.id)
+        elif job.attempts >= max_attempts:
+            if _transition(
+                session,
+                *still_lost,
+                status=ExperimentStatus.FAILED,
+                finished_at=now,
+                error=f"gave up after {job.attempts} attempts: its worker stopped sending "
+                f"heartbeats for more than {heartbeat_timeout_s:g} s each time "
+                "(killed, or out of memory?)",
+            ):
+                report.failed.append(job.id)
+        else:
+            dispatch(job.id, job.queue)
+            if _transition(
+                session,
+                *still_lost,
+                status=ExperimentStatus.QUEUED,
+                lease_id=None,
+                worker=None,
+                eta_s=None,
+                error=f"requeued: worker lost (no heartbeat for more than "
+                f"{heartbeat_timeout_s:g} s) on attempt {job.attempts}",
+            ):
+                report.requeued.append(job.id)
+    return report
