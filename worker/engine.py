@@ -41,28 +41,23 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
 from worker.checkpoints import Checkpoint, CheckpointError, load_latest_checkpoint, save_checkpoint
-from worker.datasets import Data, DatasetUnavailableError, Split, load_dataset
+from worker.datasets import Data, DatasetUnavailableError, load_dataset
+from worker.devices import DeviceSplit, place_split, resolve_device, synchronize
+from worker.errors import EngineError
+from worker.evaluation import evaluate_split, task_loss
 from worker.models import build_model
 from worker.optimizers import build_optimizer
 from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
 
-EVAL_BATCH_SIZE = 1000
 DEFAULT_LOG_EVERY = 50
-# Fraction of the free GPU memory the data set may take to be held on the device.
-DEVICE_DATA_FRACTION = 0.5
 # Spec fields that do not change what is computed: a checkpoint stays valid across them.
 NON_TRAINING_FIELDS = frozenset({"name", "tags", "device"})
-
-
-class EngineError(RuntimeError):
-    """A run cannot start or continue for a reason its user can fix (reported as failed)."""
 
 
 @dataclass(frozen=True)
@@ -115,19 +110,6 @@ def run_experiment(
         return RunResult(status="failed", final_metrics={}, error=str(exc), device=device_name)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → ``cuda:0`` when CUDA is available, else ``cpu``."""
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
-        if name == "cuda":
-            raise EngineError("device 'cuda' was requested but CUDA is not available here")
-        return torch.device("cpu")
-    raise EngineError(f"unknown device {name!r}; use 'cpu', 'cuda' or 'auto'")
-
-
 def epoch_permutation(seed: int, epoch: int, size: int) -> torch.Tensor:
     """The order of the training examples in ``epoch``: a function of (seed, epoch) only."""
     epoch_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0])
@@ -177,9 +159,9 @@ class _Run:
         self.model = self.model.to(device, memory_format=memory_format)
         self.optimizer = build_optimizer(spec.optimizer, self.model.parameters())
 
-        self.train = _place(data.train, device)
-        self.test = _place(data.test, device) if data.test is not None else None
-        self.validation = _place(data.validation, device) if data.validation else None
+        self.train = place_split(data.train, device)
+        self.test = place_split(data.test, device) if data.test is not None else None
+        self.validation = place_split(data.validation, device) if data.validation else None
 
         self.start_epoch = 1
         self.last_metrics: dict[str, float] = {}
@@ -271,7 +253,7 @@ class _Run:
             batch = order[index * self.batch_size : (index + 1) * self.batch_size]
             inputs, targets = self.train.batch(batch, self.device)
             outputs = self.model(inputs)
-            data_loss = self._loss(outputs, targets, reduction="mean")
+            data_loss = task_loss(self.task, outputs, targets, reduction="mean")
             objective = data_loss
             if self.spec.l2 > 0.0:
                 objective = data_loss + self.spec.l2 * l2_penalty(self.model)
@@ -293,7 +275,7 @@ class _Run:
                 if index + 1 < self.steps_per_epoch:  # the epoch's end reports after evaluation
                     self._report(epoch, step)
 
-        _synchronize(self.device)
+        synchronize(self.device)
         train_seconds = time.perf_counter() - epoch_started
         step = epoch * self.steps_per_epoch
         measured = {"train_loss": loss_sum / self.n_train}
@@ -351,30 +333,8 @@ class _Run:
         self.sink.write(points)
         return None
 
-    def _loss(
-        self, outputs: torch.Tensor, targets: torch.Tensor, *, reduction: str
-    ) -> torch.Tensor:
-        if self.task == "classification":
-            return F.cross_entropy(outputs, targets, reduction=reduction)
-        return F.mse_loss(outputs, targets, reduction=reduction)
-
-    @torch.no_grad()
-    def _evaluate(self, split: _DeviceSplit, prefix: str) -> dict[str, torch.Tensor]:
-        """Mean loss (and accuracy) over ``split`` in eval mode, left on the device."""
-        self.model.eval()
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.int64)
-        for start in range(0, len(split), EVAL_BATCH_SIZE):
-            inputs, targets = split.slice(start, start + EVAL_BATCH_SIZE, self.device)
-            outputs = self.model(inputs)
-            loss_sum += self._loss(outputs, targets, reduction="sum")
-            if self.task == "classification":
-                correct += (outputs.argmax(dim=1) == targets).sum()
-        self.model.train()
-        if self.task == "regression":
-            return {f"{prefix}_mse": loss_sum / len(split)}
-        accuracy = correct.to(torch.float64) / len(split)
-        return {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_acc": accuracy}
+    def _evaluate(self, split: DeviceSplit, prefix: str) -> dict[str, torch.Tensor]:
+        return evaluate_split(self.model, split, task=self.task, device=self.device, prefix=prefix)
 
     def _evaluate_all(self) -> dict[str, torch.Tensor]:
         measured: dict[str, torch.Tensor] = {}
@@ -429,45 +389,3 @@ class _Run:
                 "parameters": sum(p.numel() for p in self.model.parameters()),
             },
         )
-
-
-@dataclass(frozen=True)
-class _DeviceSplit:
-    """A split held on ``device`` (the training device, or the CPU when it did not fit)."""
-
-    inputs: torch.Tensor
-    targets: torch.Tensor
-
-    @property
-    def device(self) -> torch.device:
-        return self.inputs.device
-
-    def __len__(self) -> int:
-        return int(self.inputs.shape[0])
-
-    def batch(self, indices: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
-        return _to(self.inputs[indices], device), _to(self.targets[indices], device)
-
-    def slice(self, start: int, stop: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-        return _to(self.inputs[start:stop], device), _to(self.targets[start:stop], device)
-
-
-def _to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if tensor.device == device:
-        return tensor
-    return tensor.pin_memory().to(device, non_blocking=True)
-
-
-def _place(split: Split, device: torch.device) -> _DeviceSplit:
-    """Move ``split`` to ``device`` when it fits in a fraction of the free memory."""
-    if device.type == "cuda":
-        needed = split.inputs.nbytes + split.targets.nbytes
-        free, _total = torch.cuda.mem_get_info(device)
-        if needed <= DEVICE_DATA_FRACTION * free:
-            return _DeviceSplit(split.inputs.to(device), split.targets.to(device))
-    return _DeviceSplit(split.inputs, split.targets)
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

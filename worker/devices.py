@@ -1,0 +1,77 @@
+"""Where a run's tensors live: the device a spec asks for, and each data split held on it.
+
+A split goes to the GPU whole when it fits in ``DEVICE_DATA_FRACTION`` of the free device
+memory (no host-to-device copy per batch); otherwise it stays on the host and each batch
+is copied from pinned memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from worker.datasets import Split
+from worker.errors import EngineError
+
+# Fraction of the free GPU memory the data set may take to be held on the device.
+DEVICE_DATA_FRACTION = 0.5
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → ``cuda:0`` when CUDA is available, else ``cpu``."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if name == "cuda":
+            raise EngineError("device 'cuda' was requested but CUDA is not available here")
+        return torch.device("cpu")
+    raise EngineError(f"unknown device {name!r}; use 'cpu', 'cuda' or 'auto'")
+
+
+@dataclass(frozen=True)
+class DeviceSplit:
+    """A split held on ``device`` (the training device, or the CPU when it did not fit)."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+
+    @property
+    def device(self) -> torch.device:
+        return self.inputs.device
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def batch(self, indices: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
+        inputs, targets = self.inputs[indices], self.targets[indices]
+        return to_device(inputs, device), to_device(targets, device)
+
+    def slice(self, start: int, stop: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        inputs, targets = self.inputs[start:stop], self.targets[start:stop]
+        return to_device(inputs, device), to_device(targets, device)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``; a host tensor goes through pinned memory, asynchronously."""
+    if tensor.device == device:
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def place_split(split: Split, device: torch.device) -> DeviceSplit:
+    """Move ``split`` to ``device`` when it fits in a fraction of the free memory."""
+    if device.type == "cuda":
+        needed = split.inputs.nbytes + split.targets.nbytes
+        free, _total = torch.cuda.mem_get_info(device)
+        if needed <= DEVICE_DATA_FRACTION * free:
+            return DeviceSplit(split.inputs.to(device), split.targets.to(device))
+    return DeviceSplit(split.inputs, split.targets)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU), before reading a clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

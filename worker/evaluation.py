@@ -1,0 +1,47 @@
+"""The loss a task trains on and the full-pass evaluation of a split.
+
+classification: cross-entropy of the logits, accuracy = share of argmax == target;
+regression: mean squared error (reported as ``<split>_mse``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.spec import Task
+from worker.devices import DeviceSplit
+
+EVAL_BATCH_SIZE = 1000
+
+
+def task_loss(
+    task: Task, outputs: torch.Tensor, targets: torch.Tensor, *, reduction: str
+) -> torch.Tensor:
+    """Cross-entropy for classification, MSE for regression, reduced by ``reduction``."""
+    if task == "classification":
+        return F.cross_entropy(outputs, targets, reduction=reduction)
+    return F.mse_loss(outputs, targets, reduction=reduction)
+
+
+@torch.no_grad()
+def evaluate_split(
+    model: nn.Module, split: DeviceSplit, *, task: Task, device: torch.device, prefix: str
+) -> dict[str, torch.Tensor]:
+    """Mean loss (and accuracy) over ``split`` in eval mode, left on the device; the model
+    is back in train mode afterwards."""
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    for start in range(0, len(split), EVAL_BATCH_SIZE):
+        inputs, targets = split.slice(start, start + EVAL_BATCH_SIZE, device)
+        outputs = model(inputs)
+        loss_sum += task_loss(task, outputs, targets, reduction="sum")
+        if task == "classification":
+            correct += (outputs.argmax(dim=1) == targets).sum()
+    model.train()
+    if task == "regression":
+        return {f"{prefix}_mse": loss_sum / len(split)}
+    accuracy = correct.to(torch.float64) / len(split)
+    return {f"{prefix}_loss": loss_sum / len(split), f"{prefix}_acc": accuracy}
