@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -216,9 +218,11 @@ def test_cuda_fast_path_equals_cpu_plain_path(name):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_without_a_c_compiler_auto_falls_back_and_fused_true_says_why(name, monkeypatch):
-    monkeypatch.setattr(_cpu_kernel, "_library", None)
+    # An install without a C compiler has no extension module: importing it fails.
+    monkeypatch.setitem(sys.modules, _cpu_kernel.EXTENSION, None)
+    monkeypatch.setattr(_cpu_kernel, "_loaded", False)
+    monkeypatch.setattr(_cpu_kernel, "_extension", None)
     monkeypatch.setattr(_cpu_kernel, "_failure", None)
-    monkeypatch.setattr(_cpu_kernel, "_find_compiler", lambda: None)
     assert not _cpu_kernel.available()
 
     def run(fused):
