@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from hypothesis import given, settings
 
 from optim import Adam, AdaMax, _compiled, _cpu_kernel, functional
+from optim._dispatch import Path
 from tests.optim.helpers import clone_params, drive, flat, make_params, run_configs, tolerances
 from tests.optim.test_equivalence import adam_groups, adamax_groups
 
@@ -44,13 +46,15 @@ def test_fast_path_equals_plain_path(name, config):
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_cpu_float_tensors_take_the_kernel_by_default(name, monkeypatch):
     calls = []
-    original = getattr(_cpu_kernel, name.lower())
+    backend = functional.BACKENDS[Path.CPU_KERNEL]
+    original = getattr(backend, name.lower())
 
     def counting(params, *args, **kwargs):
         calls.append(len(params))
         return original(params, *args, **kwargs)
 
-    monkeypatch.setattr(_cpu_kernel, name.lower(), counting)
+    counted = dataclasses.replace(backend, **{name.lower(): counting})
+    monkeypatch.setitem(functional.BACKENDS, Path.CPU_KERNEL, counted)
     contiguous = torch.randn(4, 5, requires_grad=True)
     transposed = torch.randn(5, 4).t().requires_grad_()  # not contiguous: plain path
     half = torch.randn(3, dtype=torch.bfloat16, requires_grad=True)  # no kernel: plain path
