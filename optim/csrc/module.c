@@ -121,11 +121,14 @@ static void release(column_t *columns, int count) {
     }
 }
 
+/* One thread per CHUNK elements in all, at most requested: a step over little data runs
+   serially, without waking a thread pool. */
 static int threads_for(int requested, const int64_t *numel, Py_ssize_t n) {
-    int64_t chunks = 0;
-    for (Py_ssize_t i = 0; i < n; i++) chunks += (numel[i] + CHUNK - 1) / CHUNK;
+    int64_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) total += numel[i];
+    int64_t useful = (total + CHUNK - 1) / CHUNK;
     if (requested < 1) requested = 1;
-    return chunks < requested ? (chunks < 1 ? 1 : (int)chunks) : requested;
+    return useful < requested ? (useful < 1 ? 1 : (int)useful) : requested;
 }
 
 /* The arguments both kernels share, parsed by parse_common. */
