@@ -4,7 +4,7 @@ the step loop. A subclass names its moment estimates and calls its functional up
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import torch
 from torch import Tensor
@@ -148,6 +148,12 @@ class AdamFamily(torch.optim.Optimizer):
     ) -> None:
         """One step of this optimizer's update over one group's lists, in place."""
         raise NotImplementedError
+
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
