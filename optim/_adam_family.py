@@ -13,6 +13,14 @@ from optim._validation import check_hyperparameters
 
 CHECKED_HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay")
 
+#: The group options of ours that torch.optim's Adam and Adamax lack, with their defaults.
+OPTIONS_TORCH_LACKS: dict[str, Any] = {
+    "decoupled_weight_decay": False,
+    "maximize": False,
+    "bias_correction": True,
+    "fused": None,
+}
+
 
 def _scalar(value: float | Tensor) -> float:
     return value.item() if isinstance(value, Tensor) else float(value)

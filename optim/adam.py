@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor
 
 from optim import functional
-from optim._adam_family import AdamFamily
+from optim._adam_family import OPTIONS_TORCH_LACKS, AdamFamily
 
 
 class Adam(AdamFamily):
@@ -60,13 +60,7 @@ class Adam(AdamFamily):
     """
 
     moment_keys = ("exp_avg", "exp_avg_sq")
-    options_torch_lacks = {
-        "amsgrad": False,
-        "decoupled_weight_decay": False,
-        "maximize": False,
-        "bias_correction": True,
-        "fused": None,
-    }
+    options_torch_lacks = {"amsgrad": False, **OPTIONS_TORCH_LACKS}
     sparse_gradient_advice = "; use torch.optim.SparseAdam"
 
     def __init__(

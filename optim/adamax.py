@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor
 
 from optim import functional
-from optim._adam_family import AdamFamily
+from optim._adam_family import OPTIONS_TORCH_LACKS, AdamFamily
 
 
 class AdaMax(AdamFamily):
@@ -53,12 +53,7 @@ class AdaMax(AdamFamily):
     """
 
     moment_keys = ("exp_avg", "exp_inf")
-    options_torch_lacks = {
-        "decoupled_weight_decay": False,
-        "maximize": False,
-        "bias_correction": True,
-        "fused": None,
-    }
+    options_torch_lacks = OPTIONS_TORCH_LACKS
 
     def __init__(
         self,
