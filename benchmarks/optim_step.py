@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from optim import Adam, AdaMax
+from optim import Adam, AdaMax, _cpu_kernel
 
 TORCH_PATHS = {
     "Adam": {
@@ -129,6 +129,9 @@ def main() -> None:
         f"{args.dtype}, {bytes_per_param} bytes/param/step, medians of {args.rounds} rounds "
         f"of >= {args.round_seconds} s"
     )
+    if not args.device.startswith("cuda"):
+        reason = _cpu_kernel.unavailable_reason()
+        print("optim's CPU kernels: " + (f"not built ({reason})" if reason else "built"))
     header = (
         f"{'layout':<22} {'optimizer':<7} {'implementation':<15} {'params':>11} "
         f"{'ms/step':>8} {'GB/s':>7} {'vs torch best':>13}"

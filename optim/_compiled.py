@@ -21,6 +21,7 @@ plain path.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -33,7 +34,9 @@ HYPER_WEIGHT_DECAY = 4
 HYPER_DECAY = 5
 
 
-def _decay_or_regularize(param, grad, hyper, *, weight_decay_mode: str):
+def _decay_or_regularize(
+    param: Tensor, grad: Tensor, hyper: Tensor, *, weight_decay_mode: str
+) -> tuple[Tensor, Tensor]:
     if weight_decay_mode == "decoupled":
         return param * hyper[HYPER_DECAY].to(param.dtype), grad
     if weight_decay_mode == "coupled":
@@ -100,9 +103,10 @@ def _adamax_update(
 
 
 @functools.cache
-def _compiled(update):
-    # Compiled on first use, so that importing optim does not import dynamo.
-    return torch.compile(update, fullgraph=True)
+def _compiled(update: Callable[..., None]) -> Callable[..., None]:
+    # Compiled on first use, so that importing optim does not import dynamo. (torch.compile's
+    # overloads mention callables of unknown return type, which strict checking reports.)
+    return torch.compile(update, fullgraph=True)  # pyright: ignore[reportUnknownMemberType]
 
 
 def _coefficients(
@@ -115,7 +119,8 @@ def _coefficients(
     device: torch.device,
 ) -> Tensor:
     """Increment the step counters; per tensor ``(−lr/(1 − β1^t), sqrt(1 − β2^t))`` in float64."""
-    torch._foreach_add_(state_steps, 1)
+    # One op over all counters; torch.optim's own optimizers use it too.
+    torch._foreach_add_(state_steps, 1)  # pyright: ignore[reportPrivateUsage, reportPrivateImportUsage]
     steps = torch.stack([s.reshape(()) for s in state_steps]).to(torch.float64)
     if bias_correction:
         bias_correction1 = 1 - beta1**steps
@@ -128,7 +133,13 @@ def _coefficients(
 
 
 def _hyper(
-    *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, device
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    device: torch.device,
 ) -> Tensor:
     values = [1 - beta1, beta2, 1 - beta2, eps, weight_decay, 1 - lr * weight_decay]
     return torch.tensor(values, dtype=torch.float64).to(device, non_blocking=True)

@@ -4,11 +4,13 @@ the argument and the value (``not 0.0 <= x`` is also true for NaN)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import cast
 
 from torch import Tensor
 
 
-def _number(name: str, value) -> float:
+def _number(name: str, value: object) -> float:
     if isinstance(value, Tensor):
         if value.numel() != 1:
             raise ValueError(
@@ -20,7 +22,7 @@ def _number(name: str, value) -> float:
     return float(value)
 
 
-def check_hyperparameters(*, lr, betas, eps, weight_decay) -> None:
+def check_hyperparameters(*, lr: object, betas: object, eps: object, weight_decay: object) -> None:
     lr_value = _number("lr", lr)
     if not 0.0 <= lr_value < math.inf:
         raise ValueError(f"Invalid learning rate: lr={lr_value} (must be finite and >= 0)")
@@ -32,9 +34,10 @@ def check_hyperparameters(*, lr, betas, eps, weight_decay) -> None:
         raise ValueError(
             f"Invalid weight decay: weight_decay={weight_decay_value} (must be finite and >= 0)"
         )
-    if not isinstance(betas, tuple | list) or len(betas) != 2:
+    pair = cast(Sequence[object], betas) if isinstance(betas, tuple | list) else None
+    if pair is None or len(pair) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    for index, beta in enumerate(betas):
+    for index, beta in enumerate(pair):
         beta_value = _number(f"betas[{index}]", beta)
         if not 0.0 <= beta_value < 1.0:
             raise ValueError(

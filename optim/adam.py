@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from optim import functional
-from optim._validation import check_hyperparameters
+from optim._adam_family import OPTIONS_TORCH_LACKS, AdamFamily
 
 
-def _scalar(value: float | Tensor) -> float:
-    return value.item() if isinstance(value, Tensor) else float(value)
-
-
-class Adam(torch.optim.Optimizer):
+class Adam(AdamFamily):
     r"""Adam: Algorithm 1 of Kingma & Ba, *Adam: A Method for Stochastic Optimization*
     (ICLR 2015, https://arxiv.org/abs/1412.6980), with torch.optim's conventions.
 
@@ -64,6 +59,10 @@ class Adam(torch.optim.Optimizer):
     treating real and imaginary parts as separate real parameters.
     """
 
+    moment_keys = ("exp_avg", "exp_avg_sq")
+    options_torch_lacks = {"amsgrad": False, **OPTIONS_TORCH_LACKS}
+    sparse_gradient_advice = "; use torch.optim.SparseAdam"
+
     def __init__(
         self,
         params: Iterable[Tensor] | Iterable[dict[str, Any]],
@@ -78,119 +77,40 @@ class Adam(torch.optim.Optimizer):
         bias_correction: bool = True,
         fused: bool | None = None,
     ) -> None:
-        check_hyperparameters(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-        defaults = {
-            "lr": lr,
-            "betas": (_scalar(betas[0]), _scalar(betas[1])),
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "amsgrad": amsgrad,
-            "decoupled_weight_decay": decoupled_weight_decay,
-            "maximize": maximize,
-            "bias_correction": bias_correction,
-            "fused": fused,
-        }
-        super().__init__(params, defaults)
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group (as torch), checking the hyperparameters it sets for itself."""
-        check_hyperparameters(
-            **{
-                name: param_group.get(name, self.defaults[name])
-                for name in ("lr", "betas", "eps", "weight_decay")
-            }
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+            bias_correction=bias_correction,
+            fused=fused,
         )
-        super().add_param_group(param_group)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # Also called by load_state_dict: groups saved by torch.optim.Adam lack our keys.
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("amsgrad", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("maximize", False)
-            group.setdefault("bias_correction", True)
-            group.setdefault("fused", None)
+    def _optional_moment_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("max_exp_avg_sq",) if group["amsgrad"] else ()
 
-    def _init_group(
+    def _update(
         self,
         group: dict[str, Any],
         params: list[Tensor],
         grads: list[Tensor],
-        exp_avgs: list[Tensor],
-        exp_avg_sqs: list[Tensor],
-        max_exp_avg_sqs: list[Tensor],
+        moments: dict[str, list[Tensor]],
         state_steps: list[Tensor],
     ) -> None:
-        amsgrad = group["amsgrad"]
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            if grad.is_sparse:
-                raise RuntimeError(
-                    f"{type(self).__name__} does not support sparse gradients "
-                    f"(parameter of shape {tuple(p.shape)}); use torch.optim.SparseAdam"
-                )
-            state = self.state[p]
-            if not state:
-                state["step"] = torch.tensor(0.0, dtype=torch.float32)
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if amsgrad and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            step = state["step"]
-            if step.dtype != torch.float32 or not step.is_cpu:
-                # A state dict from elsewhere (torch's fused or capturable Adam keeps it on the
-                # parameter's device): our paths count steps in a float32 CPU tensor.
-                step = state["step"] = step.to(dtype=torch.float32, device="cpu")
-            params.append(p)
-            grads.append(grad)
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
-            if amsgrad:
-                max_exp_avg_sqs.append(state["max_exp_avg_sq"])
-            state_steps.append(step)
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the
-        loss (it runs with gradients enabled)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            params: list[Tensor] = []
-            grads: list[Tensor] = []
-            exp_avgs: list[Tensor] = []
-            exp_avg_sqs: list[Tensor] = []
-            max_exp_avg_sqs: list[Tensor] = []
-            state_steps: list[Tensor] = []
-            self._init_group(
-                group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps
-            )
-            beta1, beta2 = group["betas"]
-            functional.adam(
-                params,
-                grads,
-                exp_avgs,
-                exp_avg_sqs,
-                max_exp_avg_sqs,
-                state_steps,
-                amsgrad=group["amsgrad"],
-                beta1=beta1,
-                beta2=beta2,
-                lr=group["lr"],
-                weight_decay=group["weight_decay"],
-                eps=group["eps"],
-                maximize=group["maximize"],
-                decoupled_weight_decay=group["decoupled_weight_decay"],
-                bias_correction=group["bias_correction"],
-                fused=group["fused"],
-            )
-        return loss
+        functional.adam(
+            params,
+            grads,
+            moments["exp_avg"],
+            moments["exp_avg_sq"],
+            moments.get("max_exp_avg_sq", []),
+            state_steps,
+            amsgrad=group["amsgrad"],
+            **self._hyperparameters(group),
+        )
 
 
 class AdamW(Adam):

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from optim import functional
-from optim._validation import check_hyperparameters
+from optim._adam_family import OPTIONS_TORCH_LACKS, AdamFamily
 
 
-def _scalar(value: float | Tensor) -> float:
-    return value.item() if isinstance(value, Tensor) else float(value)
-
-
-class AdaMax(torch.optim.Optimizer):
+class AdaMax(AdamFamily):
     r"""AdaMax: Algorithm 2 of Kingma & Ba, *Adam: A Method for Stochastic Optimization*
     (ICLR 2015, https://arxiv.org/abs/1412.6980), Adam with the infinity norm in place of
     the second moment, with torch.optim.Adamax's conventions.
@@ -57,6 +52,9 @@ class AdaMax(torch.optim.Optimizer):
     parameters are updated as torch does, part by part.
     """
 
+    moment_keys = ("exp_avg", "exp_inf")
+    options_torch_lacks = OPTIONS_TORCH_LACKS
+
     def __init__(
         self,
         params: Iterable[Tensor] | Iterable[dict[str, Any]],
@@ -70,104 +68,34 @@ class AdaMax(torch.optim.Optimizer):
         bias_correction: bool = True,
         fused: bool | None = None,
     ) -> None:
-        check_hyperparameters(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-        defaults = {
-            "lr": lr,
-            "betas": (_scalar(betas[0]), _scalar(betas[1])),
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "decoupled_weight_decay": decoupled_weight_decay,
-            "maximize": maximize,
-            "bias_correction": bias_correction,
-            "fused": fused,
-        }
-        super().__init__(params, defaults)
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group (as torch), checking the hyperparameters it sets for itself."""
-        check_hyperparameters(
-            **{
-                name: param_group.get(name, self.defaults[name])
-                for name in ("lr", "betas", "eps", "weight_decay")
-            }
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+            bias_correction=bias_correction,
+            fused=fused,
         )
-        super().add_param_group(param_group)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # Also called by load_state_dict: groups saved by torch.optim.Adamax lack our keys.
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("maximize", False)
-            group.setdefault("bias_correction", True)
-            group.setdefault("fused", None)
-
-    def _init_group(
+    def _update(
         self,
         group: dict[str, Any],
         params: list[Tensor],
         grads: list[Tensor],
-        exp_avgs: list[Tensor],
-        exp_infs: list[Tensor],
+        moments: dict[str, list[Tensor]],
         state_steps: list[Tensor],
     ) -> None:
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            if grad.is_sparse:
-                raise RuntimeError(
-                    f"{type(self).__name__} does not support sparse gradients "
-                    f"(parameter of shape {tuple(p.shape)})"
-                )
-            state = self.state[p]
-            if not state:
-                state["step"] = torch.tensor(0.0, dtype=torch.float32)
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_inf"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            step = state["step"]
-            if step.dtype != torch.float32 or not step.is_cpu:
-                step = state["step"] = step.to(dtype=torch.float32, device="cpu")
-            params.append(p)
-            grads.append(grad)
-            exp_avgs.append(state["exp_avg"])
-            exp_infs.append(state["exp_inf"])
-            state_steps.append(step)
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the
-        loss (it runs with gradients enabled)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            params: list[Tensor] = []
-            grads: list[Tensor] = []
-            exp_avgs: list[Tensor] = []
-            exp_infs: list[Tensor] = []
-            state_steps: list[Tensor] = []
-            self._init_group(group, params, grads, exp_avgs, exp_infs, state_steps)
-            beta1, beta2 = group["betas"]
-            functional.adamax(
-                params,
-                grads,
-                exp_avgs,
-                exp_infs,
-                state_steps,
-                beta1=beta1,
-                beta2=beta2,
-                lr=group["lr"],
-                weight_decay=group["weight_decay"],
-                eps=group["eps"],
-                maximize=group["maximize"],
-                decoupled_weight_decay=group["decoupled_weight_decay"],
-                bias_correction=group["bias_correction"],
-                fused=group["fused"],
-            )
-        return loss
+        functional.adamax(
+            params,
+            grads,
+            moments["exp_avg"],
+            moments["exp_inf"],
+            state_steps,
+            **self._hyperparameters(group),
+        )
 
 
 Adamax = AdaMax

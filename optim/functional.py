@@ -12,11 +12,13 @@ Three implementations compute the same update:
   for-loop implementation uses (it is the reference the others are tested against, and the
   path taken while ``torch.compile`` traces a step);
 - :mod:`optim._cpu_kernel`: one C loop over all tensors of a group on the CPU, reading
-  p, g, m, v and writing p, m, v once;
+  p, g, m, v and writing p, m, v once (a C extension, built from ``optim/csrc``);
 - :mod:`optim._compiled`: a ``torch.compile``d update, used for CUDA tensors.
 
-``fused=None`` picks per tensor: the C kernel for dense float32/float64 CPU tensors when a C
-compiler is available, the compiled update for CUDA tensors, and the plain path otherwise.
+:data:`BACKENDS` names them; :func:`optim._dispatch.partition` sorts a group's parameters
+into buckets, each updated by one call of one backend (``fused=None``: the C kernel for dense
+float32/float64 CPU tensors when the extension is built, the compiled update for CUDA
+tensors, the plain path otherwise).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 from torch import Tensor
 
 from optim import _compiled, _cpu_kernel
+from optim._dispatch import Backend, Path, partition
 
 __all__ = [
     "adam",
@@ -193,60 +196,15 @@ def _plain_adamax(
             param.addcdiv_(exp_avg, exp_inf, value=-step_size)
 
 
-def _real(tensor: Tensor) -> Tensor:
-    return torch.view_as_real(tensor) if tensor.is_complex() else tensor
+BACKENDS: dict[Path, Backend] = {
+    Path.PLAIN: Backend(adam=_plain_adam, adamax=_plain_adamax, lr_as_float=False),
+    Path.CPU_KERNEL: Backend(adam=_cpu_kernel.adam, adamax=_cpu_kernel.adamax, lr_as_float=True),
+    Path.COMPILED: Backend(adam=_compiled.adam, adamax=_compiled.adamax, lr_as_float=True),
+}
 
 
-def _choose_path(row: tuple[Tensor, ...], fused: bool | None, cpu_kernel_ready: bool) -> str:
-    """``"cpu_kernel"``, ``"compiled"`` or ``"plain"`` for one parameter (``row[0]``) and its
-    gradient and state, all already viewed as real."""
-    param = row[0]
-    device_type = param.device.type
-    if device_type == "cpu":
-        if cpu_kernel_ready and _cpu_kernel.supports(row):
-            return "cpu_kernel"
-    elif device_type == "cuda" and all(
-        t.device == param.device and t.dtype == param.dtype for t in row
-    ):
-        return "compiled"
-    if fused:
-        reason = _cpu_kernel.unavailable_reason() if device_type == "cpu" else None
-        raise RuntimeError(
-            "fused=True but no fast path handles a parameter with "
-            f"dtype={param.dtype}, device={param.device}, shape={tuple(param.shape)}, "
-            f"contiguous={param.is_contiguous()}"
-            + (f" ({reason})" if reason else "")
-            + "; the fast paths take dense float32/float64 CPU tensors and CUDA tensors. "
-            "Pass fused=None to fall back to the plain path."
-        )
-    return "plain"
-
-
-def _partition(columns: list[list[Tensor]], fused: bool | None) -> dict[tuple, list[int] | None]:
-    """Indices of the parameters per (path, device, dtype); ``None`` for all of them."""
-    if not columns[0]:
-        return {}
-    if fused is False or torch.compiler.is_compiling():
-        return {("plain",): None}
-    cpu_kernel_ready = _cpu_kernel.available()
-    if cpu_kernel_ready and _cpu_kernel.supports_lists(columns):
-        return {("cpu_kernel",): None}  # the common case, without a look at each row
-    buckets: dict[tuple, list[int]] = {}
-    for i, row in enumerate(zip(*columns, strict=True)):
-        if row[0].is_complex():
-            row = tuple(_real(t) for t in row)
-        path = _choose_path(row, fused, cpu_kernel_ready)
-        key = (path, row[0].device, row[0].dtype) if path != "plain" else (path,)
-        buckets.setdefault(key, []).append(i)
-    return buckets
-
-
-def _pick(column: list[Tensor], indices: list[int] | None, *, real: bool) -> list[Tensor]:
-    if indices is None:  # the whole list: plain, or real tensors that passed supports_lists
-        return column
-    if real:
-        return [_real(column[i]) for i in indices]
-    return [column[i] for i in indices]
+def _lr_for(backend: Backend, lr: float | Tensor) -> float | Tensor:
+    return float(lr) if backend.lr_as_float else lr
 
 
 def adam(
@@ -285,17 +243,19 @@ def adam(
         decoupled_weight_decay=decoupled_weight_decay,
         bias_correction=bias_correction,
     )
-    for (path, *_), indices in _partition(columns, fused).items():
-        real = path != "plain"
-        lists = [_pick(column, indices, real=real) for column in columns]
-        if not amsgrad:
-            lists.append([])
-        steps = state_steps if indices is None else [state_steps[i] for i in indices]
-        if path == "plain":
-            _plain_adam(*lists, steps, amsgrad=amsgrad, lr=lr, **hyperparameters)
-        else:
-            module = _cpu_kernel if path == "cpu_kernel" else _compiled
-            module.adam(*lists, steps, amsgrad=amsgrad, lr=float(lr), **hyperparameters)
+    for bucket in partition(columns, fused):
+        backend = BACKENDS[bucket.path]
+        backend.adam(
+            bucket.take(params),
+            bucket.take(grads),
+            bucket.take(exp_avgs),
+            bucket.take(exp_avg_sqs),
+            bucket.take(max_exp_avg_sqs) if amsgrad else [],
+            bucket.take(state_steps),
+            amsgrad=amsgrad,
+            lr=_lr_for(backend, lr),
+            **hyperparameters,
+        )
 
 
 def adamax(
@@ -327,12 +287,14 @@ def adamax(
         decoupled_weight_decay=decoupled_weight_decay,
         bias_correction=bias_correction,
     )
-    for (path, *_), indices in _partition(columns, fused).items():
-        real = path != "plain"
-        lists = [_pick(column, indices, real=real) for column in columns]
-        steps = state_steps if indices is None else [state_steps[i] for i in indices]
-        if path == "plain":
-            _plain_adamax(*lists, steps, lr=lr, **hyperparameters)
-        else:
-            module = _cpu_kernel if path == "cpu_kernel" else _compiled
-            module.adamax(*lists, steps, lr=float(lr), **hyperparameters)
+    for bucket in partition(columns, fused):
+        backend = BACKENDS[bucket.path]
+        backend.adamax(
+            bucket.take(params),
+            bucket.take(grads),
+            bucket.take(exp_avgs),
+            bucket.take(exp_infs),
+            bucket.take(state_steps),
+            lr=_lr_for(backend, lr),
+            **hyperparameters,
+        )

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+
 import pytest
 import torch
 from hypothesis import given, settings
 
 from optim import Adam, AdaMax, _compiled, _cpu_kernel, functional
+from optim._dispatch import Path
 from tests.optim.helpers import (
     adam_groups,
     adamax_groups,
@@ -50,13 +54,15 @@ def test_fast_path_equals_plain_path(name, config):
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_cpu_float_tensors_take_the_kernel_by_default(name, monkeypatch):
     calls = []
-    original = getattr(_cpu_kernel, name.lower())
+    backend = functional.BACKENDS[Path.CPU_KERNEL]
+    original = getattr(backend, name.lower())
 
     def counting(params, *args, **kwargs):
         calls.append(len(params))
         return original(params, *args, **kwargs)
 
-    monkeypatch.setattr(_cpu_kernel, name.lower(), counting)
+    counted = dataclasses.replace(backend, **{name.lower(): counting})
+    monkeypatch.setitem(functional.BACKENDS, Path.CPU_KERNEL, counted)
     contiguous = torch.randn(4, 5, requires_grad=True)
     transposed = torch.randn(5, 4).t().requires_grad_()  # not contiguous: plain path
     half = torch.randn(3, dtype=torch.bfloat16, requires_grad=True)  # no kernel: plain path
@@ -224,9 +230,11 @@ def test_cuda_fast_path_equals_cpu_plain_path(name):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_without_a_c_compiler_auto_falls_back_and_fused_true_says_why(name, monkeypatch):
-    monkeypatch.setattr(_cpu_kernel, "_library", None)
+    # An install without a C compiler has no extension module: importing it fails.
+    monkeypatch.setitem(sys.modules, _cpu_kernel.EXTENSION, None)
+    monkeypatch.setattr(_cpu_kernel, "_loaded", False)
+    monkeypatch.setattr(_cpu_kernel, "_extension", None)
     monkeypatch.setattr(_cpu_kernel, "_failure", None)
-    monkeypatch.setattr(_cpu_kernel, "_find_compiler", lambda: None)
     assert not _cpu_kernel.available()
 
     def run(fused):
