@@ -174,7 +174,7 @@ class _Run:
         # (the CNN trains about 1.4× faster here); it changes only 4-D parameters, and the
         # results only by float rounding (tests/worker/test_engine.py checks both).
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = self.model.to(device, memory_format=memory_format)
+        self.model = self.model.to(device, memory_format=memory_format)  # stubs lack memory_format  # pyright: ignore[reportCallIssue]
         self.optimizer = build_optimizer(spec.optimizer, self.model.parameters())
 
         self.train = _place(data.train, device)
@@ -191,8 +191,8 @@ class _Run:
 
     def _restore(self, checkpoint: Checkpoint) -> None:
         stored = ExperimentSpec.model_validate_json(checkpoint.spec_json)
-        ours = self.spec.model_dump(exclude=NON_TRAINING_FIELDS)
-        theirs = stored.model_dump(exclude=NON_TRAINING_FIELDS)
+        ours = self.spec.model_dump(exclude=set(NON_TRAINING_FIELDS))
+        theirs = stored.model_dump(exclude=set(NON_TRAINING_FIELDS))
         if ours != theirs:
             differing = sorted(key for key in ours if ours[key] != theirs.get(key))
             raise EngineError(
