@@ -112,7 +112,7 @@ def table1_configs(
     unknown = sorted(set(optimizers) - set(OPTIMIZERS))
     if unknown:
         raise ValueError(f"unknown optimizers {unknown}; choose from {list(OPTIMIZERS)}")
-    configs = []
+    configs: list[Config] = []
     for optimizer in OPTIMIZERS:
         if optimizer not in optimizers:
             continue
@@ -180,7 +180,8 @@ def table1_markdown(outcomes: Sequence[CellOutcome], *, machine: str) -> str:
     for optimizer in OPTIMIZERS:
         label = OPTIMIZER_LABELS[optimizer]
         published = PUBLISHED[optimizer]
-        ours, delta = [], []
+        ours: list[str] = []
+        delta: list[str] = []
         for (_, _, column), reference in zip(COLUMNS, published, strict=True):
             outcome = by_cell.get((optimizer, column))
             if outcome is None:

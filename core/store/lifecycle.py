@@ -247,9 +247,11 @@ def _json_safe(value: object) -> object:
     if isinstance(value, float):
         return finite_or_none(value)
     if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        mapping = cast("dict[object, object]", value)  # isinstance leaves the items unknown
+        return {str(key): _json_safe(item) for key, item in mapping.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
+        sequence = cast("list[object] | tuple[object, ...]", value)
+        return [_json_safe(item) for item in sequence]
     return value
 
 
@@ -299,9 +301,9 @@ def request_cancel(
 
 @dataclass(frozen=True, slots=True)
 class ReapReport:
-    requeued: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list[str])
+    failed: list[str] = field(default_factory=list[str])
+    cancelled: list[str] = field(default_factory=list[str])
 
 
 @serialized_on_sqlite
