@@ -26,11 +26,13 @@ serve: venv
 
 test: venv
 	$(BIN)/ruff check .
+	$(BIN)/pyright
 	$(BIN)/python -m pytest
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pyright
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

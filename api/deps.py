@@ -11,7 +11,7 @@ route under ``/v1/experiments/{experiment_id}`` takes its experiment through
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
@@ -47,7 +47,9 @@ def get_current_tenant(
 CurrentTenant = Annotated[TenantIdentity, Depends(get_current_tenant)]
 
 
-NOT_FOUND = {404: {"model": ErrorPublic, "description": "No experiment with this id."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic, "description": "No experiment with this id."}
+}
 """The 404 of a route with an experiment in its path, for its OpenAPI ``responses``."""
 
 

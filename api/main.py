@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -33,7 +34,7 @@ from core.settings import settings
 from core.store.migrate import current_revision, head_revision
 from core.store.session import default_engine
 
-UNAUTHORIZED = {
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {
         "model": ErrorPublic,
         "description": "No API key, or a malformed, unknown or revoked one "

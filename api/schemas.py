@@ -9,7 +9,7 @@ three JSON arrays, not 10,000 objects.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
@@ -79,9 +79,9 @@ class ExperimentPublic(BaseModel):
             id=row.id,
             name=row.name,
             tags=row.tag_names,
-            status=row.status,
-            spec=row.spec,
-            queue=row.queue,
+            status=cast(Status, row.status),  # the column holds an ExperimentStatus value
+            spec=ExperimentSpec.model_validate(row.spec),
+            queue=cast(Literal["cpu", "gpu"], row.queue),  # the column holds a queue name
             progress=ProgressPublic(
                 epoch=row.epoch,
                 epochs=row.epochs,

@@ -25,8 +25,9 @@ from __future__ import annotations
 from typing import Literal
 
 import redis
+import redis.exceptions
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from core.settings import Settings, settings

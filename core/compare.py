@@ -80,7 +80,7 @@ def compare(experiments: Sequence[ExperimentRow]) -> Comparison:
 def best_runs(runs: Sequence[ComparedRun], metrics: Sequence[str]) -> dict[str, str]:
     """For each metric some run has a final value of, the id of the best such run: the
     highest where the registry says higher is better, else the lowest."""
-    best = {}
+    best: dict[str, str] = {}
     for metric in metrics:
         scored = [
             (value, run.id)

@@ -169,7 +169,7 @@ METRICS: dict[str, MetricInfo] = {
 def summary_metrics() -> list[str]:
     """The compare summary's metric columns, in column order."""
     columns = [(info.summary_column, name) for name, info in METRICS.items()]
-    return [name for column, name in sorted(c for c in columns if c[0] is not None)]
+    return [name for _column, name in sorted(c for c in columns if c[0] is not None)]
 
 
 def panel_metrics(panel: PanelName) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis
+import redis.exceptions
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from core.celery_app import QUEUES, BrokerUnavailableError

@@ -72,6 +72,13 @@ class Config:
     def key(self) -> str:
         return f"{self.model}{'-dropout' if self.dropout else ''}-{self.optimizer}"
 
+    @property
+    def dataset(self) -> MnistDataset:
+        """The spec's data set: MNIST in every cell of the table."""
+        dataset = self.spec.dataset
+        assert isinstance(dataset, MnistDataset)
+        return dataset
+
 
 @dataclass(frozen=True)
 class CellOutcome:
@@ -105,7 +112,7 @@ def table1_configs(
     unknown = sorted(set(optimizers) - set(OPTIMIZERS))
     if unknown:
         raise ValueError(f"unknown optimizers {unknown}; choose from {list(OPTIMIZERS)}")
-    configs = []
+    configs: list[Config] = []
     for optimizer in OPTIMIZERS:
         if optimizer not in optimizers:
             continue
@@ -145,8 +152,8 @@ def is_study_setting(configs: Sequence[Config]) -> bool:
     """True when every configuration has the study's epochs and the full data."""
     return all(
         c.spec.epochs == STUDY_EPOCHS
-        and c.spec.dataset.train_limit is None
-        and c.spec.dataset.test_limit is None
+        and c.dataset.train_limit is None
+        and c.dataset.test_limit is None
         for c in configs
     )
 
@@ -159,12 +166,13 @@ def table1_markdown(outcomes: Sequence[CellOutcome], *, machine: str) -> str:
     lines = ["# Table 1 reproduction: test accuracy on MNIST", ""]
     if not is_study_setting(configs):
         first = configs[0].spec if configs else None
+        first_data = configs[0].dataset if configs else None
         lines += [
             "**Not the study's setting** (a shortened run, for checking the pipeline only): "
             f"{first.epochs if first else '?'} epoch{'' if first and first.epochs == 1 else 's'}, "
             "training examples limited to "
-            f"{first.dataset.train_limit if first else '?'}, test examples limited to "
-            f"{first.dataset.test_limit if first else '?'}.",
+            f"{first_data.train_limit if first_data else '?'}, test examples limited to "
+            f"{first_data.test_limit if first_data else '?'}.",
             "",
         ]
     header = "| | " + " | ".join(column for _, _, column in COLUMNS) + " |"
@@ -172,7 +180,8 @@ def table1_markdown(outcomes: Sequence[CellOutcome], *, machine: str) -> str:
     for optimizer in OPTIMIZERS:
         label = OPTIMIZER_LABELS[optimizer]
         published = PUBLISHED[optimizer]
-        ours, delta = [], []
+        ours: list[str] = []
+        delta: list[str] = []
         for (_, _, column), reference in zip(COLUMNS, published, strict=True):
             outcome = by_cell.get((optimizer, column))
             if outcome is None:
@@ -204,7 +213,7 @@ def table1_markdown(outcomes: Sequence[CellOutcome], *, machine: str) -> str:
         lines.append(
             f"| {outcome.config.key} | {outcome.status} | {spec.seed} | "
             f"{outcome.epochs_completed}/{spec.epochs} | "
-            f"{train_examples} / {spec.dataset.test_limit or MnistDataset.test_size} | "
+            f"{train_examples} / {outcome.config.dataset.test_limit or MnistDataset.test_size} | "
             f"{outcome.device} | {outcome.seconds:.0f} s |"
         )
     lines += [

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -131,8 +131,10 @@ def _digits(spec: DigitsDataset, data_dir: Path) -> tuple[Split, Split]:
     """scikit-learn's 8×8 digits, first 898 train / last 899 test (``test_size=0.5``,
     ``shuffle=False``, as in scikit-learn's own classification example)."""
     from sklearn.datasets import load_digits
+    from sklearn.utils import Bunch
 
-    bunch = load_digits()
+    # load_digits() gives a Bunch unless asked for arrays; its signature says either.
+    bunch = cast(Bunch, load_digits())
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     n_test = math.ceil(0.5 * len(labels))

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from core.metrics import MetricPoint, Progress
-from core.spec import ExperimentSpec
+from core.spec import ExperimentSpec, Task
 from worker.checkpoints import Checkpoint, CheckpointError, load_latest_checkpoint, save_checkpoint
 from worker.datasets import Data, DatasetUnavailableError, load_dataset
 from worker.devices import DeviceSplit, place_split, resolve_device, synchronize
@@ -144,7 +144,7 @@ class _Run:
         self.should_stop = should_stop
         self.on_progress = on_progress
         self.log_every = log_every
-        self.task = data.task
+        self.task: Task = data.task
         self.batch_size = spec.dataset.batch_size
         self.n_train = len(data.train)
         self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
@@ -156,7 +156,7 @@ class _Run:
         # (the CNN trains about 1.4× faster here); it changes only 4-D parameters, and the
         # results only by float rounding (tests/worker/test_engine.py checks both).
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = self.model.to(device, memory_format=memory_format)
+        self.model = self.model.to(device, memory_format=memory_format)  # stubs lack memory_format  # pyright: ignore[reportCallIssue]
         self.optimizer = build_optimizer(spec.optimizer, self.model.parameters())
 
         self.train = place_split(data.train, device)
@@ -173,8 +173,8 @@ class _Run:
 
     def _restore(self, checkpoint: Checkpoint) -> None:
         stored = ExperimentSpec.model_validate_json(checkpoint.spec_json)
-        ours = self.spec.model_dump(exclude=NON_TRAINING_FIELDS)
-        theirs = stored.model_dump(exclude=NON_TRAINING_FIELDS)
+        ours = self.spec.model_dump(exclude=set(NON_TRAINING_FIELDS))
+        theirs = stored.model_dump(exclude=set(NON_TRAINING_FIELDS))
         if ours != theirs:
             differing = sorted(key for key in ours if ours[key] != theirs.get(key))
             raise EngineError(

@@ -46,7 +46,7 @@ def _prepare_pool_process(**_: object) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if _gpu_ids:
-        index = billiard.process.current_process().index
+        index = billiard.process.current_process().index  # set on pool children  # pyright: ignore[reportAttributeAccessIssue]
         os.environ["CUDA_VISIBLE_DEVICES"] = _gpu_ids[index % len(_gpu_ids)]
     import torch
 

@@ -62,7 +62,7 @@ def _open_store() -> tuple[Engine, Session]:
     shown = make_url(url).render_as_string(hide_password=True)
     if url.startswith("sqlite:///") and not make_url(url).database:
         raise StoreNotReadyError(f"DATABASE_URL names no database file ({shown})")
-    if url.startswith("sqlite:///") and not Path(make_url(url).database).is_file():
+    if url.startswith("sqlite:///") and not Path(make_url(url).database or "").is_file():
         raise StoreNotReadyError(f"there is no store at {shown}: run `adamlab migrate` first")
     engine = make_engine(url)
     revision, head = current_revision(engine), head_revision()

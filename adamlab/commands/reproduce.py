@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "reproduce",
         help="reproduce a table of the study (table1)",
-        description=__doc__.split("\n\n", 1)[1],
+        description=(__doc__ or "").split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target", choices=["table1"], help="what to reproduce")

@@ -190,9 +190,10 @@ def cancel_experiment(
     if outcome is CancelOutcome.NOT_FOUND:
         raise not_found(experiment_id)
     session.expire_all()  # request_cancel wrote with UPDATE statements
-    experiment = get_experiment(session=session, experiment_id=experiment_id, tenant_id=tenant.id)
-    if experiment is None:
+    reread = get_experiment(session=session, experiment_id=experiment_id, tenant_id=tenant.id)
+    if reread is None:
         raise not_found(experiment_id)
+    experiment = reread
     if outcome is CancelOutcome.FINISHED:
         raise HTTPException(
             status.HTTP_409_CONFLICT,

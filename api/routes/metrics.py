@@ -3,13 +3,19 @@ experiment is the request's tenant's (``OwnedExperiment``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
 from api.deps import NOT_FOUND, OwnedExperiment, SessionDep
 from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
-from api.schemas import CurvePublic, MetricHistoryPublic, MetricPointPublic, MetricsPublic
+from api.schemas import (
+    CurvePublic,
+    MetricHistoryPublic,
+    MetricPointPublic,
+    MetricsPublic,
+    Status,
+)
 from core.settings import settings
 from core.store.metrics import (
     CurveTooLongError,
@@ -86,9 +92,9 @@ def read_curves(
     curves = {
         name: CurvePublic(
             name=name,
-            steps=curve.series.steps,
-            values=curve.series.values,
-            epochs=curve.series.epochs,
+            steps=list(curve.series.steps),
+            values=list(curve.series.values),
+            epochs=list(curve.series.epochs),
             total_points=curve.total_points,
             downsampled=len(curve.series) < curve.total_points,
         )
@@ -101,7 +107,9 @@ def read_curves(
             for step, epoch, value in zip(curve.steps, curve.epochs, curve.values, strict=True)
         )
         return Response(points_csv(rows), media_type=CSV_MEDIA_TYPE)
-    return MetricsPublic(experiment_id=experiment_id, status=experiment.status, curves=curves)
+    return MetricsPublic(
+        experiment_id=experiment_id, status=cast(Status, experiment.status), curves=curves
+    )
 
 
 @router.get("/history", response_model=MetricHistoryPublic, responses=NOT_FOUND)

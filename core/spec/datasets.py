@@ -107,7 +107,7 @@ class MnistDataset(PublishedSplitsDataset):
         ),
     )
 
-    name: Literal["mnist"]
+    name: Literal["mnist"]  # frozen model: narrowing is safe  # pyright: ignore[reportIncompatibleVariableOverride]
     batch_size: BatchSize = Field(128, description="Mini-batch size; default 128 (the study's).")
 
 
@@ -130,7 +130,7 @@ class FashionMnistDataset(PublishedSplitsDataset):
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     )
 
-    name: Literal["fashion_mnist"]
+    name: Literal["fashion_mnist"]  # frozen model: narrowing is safe  # pyright: ignore[reportIncompatibleVariableOverride]
     batch_size: BatchSize = Field(128, description="Mini-batch size; default 128.")
 
 
@@ -145,7 +145,7 @@ class DigitsDataset(PublishedSplitsDataset):
     train_size: ClassVar[int] = 898
     test_size: ClassVar[int] = 899
 
-    name: Literal["digits"]
+    name: Literal["digits"]  # frozen model: narrowing is safe  # pyright: ignore[reportIncompatibleVariableOverride]
     batch_size: BatchSize = Field(64, description="Mini-batch size; default 64.")
 
 

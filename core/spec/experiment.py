@@ -30,7 +30,7 @@ class ExperimentSpec(SpecPart):
     dataset: DatasetSpec
     model: ModelSpec
     optimizer: OptimizerSpec = Field(
-        default_factory=lambda: AdamOptimizer(name="adam"),
+        default_factory=lambda: AdamOptimizer.model_validate({"name": "adam"}),
         description="Default: adam with its defaults.",
     )
     schedule: ScheduleSpec = Field(

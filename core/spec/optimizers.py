@@ -31,7 +31,7 @@ class AdamFamilyOptimizer(SpecPart):
 class AdamOptimizer(AdamFamilyOptimizer):
     """adamlab's Adam (Kingma & Ba 2015, Algorithm 1)."""
 
-    name: Literal["adam"]
+    name: Literal["adam"]  # frozen model: narrowing is safe  # pyright: ignore[reportIncompatibleVariableOverride]
     lr: Lr = Field(1e-3, description="Step size α; default 0.001 (Kingma & Ba's).")
     amsgrad: bool = Field(False, description="AMSGrad's max of v; default false.")
     bias_correction: bool = Field(True, description="Correct m and v for bias; default true.")
@@ -40,14 +40,14 @@ class AdamOptimizer(AdamFamilyOptimizer):
 class AdamaxOptimizer(AdamFamilyOptimizer):
     """adamlab's AdaMax (Kingma & Ba 2015, Algorithm 2, the ∞-norm variant)."""
 
-    name: Literal["adamax"]
+    name: Literal["adamax"]  # frozen model: narrowing is safe  # pyright: ignore[reportIncompatibleVariableOverride]
     lr: Lr = Field(2e-3, description="Step size α; default 0.002 (Kingma & Ba's).")
 
 
 class AdamwOptimizer(AdamFamilyOptimizer):
     """adamlab's AdamW (Loshchilov & Hutter 2019: decoupled weight decay)."""
 
-    name: Literal["adamw"]
+    name: Literal["adamw"]  # frozen model: narrowing is safe  # pyright: ignore[reportIncompatibleVariableOverride]
     lr: Lr = Field(1e-3, description="Step size α; default 0.001.")
     weight_decay: float = Field(
         1e-2, ge=0.0, le=1e3, description="Decoupled weight decay; default 0.01."

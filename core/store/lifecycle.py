@@ -20,9 +20,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.metrics import Progress, finite_or_none
@@ -39,7 +39,9 @@ from core.store.session import serialized_on_sqlite
 def _transition(session: Session, *conditions: ColumnElement[bool], **values: object) -> bool:
     """Write ``values`` to the experiment row matching every one of ``conditions`` and
     commit; returns whether a row matched (at most one: the conditions name an id)."""
-    changed = session.execute(update(ExperimentRow).where(*conditions).values(**values)).rowcount
+    # An UPDATE gives a CursorResult; Session.execute's stubs say only Result.
+    result = session.execute(update(ExperimentRow).where(*conditions).values(**values))
+    changed = cast(CursorResult[Any], result).rowcount
     session.commit()
     return changed == 1
 
@@ -245,9 +247,11 @@ def _json_safe(value: object) -> object:
     if isinstance(value, float):
         return finite_or_none(value)
     if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        mapping = cast("dict[object, object]", value)  # isinstance leaves the items unknown
+        return {str(key): _json_safe(item) for key, item in mapping.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
+        sequence = cast("list[object] | tuple[object, ...]", value)
+        return [_json_safe(item) for item in sequence]
     return value
 
 
@@ -297,9 +301,9 @@ def request_cancel(
 
 @dataclass(frozen=True, slots=True)
 class ReapReport:
-    requeued: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list[str])
+    failed: list[str] = field(default_factory=list[str])
+    cancelled: list[str] = field(default_factory=list[str])
 
 
 @serialized_on_sqlite

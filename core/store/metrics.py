@@ -31,7 +31,7 @@ def upsert_metric_points(
     # PostgreSQL keeps NaN and ±inf; SQLite turns NaN into NULL and would hand back ±inf,
     # which JSON cannot carry, so non-finite values are stored as NULL there.
     keeps_non_finite = dialect == "postgresql"
-    rows = {}
+    rows: dict[tuple[str, int], dict[str, object]] = {}
     for point in points:
         value = point.value
         if value is not None and not math.isfinite(value) and not keeps_non_finite:
@@ -133,7 +133,7 @@ def read_metric_curves(
     [step_min, step_max]: downsampled to ``max_points``, or with ``max_points`` None sent
     whole, which a curve of more than ``whole_limit`` points refuses with
     ``CurveTooLongError``."""
-    curves = {}
+    curves: dict[str, CurveRead] = {}
     for name in dict.fromkeys(names or metric_names(session=session, experiment_id=experiment_id)):
         curve = read_curve(
             session=session,

@@ -24,7 +24,7 @@ def plot_series(
     most ``PLOT_MAX_POINTS``; metrics without points are left out."""
     if names is None:
         names = metric_names(session=session, experiment_id=experiment_id)
-    found = {}
+    found: dict[str, MetricSeries] = {}
     for name in names:
         curve = read_curve(session=session, experiment_id=experiment_id, name=name)
         if len(curve):

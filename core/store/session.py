@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
@@ -96,7 +96,7 @@ def default_session_factory() -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
+def session_scope(factory: sessionmaker[Session] | None = None) -> Generator[Session, None, None]:
     """A session that is closed on exit (store functions commit their own work)."""
     session = (factory or default_session_factory())()
     try:

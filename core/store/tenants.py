@@ -16,8 +16,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -162,11 +163,13 @@ class RevokeOutcome(enum.StrEnum):
 @serialized_on_sqlite
 def revoke_api_key(*, session: Session, key_id: str, now: datetime | None = None) -> RevokeOutcome:
     """Revoke a key: from the next request on, it is refused (401)."""
-    revoked = session.execute(
+    # An UPDATE gives a CursorResult; Session.execute's stubs say only Result.
+    result = session.execute(
         update(ApiKeyRow)
         .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
         .values(revoked_at=now or utc_now())
-    ).rowcount
+    )
+    revoked = cast(CursorResult[Any], result).rowcount
     session.commit()
     if revoked == 1:
         return RevokeOutcome.REVOKED

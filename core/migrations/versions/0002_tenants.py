@@ -130,7 +130,7 @@ def downgrade() -> None:
     with op.batch_alter_table("experiments", naming_convention=NAMING_CONVENTION) as batch:
         batch.drop_constraint("uq_experiments_tenant_id_idempotency_key", type_="unique")
         batch.drop_constraint("fk_experiments_tenant_id_tenants", type_="foreignkey")
-        batch.create_unique_constraint(None, ["idempotency_key"])
+        batch.create_unique_constraint(None, ["idempotency_key"])  # named by the convention  # pyright: ignore[reportArgumentType]
         batch.drop_column("tenant_id")
     op.drop_index("ix_api_keys_tenant_id", table_name="api_keys")
     op.drop_table("api_keys")
