@@ -10,7 +10,7 @@ PORT ?= 8000
 EXTRAS ?= dev
 HOST ?= 127.0.0.1
 
-.PHONY: venv serve test lint bench clean
+.PHONY: venv browser serve test lint bench clean
 
 venv: $(VENV)/.installed
 
@@ -24,7 +24,14 @@ $(VENV)/.installed: pyproject.toml Makefile
 serve: venv
 	$(BIN)/adamlab serve --host $(HOST) --port $(PORT)
 
-test: venv
+# The browser tests drive Debian's chromium (Playwright cannot download its own browsers
+# here); installed when missing and apt-get may. Without it those tests skip, or fail
+# under CI=true.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; } \
+		|| echo "chromium could not be installed: the browser tests skip (and fail under CI=true)"
+
+test: venv browser
 	$(BIN)/ruff check .
 	$(BIN)/pyright
 	$(BIN)/python -m pytest

@@ -1,6 +1,7 @@
 """The FastAPI app: routers under /v1 (each request needs an API key, ``api.auth``), JSON
 errors, a body size limit, request latencies for GET /metrics, and a lifespan that checks
-the store and runs the reaper. Serve it with ``adamlab serve`` or
+the store and runs the reaper. The Swagger UI (/docs) and ReDoc (/redoc) are served from
+installed assets, never from a CDN. Serve it with ``adamlab serve`` or
 ``uvicorn api.main:app`` (with REDIS_URL set)."""
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.deps import get_current_tenant
+from api.docs_pages import install_redoc
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware
 from api.prometheus import RequestLatencyMiddleware
@@ -73,12 +76,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc load their scripts and styles from the installed
+    # fastapi-offline package, never from a CDN: both pages render on a machine with no
+    # network (ReDoc through api/docs_pages.py).
+    app = FastAPIOffline(
+        redoc_url=None,
         title="adamlab",
         summary="Optimizer experiments as a service: Adam, AdaMax and baselines.",
         version="1",
         lifespan=lifespan,
     )
+    install_redoc(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLatencyMiddleware)  # added last: outermost, times everything
