@@ -6,20 +6,15 @@ and does its own batching, which is faster than a ``DataLoader`` for data that f
 
 The IDX files live in ``settings.data_dir`` (``ADAMLAB_DATA_DIR``): ``mnist/`` and
 ``fashion-mnist/``, each with the four files under their original names. Every file is
-md5-checked against the published checksum. Missing files are downloaded from the
-canonical mirrors when the network allows; otherwise the error names the folder and the
-files it expects.
+md5-checked against the published checksum (``core/data_files.py``). Missing files are
+downloaded from the canonical mirrors when the network allows; otherwise the error names
+the folder and the files it expects.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import math
-import os
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,33 +24,17 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from core.data_files import IDX_DATASETS, DatasetUnavailableError, ensure_files
 from core.settings import settings
 from core.spec import (
-    DATASET_VARIANTS,
     DatasetVariant,
     DigitsDataset,
-    IdxFiles,
     LinearDataset,
     PublishedSplitsDataset,
     Task,
-    variant_name,
 )
 
-DOWNLOAD_TIMEOUT_S = 30.0
-
-
-class DatasetUnavailableError(RuntimeError):
-    """The data set's files are missing (and could not be downloaded) or corrupt."""
-
-
-IDX_DATASETS: dict[str, IdxFiles] = {
-    variant_name(variant): variant.idx_files
-    for variant in DATASET_VARIANTS
-    if issubclass(variant, PublishedSplitsDataset) and variant.idx_files is not None
-}
-"""The files of each IDX data set, by name, as its spec class states them (one table that
-the loader reads at each call, so a test can point a data set at other mirrors)."""
-
+__all__ = ["Data", "DatasetUnavailableError", "Split", "load_dataset", "read_idx"]
 
 @dataclass(frozen=True)
 class Split:
@@ -170,70 +149,6 @@ SPLIT_LOADERS: dict[str, SplitLoader] = {
     "linear": _linear,
 }
 """The loader of each data set variant, by the variant's ``name``."""
-
-
-def ensure_files(idx: IdxFiles, folder: Path) -> None:
-    """Make sure every file of ``idx`` is in ``folder`` with its md5, downloading the
-    missing ones; raise ``DatasetUnavailableError`` naming the folder and files if not."""
-    missing = [file for file in idx.files if not (folder / file).is_file()]
-    if missing:
-        failures = _download(idx, folder, missing)
-        if failures:
-            expected = ", ".join(idx.files)
-            raise DatasetUnavailableError(
-                f"data set files missing in {folder}: {', '.join(missing)} (the folder must "
-                f"hold {expected}; set ADAMLAB_DATA_DIR to the directory containing "
-                f"{idx.folder}/). Download failed: {'; '.join(failures)}"
-            )
-    for file, md5 in idx.files.items():
-        actual = file_md5(folder / file)
-        if actual != md5:
-            raise DatasetUnavailableError(
-                f"{folder / file} is corrupt: md5 {actual}, expected {md5}; delete it to "
-                "download it again"
-            )
-
-
-def _download(idx: IdxFiles, folder: Path, files: list[str]) -> list[str]:
-    """Fetch ``files`` into ``folder``; return why the first one that could not be had
-    failed (empty when all arrived)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return [f"cannot create {folder}: {exc}"]
-    for file in files:
-        reasons = []
-        for mirror in idx.mirrors:
-            try:
-                _fetch(mirror + file, folder / file, idx.files[file])
-                break
-            except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-                reasons.append(f"{mirror}{file}: {exc}")
-        else:
-            # No mirror served this file: report it and do not wait on the others.
-            return [" / ".join(reasons)]
-    return []
-
-
-def _fetch(url: str, destination: Path, md5: str) -> None:
-    """Download ``url`` to ``destination`` atomically, refusing a wrong md5."""
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310
-        payload = response.read()
-    actual = hashlib.md5(payload).hexdigest()
-    if actual != md5:
-        raise ValueError(f"md5 {actual}, expected {md5}")
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
-    with os.fdopen(handle, "wb") as out:
-        out.write(payload)
-    os.replace(temporary, destination)
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @lru_cache(maxsize=8)

@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from adamlab.processes import start_child, start_private_redis, stop_child, wait_until
 from core.auth_policy import AuthRefusedError, choose_auth
@@ -69,6 +70,18 @@ def _active_keys(store_url: str) -> int:
         engine.dispose()
 
 
+def _data_banner(data_dir: Path) -> str:
+    """One line: the data folder and each data set's state there."""
+    from core.data_files import inspect_datasets
+
+    found = inspect_datasets(data_dir)
+    states = ", ".join(f"{dataset.name} {dataset.state}" for dataset in found)
+    line = f"adamlab: data sets read from {data_dir}: {states}"
+    if any(dataset.state in ("missing", "corrupt") for dataset in found):
+        line += " (`adamlab datasets` says what is wrong; ADAMLAB_DATA_DIR sets the folder)"
+    return line
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
@@ -99,6 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"adamlab serve: {exc}", file=sys.stderr)
         return 2
     print(f"adamlab: {auth_note}", flush=True)
+    print(_data_banner(config.data_dir), flush=True)
 
     def on_signal(signum: int, frame: object) -> None:
         raise _Stop

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import struct
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from core import data_files
 from core.settings import settings
 from core.spec import DigitsDataset, FashionMnistDataset, LinearDataset, MnistDataset
-from worker import datasets
+from tests.support.mirror import serving_folder
 from worker.datasets import DatasetUnavailableError, load_dataset, read_idx
 
 
@@ -71,8 +73,8 @@ def test_linear_data_is_2x_plus_1_plus_unit_noise() -> None:
 def test_missing_files_without_network_name_the_folder_and_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    unreachable = replace(datasets.IDX_DATASETS["mnist"], mirrors=("http://127.0.0.1:9/",))
-    monkeypatch.setitem(datasets.IDX_DATASETS, "mnist", unreachable)
+    unreachable = replace(data_files.IDX_DATASETS["mnist"], mirrors=("http://127.0.0.1:9/",))
+    monkeypatch.setitem(data_files.IDX_DATASETS, "mnist", unreachable)
     with pytest.raises(DatasetUnavailableError) as caught:
         load_dataset(MnistDataset(name="mnist"), data_dir=tmp_path)
     message = str(caught.value)
@@ -106,26 +108,16 @@ def test_read_idx_parses_header_and_data(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def mirror(tmp_path: Path):
-    """A local HTTP server over a folder, standing in for a data set mirror."""
-    import functools
-    import http.server
-    import threading
-
+def mirror(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A local mirror: the folder it serves and its URL."""
     root = tmp_path / "mirror"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with serving_folder(root) as url:
+        yield root, url
 
 
 def test_missing_file_is_downloaded_and_checked(
-    tmp_path: Path, mirror, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mirror: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, url = mirror
     source = Path(settings.data_dir) / "mnist"
@@ -133,24 +125,24 @@ def test_missing_file_is_downloaded_and_checked(
     missing = tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte.gz"
     missing.unlink()
     shutil.copy(source / missing.name, root / missing.name)
-    served = replace(datasets.IDX_DATASETS["mnist"], mirrors=("http://127.0.0.1:9/", url))
-    monkeypatch.setitem(datasets.IDX_DATASETS, "mnist", served)
+    served = replace(data_files.IDX_DATASETS["mnist"], mirrors=("http://127.0.0.1:9/", url))
+    monkeypatch.setitem(data_files.IDX_DATASETS, "mnist", served)
 
     data = load_dataset(MnistDataset(name="mnist", test_limit=10), data_dir=tmp_path / "data")
     assert missing.is_file() and len(data.test) == 10
-    assert datasets.file_md5(missing) == served.files[missing.name]
+    assert data_files.file_md5(missing) == served.files[missing.name]
 
 
 def test_download_with_a_wrong_checksum_is_refused(
-    tmp_path: Path, mirror, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mirror: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, url = mirror
     shutil.copytree(Path(settings.data_dir) / "mnist", tmp_path / "data" / "mnist")
     missing = tmp_path / "data" / "mnist" / "t10k-labels-idx1-ubyte.gz"
     missing.unlink()
     (root / missing.name).write_bytes(b"not the labels")
-    served = replace(datasets.IDX_DATASETS["mnist"], mirrors=(url,))
-    monkeypatch.setitem(datasets.IDX_DATASETS, "mnist", served)
+    served = replace(data_files.IDX_DATASETS["mnist"], mirrors=(url,))
+    monkeypatch.setitem(data_files.IDX_DATASETS, "mnist", served)
 
     with pytest.raises(DatasetUnavailableError, match="md5"):
         load_dataset(MnistDataset(name="mnist"), data_dir=tmp_path / "data")
