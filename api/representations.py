@@ -11,6 +11,7 @@ from fastapi import Response
 
 from api.schemas import ErrorPublic
 from core.plots import MEDIA_TYPES, ImageFormat
+from core.run_environment import RunEnvironment
 
 CSV_MEDIA_TYPE = "text/csv"
 CSV_COLUMNS = ("name", "step", "epoch", "value")
@@ -63,11 +64,19 @@ def prefers_csv(accept: str | None) -> bool:
     return csv_quality > 0.0 and csv_quality > json_quality
 
 
-def points_csv(rows: Iterable[tuple[str, int, int, float | None]]) -> str:
+def points_csv(
+    rows: Iterable[tuple[str, int, int, float | None]],
+    *,
+    environment: RunEnvironment | None = None,
+) -> str:
     """CSV with the header ``name,step,epoch,value`` and one line per point; a value that
     was not finite is an empty cell. Floats are written with ``repr`` (the shortest text
-    that reads back to the same float), as JSON writes them."""
+    that reads back to the same float), as JSON writes them. The run's reproducibility
+    record, when there is one, comes first as ``# key: value`` comment lines (read with
+    ``pandas.read_csv(..., comment="#")``)."""
     buffer = io.StringIO()
+    if environment is not None:
+        buffer.writelines(f"# {line}\n" for line in environment.summary_lines())
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for name, step, epoch, value in rows:

@@ -13,6 +13,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
+from core.run_environment import RunEnvironment
 from core.spec import ExperimentSpec
 from core.store.models import CheckpointRow, ExperimentRow
 
@@ -67,6 +68,12 @@ class ExperimentPublic(BaseModel):
         description="The epoch whose checkpoint the last run resumed from (0: the start)."
     )
     cancel_requested: bool
+    environment: RunEnvironment | None = Field(
+        None,
+        description="The reproducibility record its worker filled in when the run started: "
+        "versions, git commit, device, threads, seeds, determinism flags, data files' md5 "
+        "(null until a worker starts it).",
+    )
     checkpoints: list[CheckpointPublic] | None = Field(
         None, description="Checkpoint files on disk (only when reading one experiment)."
     )
@@ -103,6 +110,9 @@ class ExperimentPublic(BaseModel):
             attempts=row.attempts,
             resumed_from_epoch=row.resumed_from_epoch,
             cancel_requested=row.cancel_requested,
+            environment=None
+            if row.environment is None
+            else RunEnvironment.model_validate(row.environment),
             checkpoints=None
             if checkpoints is None
             else [

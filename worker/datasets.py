@@ -36,6 +36,7 @@ from core.spec import (
 
 __all__ = ["Data", "DatasetUnavailableError", "Split", "load_dataset", "read_idx"]
 
+
 @dataclass(frozen=True)
 class Split:
     """Inputs and targets of one split, on the CPU."""

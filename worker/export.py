@@ -8,7 +8,9 @@ only, as safetensors requires):
 
 - ``spec``: the experiment spec as JSON (build the model with
   ``worker.models.build_model(spec.model, ...)`` and ``load_state_dict`` the tensors),
-- ``experiment_id``, ``epoch``, ``step``, ``final_metrics`` (JSON), ``format``.
+- ``experiment_id``, ``epoch``, ``step``, ``final_metrics`` (JSON), ``format``,
+- ``environment``: the run's reproducibility record as JSON
+  (``core.run_environment.RunEnvironment``), when the worker made one.
 
 The file is written to a temporary name and renamed, so a reader never sees half of it.
 Safetensors holds tensors and strings only: loading it runs no pickled code, unlike the
@@ -25,6 +27,7 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from core.run_environment import RunEnvironment
 from core.spec import ExperimentSpec
 from worker.checkpoints import CheckpointError, load_latest_checkpoint
 
@@ -40,7 +43,13 @@ def final_weights_path(folder: Path) -> Path:
     return folder / FINAL_WEIGHTS_NAME
 
 
-def export_final_weights(*, folder: Path, spec: ExperimentSpec, experiment_id: str) -> Path:
+def export_final_weights(
+    *,
+    folder: Path,
+    spec: ExperimentSpec,
+    experiment_id: str,
+    environment: RunEnvironment | None = None,
+) -> Path:
     """Write the final weights of the run whose checkpoints are in ``folder``; returns the
     file's path. Raises ExportError when the newest checkpoint is not the last epoch's
     (the run did not finish) or cannot be read."""
@@ -65,6 +74,8 @@ def export_final_weights(*, folder: Path, spec: ExperimentSpec, experiment_id: s
         "step": str(checkpoint.step),
         "final_metrics": json.dumps(checkpoint.epoch_metrics),
     }
+    if environment is not None:
+        metadata["environment"] = environment.model_dump_json()
     destination = final_weights_path(folder)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".final-", suffix=".tmp")
     os.close(handle)

@@ -12,7 +12,8 @@ store (a compare-and-set that makes duplicate deliveries harmless, see
   (``worker/lease.py``), which every ``ADAMLAB_HEARTBEAT_INTERVAL_S`` writes the heartbeat
   and the latest progress and reads whether the job was cancelled or taken over,
 
-then records how the run ended and indexes the checkpoint files
+records the run's reproducibility record (``worker/environment.py``), then records how
+the run ended and indexes the checkpoint files
 (``worker/checkpoint_index.py``). The engine is imported inside the task, so the worker's
 main process never loads torch; pool children import it when they start
 (``worker/pool.py``).
@@ -32,9 +33,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import worker.pool  # noqa: F401 (connects the pool processes' start-up hook)
 from core.celery_app import RUN_EXPERIMENT_TASK, celery_app
+from core.run_environment import RunEnvironment
 from core.settings import Settings, settings
 from core.spec import ExperimentSpec
-from core.store.lifecycle import RunEnding, claim_experiment, finish_experiment
+from core.store.lifecycle import (
+    Claim,
+    RunEnding,
+    claim_experiment,
+    finish_experiment,
+    record_environment,
+)
 from core.store.models import ExperimentStatus
 from core.store.session import default_session_factory, session_scope
 from worker.checkpoint_index import index_checkpoints
@@ -44,15 +52,35 @@ from worker.store_sink import StoreMetricSink
 logger = logging.getLogger(__name__)
 
 
-def export_weights(*, folder: Path, spec: ExperimentSpec, experiment_id: str) -> None:
+def export_weights(
+    *,
+    folder: Path,
+    spec: ExperimentSpec,
+    experiment_id: str,
+    environment: RunEnvironment | None,
+) -> None:
     """Write the final weights for download. A failure is logged, not the run's: its
     metrics stand, and the API answers that no final weights are on disk."""
     from worker.export import ExportError, export_final_weights
 
     try:
-        export_final_weights(folder=folder, spec=spec, experiment_id=experiment_id)
+        export_final_weights(
+            folder=folder, spec=spec, experiment_id=experiment_id, environment=environment
+        )
     except (ExportError, OSError):
         logger.error("experiment %s: final weights not exported", experiment_id, exc_info=True)
+
+
+def record_run_environment(
+    factory: sessionmaker[Session], claim: Claim, environment: RunEnvironment
+) -> None:
+    with session_scope(factory) as session:
+        record_environment(
+            session=session,
+            experiment_id=claim.experiment_id,
+            lease_id=claim.lease_id,
+            environment=environment,
+        )
 
 
 def execute_experiment(
@@ -65,6 +93,7 @@ def execute_experiment(
     """Run one delivery of a job; returns what happened: ``skipped`` (nothing to run),
     ``lease_lost`` (another worker took over), or the run's final status."""
     from worker.engine import EngineError, resolve_device, run_experiment
+    from worker.environment import describe_environment
 
     factory = session_factory or default_session_factory()
     with session_scope(factory) as session:
@@ -98,9 +127,14 @@ def execute_experiment(
         finish(ExperimentStatus.FAILED, error=f"the stored spec is no longer valid: {exc}")
         return ExperimentStatus.FAILED.value
     try:
-        device: str | None = str(resolve_device(spec.device))
+        resolved = resolve_device(spec.device)
     except EngineError:
-        device = None  # the engine reports it as the run's failure
+        device: str | None = None  # the engine reports it as the run's failure
+        environment = None
+    else:
+        device = str(resolved)
+        environment = describe_environment(spec, device=resolved, data_dir=config.data_dir)
+        record_run_environment(factory, claim, environment)
     folder = config.checkpoint_dir(experiment_id)
     folder.mkdir(parents=True, exist_ok=True)
     sink = StoreMetricSink(
@@ -134,7 +168,9 @@ def execute_experiment(
             finish(ExperimentStatus.FAILED, error=f"{type(exc).__name__}: {exc}", device=device)
             raise
     if result.status == "succeeded" and not keeper.lease_lost:
-        export_weights(folder=folder, spec=spec, experiment_id=experiment_id)
+        export_weights(
+            folder=folder, spec=spec, experiment_id=experiment_id, environment=environment
+        )
     index_checkpoints(session_factory=factory, experiment_id=experiment_id, folder=folder)
     if keeper.lease_lost:
         logger.warning("experiment %s was taken over by another worker", experiment_id)

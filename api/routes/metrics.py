@@ -16,6 +16,7 @@ from api.schemas import (
     MetricsPublic,
     Status,
 )
+from core.run_environment import RunEnvironment
 from core.settings import settings
 from core.store.metrics import (
     CurveTooLongError,
@@ -106,7 +107,12 @@ def read_curves(
             for name, curve in curves.items()
             for step, epoch, value in zip(curve.steps, curve.epochs, curve.values, strict=True)
         )
-        return Response(points_csv(rows), media_type=CSV_MEDIA_TYPE)
+        environment = (
+            None
+            if experiment.environment is None
+            else RunEnvironment.model_validate(experiment.environment)
+        )
+        return Response(points_csv(rows, environment=environment), media_type=CSV_MEDIA_TYPE)
     return MetricsPublic(
         experiment_id=experiment_id, status=cast(Status, experiment.status), curves=curves
     )

@@ -26,6 +26,7 @@ from sqlalchemy import ColumnElement, CursorResult, and_, func, literal, or_, se
 from sqlalchemy.orm import Session
 
 from core.metrics import Progress, finite_or_none
+from core.run_environment import RunEnvironment
 from core.store.models import (
     FINISHED_STATUSES,
     ExperimentRow,
@@ -180,6 +181,19 @@ def record_heartbeat(
         select(ExperimentRow.cancel_requested).where(ExperimentRow.id == experiment_id)
     )
     return HeartbeatReply(lease_held=held, cancel_requested=bool(cancel_requested))
+
+
+@serialized_on_sqlite
+def record_environment(
+    *, session: Session, experiment_id: str, lease_id: str, environment: RunEnvironment
+) -> bool:
+    """Keep the reproducibility record of the run that holds ``lease_id`` (written when
+    the run starts, again by each resumed delivery: a resume may run elsewhere)."""
+    return _transition(
+        session,
+        *_leased(experiment_id, lease_id),
+        environment=environment.model_dump(mode="json"),
+    )
 
 
 def _progress_values(progress: Progress) -> dict[str, object]:

@@ -146,6 +146,8 @@ class ExperimentRow(Base):
     final_metrics: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
     resumed_from_epoch: Mapped[int | None] = mapped_column(Integer)
+    environment: Mapped[dict[str, Any] | None]
+    """The run's reproducibility record (``core.run_environment.RunEnvironment``)."""
 
     tags: Mapped[list[ExperimentTagRow]] = relationship(
         back_populates="experiment",
