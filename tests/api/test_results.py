@@ -272,7 +272,12 @@ def test_compare_svg_has_a_line_per_run_with_points_and_a_panel_per_metric(
 
 
 def csv_curves(text: str) -> dict[str, dict[str, list]]:
-    reader = csv.DictReader(io.StringIO(text))
+    """The curves of a CSV answer; its ``# key: value`` lines (the run's reproducibility
+    record, tests/api/test_run_environment.py) come before the header."""
+    lines = text.splitlines(keepends=True)
+    body_at = next(index for index, line in enumerate(lines) if not line.startswith("# "))
+    assert body_at > 0, "no reproducibility record heads the CSV"
+    reader = csv.DictReader(io.StringIO("".join(lines[body_at:])))
     assert reader.fieldnames == ["name", "step", "epoch", "value"]
     curves: dict[str, dict[str, list]] = {}
     for row in reader:
