@@ -147,6 +147,9 @@ class AdamlabClient:
             query["max_points"] = max_points
         return self._json("GET", f"/v1/experiments/{experiment_id}/metrics", params=query)
 
+    def logs(self, experiment_id: str, *, lines: int = 200) -> dict:
+        return self._json("GET", f"/v1/experiments/{experiment_id}/logs", params={"lines": lines})
+
     def metrics_csv(self, experiment_id: str) -> str:
         response = self._request(
             "GET", f"/v1/experiments/{experiment_id}/metrics", headers={"Accept": "text/csv"}

@@ -26,6 +26,7 @@ from api.routes import (
     compare,
     experiments,
     health,
+    logs,
     metrics,
     plots,
     prometheus,
@@ -93,6 +94,7 @@ def create_app() -> FastAPI:
     # Every /v1 route answers only a request with a valid key (ADAMLAB_AUTH=required).
     for router in (
         experiments.router,
+        logs.router,
         metrics.router,
         plots.router,
         weights.router,

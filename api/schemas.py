@@ -161,6 +161,12 @@ class MetricHistoryPublic(BaseModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
 
 
+class RunLogPublic(BaseModel):
+    experiment_id: str
+    lines: list[str] = Field(description="The log's last lines, oldest first.")
+    truncated: bool = Field(description="Whether older lines exist beyond these.")
+
+
 class ComparedExperimentPublic(BaseModel):
     id: str
     name: str

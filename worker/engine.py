@@ -32,6 +32,7 @@ RNG states and position, so a resumed run repeats the uninterrupted run's metric
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -54,6 +55,8 @@ from worker.models import build_model
 from worker.optimizers import build_optimizer
 from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_LOG_EVERY = 50
 # Spec fields that do not change what is computed: a checkpoint stays valid across them.
@@ -107,6 +110,7 @@ def run_experiment(
             spec, data, device, sink, folder, should_stop, on_progress, log_every, channels_last
         ).run()
     except (EngineError, DatasetUnavailableError, CheckpointError) as exc:
+        logger.error("the run failed before training: %s", exc, exc_info=True)
         return RunResult(status="failed", final_metrics={}, error=str(exc), device=device_name)
 
 
@@ -215,6 +219,21 @@ class _Run:
     def run(self) -> RunResult:
         self.started = time.perf_counter()
         self.first_step = (self.start_epoch - 1) * self.steps_per_epoch
+        spec = self.spec
+        logger.info(
+            "training %s on %s with %s (lr %g): %d epochs of %d steps (batch %d) on %s, seed %d",
+            spec.model.name,
+            spec.dataset.name,
+            spec.optimizer.name,
+            spec.optimizer.lr,
+            spec.epochs,
+            self.steps_per_epoch,
+            self.batch_size,
+            self.device,
+            spec.seed,
+        )
+        if self.start_epoch > 1:
+            logger.info("resuming from the checkpoint of epoch %d", self.start_epoch - 1)
         for epoch in range(self.start_epoch, self.spec.epochs + 1):
             outcome = self._train_epoch(epoch)
             if outcome is not None:
@@ -303,6 +322,12 @@ class _Run:
         self.last_metrics = metrics
         self._save(epoch, metrics)
         self._report(epoch, step)
+        logger.info(
+            "epoch %d/%d: %s",
+            epoch,
+            self.spec.epochs,
+            ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()),
+        )
         return None
 
     def _write_window(
@@ -375,6 +400,12 @@ class _Run:
     def _result(
         self, status: str, error: str | None, epochs_completed: int, *, steps: int | None = None
     ) -> RunResult:
+        if status == "failed":
+            logger.error("the run failed: %s", error)
+        elif status == "cancelled":
+            logger.info("stopped after step %s, as asked", steps)
+        elif status == "succeeded":
+            logger.info("finished %d epochs", epochs_completed)
         return RunResult(
             status=status,  # type: ignore[arg-type]
             final_metrics=dict(self.last_metrics),

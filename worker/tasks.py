@@ -47,6 +47,7 @@ from core.store.models import ExperimentStatus
 from core.store.session import default_session_factory, session_scope
 from worker.checkpoint_index import index_checkpoints
 from worker.lease import LeaseKeeper
+from worker.run_log import run_log
 from worker.store_sink import StoreMetricSink
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,8 @@ def execute_experiment(
         checkpoint_dir=folder,
         device=device,
     )
-    with keeper:
+    header = f"experiment {experiment_id}: attempt {claim.attempt} on {worker_name}"
+    with run_log(folder, header=header), keeper:
         try:
             result = run_experiment(
                 spec,
@@ -162,9 +164,11 @@ def execute_experiment(
             )
             sink.flush()
         except OperationalError:
+            logger.warning("experiment %s: the store is unreachable", experiment_id)
             raise  # the store is unreachable: the heartbeat goes stale, the reaper requeues
         except Exception as exc:
             # An engine bug: record it for the user, then let Celery log it (no retry).
+            logger.exception("experiment %s: the engine raised", experiment_id)
             finish(ExperimentStatus.FAILED, error=f"{type(exc).__name__}: {exc}", device=device)
             raise
     if result.status == "succeeded" and not keeper.lease_lost:

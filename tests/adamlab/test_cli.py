@@ -155,6 +155,21 @@ def test_list_and_show(service: Service, quick_runs: list[dict[str, Any]]) -> No
     assert "HTTP 404: No experiment with id 'no-such-id'." in unknown.stderr
 
 
+def test_logs_prints_the_runs_last_lines(
+    service: Service, quick_runs: list[dict[str, Any]]
+) -> None:
+    run = quick_runs[0]
+    printed = adamlab("logs", run["id"], server=service.base_url)
+    assert printed.returncode == 0, printed.stderr
+    assert f"experiment {run['id']}: attempt 1" in printed.stdout
+    assert "epoch 2/2: train_loss" in printed.stdout
+    last = adamlab("logs", run["id"], "--lines", "1", server=service.base_url)
+    assert last.stdout.splitlines()[0].startswith("(older lines not shown")
+    assert last.stdout.splitlines()[1] == printed.stdout.splitlines()[-1]
+    bad = adamlab("logs", run["id"], "--lines", "0", server=service.base_url)
+    assert bad.returncode == 2 and "argument --lines: a whole number from 1 to 2000" in bad.stderr
+
+
 def test_plot_writes_the_learning_curves(
     service: Service, quick_runs: list[dict[str, Any]], tmp_path: Path
 ) -> None:
