@@ -77,10 +77,19 @@ class ExperimentPublic(BaseModel):
     checkpoints: list[CheckpointPublic] | None = Field(
         None, description="Checkpoint files on disk (only when reading one experiment)."
     )
+    disk_bytes: int | None = Field(
+        None,
+        description="The bytes its folder holds on the server: checkpoints, weights and "
+        "log (only when reading one experiment).",
+    )
 
     @classmethod
     def from_row(
-        cls, row: ExperimentRow, *, checkpoints: list[CheckpointRow] | None = None
+        cls,
+        row: ExperimentRow,
+        *,
+        checkpoints: list[CheckpointRow] | None = None,
+        disk_bytes: int | None = None,
     ) -> ExperimentPublic:
         return cls(
             id=row.id,
@@ -110,6 +119,7 @@ class ExperimentPublic(BaseModel):
             attempts=row.attempts,
             resumed_from_epoch=row.resumed_from_epoch,
             cancel_requested=row.cancel_requested,
+            disk_bytes=disk_bytes,
             environment=None
             if row.environment is None
             else RunEnvironment.model_validate(row.environment),

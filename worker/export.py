@@ -9,6 +9,8 @@ only, as safetensors requires):
 - ``spec``: the experiment spec as JSON (build the model with
   ``worker.models.build_model(spec.model, ...)`` and ``load_state_dict`` the tensors),
 - ``experiment_id``, ``epoch``, ``step``, ``final_metrics`` (JSON), ``format``,
+- ``complete``: ``"true"`` when ``epoch`` is the spec's last (a cancelled run's weights
+  are its newest checkpoint's, ``"false"``),
 - ``environment``: the run's reproducibility record as JSON
   (``core.run_environment.RunEnvironment``), when the worker made one.
 
@@ -49,15 +51,18 @@ def export_final_weights(
     spec: ExperimentSpec,
     experiment_id: str,
     environment: RunEnvironment | None = None,
+    complete: bool = True,
 ) -> Path:
     """Write the final weights of the run whose checkpoints are in ``folder``; returns the
-    file's path. Raises ExportError when the newest checkpoint is not the last epoch's
-    (the run did not finish) or cannot be read."""
+    file's path. ``complete``: the newest checkpoint must be the last epoch's (a succeeded
+    run), else ExportError; a cancelled run exports with ``complete=False``, taking the
+    newest checkpoint whatever its epoch (the metadata's ``epoch`` says which). Raises
+    ExportError too when there is no checkpoint or it cannot be read."""
     try:
         checkpoint = load_latest_checkpoint(folder)
     except CheckpointError as exc:
         raise ExportError(str(exc)) from exc
-    if checkpoint is None or checkpoint.epoch != spec.epochs:
+    if checkpoint is None or (complete and checkpoint.epoch != spec.epochs):
         found = "none" if checkpoint is None else f"epoch {checkpoint.epoch}"
         raise ExportError(
             f"no checkpoint of the last epoch ({spec.epochs}) in {folder} (newest: {found})"
@@ -73,6 +78,7 @@ def export_final_weights(
         "epoch": str(checkpoint.epoch),
         "step": str(checkpoint.step),
         "final_metrics": json.dumps(checkpoint.epoch_metrics),
+        "complete": "true" if checkpoint.epoch == spec.epochs else "false",
     }
     if environment is not None:
         metadata["environment"] = environment.model_dump_json()

@@ -12,9 +12,10 @@ store (a compare-and-set that makes duplicate deliveries harmless, see
   (``worker/lease.py``), which every ``ADAMLAB_HEARTBEAT_INTERVAL_S`` writes the heartbeat
   and the latest progress and reads whether the job was cancelled or taken over,
 
-records the run's reproducibility record (``worker/environment.py``), then records how
-the run ended and indexes the checkpoint files
-(``worker/checkpoint_index.py``). The engine is imported inside the task, so the worker's
+records the run's reproducibility record (``worker/environment.py``) and its log
+(``worker/run_log.py``), then settles its files (``worker/run_files.py``: weights exported,
+checkpoints no longer needed deleted), indexes them (``worker/checkpoint_index.py``) and
+records how the run ended. The engine is imported inside the task, so the worker's
 main process never loads torch; pool children import it when they start
 (``worker/pool.py``).
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Unpack
 
 from celery import Task
@@ -47,29 +47,11 @@ from core.store.models import ExperimentStatus
 from core.store.session import default_session_factory, session_scope
 from worker.checkpoint_index import index_checkpoints
 from worker.lease import LeaseKeeper
+from worker.run_files import settle_run_files
 from worker.run_log import run_log
 from worker.store_sink import StoreMetricSink
 
 logger = logging.getLogger(__name__)
-
-
-def export_weights(
-    *,
-    folder: Path,
-    spec: ExperimentSpec,
-    experiment_id: str,
-    environment: RunEnvironment | None,
-) -> None:
-    """Write the final weights for download. A failure is logged, not the run's: its
-    metrics stand, and the API answers that no final weights are on disk."""
-    from worker.export import ExportError, export_final_weights
-
-    try:
-        export_final_weights(
-            folder=folder, spec=spec, experiment_id=experiment_id, environment=environment
-        )
-    except (ExportError, OSError):
-        logger.error("experiment %s: final weights not exported", experiment_id, exc_info=True)
 
 
 def record_run_environment(
@@ -171,9 +153,13 @@ def execute_experiment(
             logger.exception("experiment %s: the engine raised", experiment_id)
             finish(ExperimentStatus.FAILED, error=f"{type(exc).__name__}: {exc}", device=device)
             raise
-    if result.status == "succeeded" and not keeper.lease_lost:
-        export_weights(
-            folder=folder, spec=spec, experiment_id=experiment_id, environment=environment
+    if not keeper.lease_lost:
+        settle_run_files(
+            folder=folder,
+            status=result.status,
+            spec=spec,
+            experiment_id=experiment_id,
+            environment=environment,
         )
     index_checkpoints(session_factory=factory, experiment_id=experiment_id, folder=folder)
     if keeper.lease_lost:

@@ -24,6 +24,7 @@ from api.schemas import (
     Status,
 )
 from core.celery_app import BrokerNotConfiguredError, BrokerUnavailableError, queue_for_device
+from core.run_logs import bytes_on_disk
 from core.settings import settings
 from core.store.checkpoints import list_checkpoints
 from core.store.experiments import (
@@ -165,9 +166,13 @@ def list_experiments_route(
 @router.get("/{experiment_id}", response_model=ExperimentPublic, responses=NOT_FOUND)
 def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> ExperimentPublic:
     """One experiment: spec, status, progress, final metrics, error, timings, worker,
-    device, and its checkpoint files."""
+    device, its checkpoint files and the bytes its folder holds."""
     checkpoints = list_checkpoints(session=session, experiment_id=experiment.id)
-    return ExperimentPublic.from_row(experiment, checkpoints=checkpoints)
+    return ExperimentPublic.from_row(
+        experiment,
+        checkpoints=checkpoints,
+        disk_bytes=bytes_on_disk(settings.checkpoint_dir(experiment.id)),
+    )
 
 
 @router.post(

@@ -31,26 +31,28 @@ def download_name(name: str, experiment_id: str) -> str:
     responses={
         200: {
             "content": {"application/octet-stream": {}},
-            "description": "The final weights as a safetensors file; its metadata holds "
-            "the spec (JSON, key 'spec'), the epoch, the step and the final metrics.",
+            "description": "The final weights as a safetensors file (a cancelled run's: "
+            "its newest checkpoint's, metadata 'complete' false); its metadata holds the "
+            "spec (JSON, key 'spec'), the epoch, the step and the final metrics.",
         },
         404: {
             "model": ErrorPublic,
-            "description": "No such experiment, or it has no final weights (not finished, "
-            "failed or cancelled).",
+            "description": "No such experiment, or it has no weights to give (queued, "
+            "running, failed, or cancelled before its first epoch ended).",
         },
     },
 )
 def download_final_weights(experiment: OwnedExperiment, session: SessionDep) -> FileResponse:
-    """The final weights of a succeeded experiment: a safetensors file, one tensor per
-    entry of the model's ``state_dict()``, loadable into the engine's model built from
-    the spec in its metadata."""
+    """The final weights of a succeeded experiment (or a cancelled one's newest
+    checkpoint's): a safetensors file, one tensor per entry of the model's
+    ``state_dict()``, loadable into the engine's model built from the spec in its
+    metadata."""
     experiment_id = experiment.id
-    if experiment.status != ExperimentStatus.SUCCEEDED:
+    if experiment.status not in (ExperimentStatus.SUCCEEDED, ExperimentStatus.CANCELLED):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"Experiment {experiment_id} has no final weights: it is {experiment.status}; "
-            "they are saved when a run succeeds.",
+            "they are saved when a run succeeds or is cancelled.",
         )
     path = final_weights_file(
         session=session, experiment_id=experiment_id, folder=settings.checkpoint_dir(experiment_id)
@@ -60,6 +62,12 @@ def download_final_weights(experiment: OwnedExperiment, session: SessionDep) -> 
             path,
             media_type="application/octet-stream",
             filename=download_name(experiment.name, experiment_id),
+        )
+    if experiment.status == ExperimentStatus.CANCELLED:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"Experiment {experiment_id} was cancelled before its first epoch ended: no "
+            "weights were saved.",
         )
     raise HTTPException(
         status.HTTP_404_NOT_FOUND,

@@ -386,7 +386,7 @@ def test_checkpoint_of_a_run_without_final_weights_is_404(
         assert response.status_code == 404
         assert response.json()["detail"] == (
             f"Experiment {runs[key]['id']} has no final weights: it is {state}; "
-            "they are saved when a run succeeds."
+            "they are saved when a run succeeds or is cancelled."
         )
     assert client.get("/v1/experiments/nope/checkpoint").status_code == 404
 
