@@ -24,6 +24,7 @@ from core.store.experiments import get_experiment
 from core.store.models import ExperimentRow
 from core.store.session import session_scope
 from core.store.tenants import TenantIdentity
+from core.text import PlainText
 
 
 def get_session() -> Iterator[Session]:
@@ -95,7 +96,7 @@ async def require_json_body(request: Request) -> None:
 JsonBody = Depends(require_json_body)
 
 IdempotencyKey = Annotated[
-    str | None,
+    PlainText | None,
     Header(
         alias="Idempotency-Key",
         min_length=1,
