@@ -7,14 +7,19 @@ from fastapi import APIRouter, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
-from api.deps import NOT_FOUND, CurrentTenant, SessionDep, experiment_not_found
+from api.deps import (
+    NOT_FOUND,
+    CurrentTenant,
+    SessionDep,
+    experiment_not_found,
+    find_owned_experiment,
+)
 from api.params import CompareIds, CompareMetrics
 from api.representations import IMAGE_RESPONSES, image_response
 from api.schemas import ComparisonPublic
 from core.compare import MAX_COMPARED, compare
 from core.metrics import METRICS
 from core.plots import ImageFormat, comparison_panels, render_panels
-from core.store.experiments import get_experiment
 from core.store.models import ExperimentRow
 from core.store.plot_series import plot_series
 
@@ -62,9 +67,7 @@ def experiments_of(session: Session, ids: list[str], *, tenant_id: str) -> list[
     (another tenant's experiment is unknown)."""
     found = []
     for experiment_id in ids:
-        experiment = get_experiment(
-            session=session, experiment_id=experiment_id, tenant_id=tenant_id
-        )
+        experiment = find_owned_experiment(session, experiment_id, tenant_id=tenant_id)
         if experiment is None:
             raise experiment_not_found(experiment_id)
         found.append(experiment)

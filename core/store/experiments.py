@@ -197,10 +197,7 @@ def get_experiment(
     """The experiment, if it exists and is ``tenant_id``'s (None: whoever's it is).
 
     One query filtered by both id and tenant: another tenant's experiment is never
-    loaded, so it takes the very path (and time) of an id that does not exist. Text that
-    cannot be an id (``is_experiment_id``) is not looked up at all."""
-    if not is_experiment_id(experiment_id):
-        return None
+    loaded, so it takes the very path (and time) of an id that does not exist."""
     query = select(ExperimentRow).where(ExperimentRow.id == experiment_id)
     if tenant_id is not None:
         query = query.where(ExperimentRow.tenant_id == tenant_id)
