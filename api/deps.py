@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 from api.auth import bearer_scheme, identify_tenant
 from api.schemas import ErrorPublic
 from core.celery_app import dispatch_experiment
-from core.store.experiments import get_experiment
+from core.store.experiments import get_experiment, is_experiment_id
 from core.store.models import ExperimentRow
 from core.store.session import session_scope
 from core.store.tenants import TenantIdentity
+from core.text import PlainText
 
 
 def get_session() -> Iterator[Session]:
@@ -57,11 +58,22 @@ def experiment_not_found(experiment_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"No experiment with id {experiment_id!r}.")
 
 
+def find_owned_experiment(
+    session: Session, experiment_id: str, *, tenant_id: str
+) -> ExperimentRow | None:
+    """The tenant's experiment of a client's id, else None: another tenant's takes the
+    same single query as a missing one, and text that cannot be an id (a NUL, not a UUID)
+    is not looked up at all."""
+    if not is_experiment_id(experiment_id):
+        return None
+    return get_experiment(session=session, experiment_id=experiment_id, tenant_id=tenant_id)
+
+
 def get_owned_experiment(
     experiment_id: str, session: SessionDep, tenant: CurrentTenant
 ) -> ExperimentRow:
     """The path's experiment if it is the request's tenant's; another tenant's is 404."""
-    experiment = get_experiment(session=session, experiment_id=experiment_id, tenant_id=tenant.id)
+    experiment = find_owned_experiment(session, experiment_id, tenant_id=tenant.id)
     if experiment is None:
         raise experiment_not_found(experiment_id)
     return experiment
@@ -95,7 +107,7 @@ async def require_json_body(request: Request) -> None:
 JsonBody = Depends(require_json_body)
 
 IdempotencyKey = Annotated[
-    str | None,
+    PlainText | None,
     Header(
         alias="Idempotency-Key",
         min_length=1,

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import FieldErrorPublic, ValidationErrorPublic
 from core.spec import ExperimentSpec
+from core.store.session import StatementTimeoutError
 
 CATALOG_HINT = "see GET /v1/catalog for the accepted fields and values"
 
@@ -92,6 +93,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _statement_timeout(request: Request, exc: Exception) -> JSONResponse:
+    # The database stopped a statement at ADAMLAB_STATEMENT_TIMEOUT_S: the request asked
+    # for more work than one answer may take, or the store is overloaded.
+    assert isinstance(exc, StatementTimeoutError)
+    return JSONResponse(
+        {
+            "detail": f"The store did not answer within {exc.timeout_s:g} s "
+            "(ADAMLAB_STATEMENT_TIMEOUT_S), so this request was stopped. Ask for less "
+            "(fewer filters, a narrower step range, max_points) or try again later."
+        },
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     # Starlette logs the traceback; the client gets JSON like every other answer.
     return JSONResponse(
@@ -103,4 +118,5 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StatementTimeoutError, _statement_timeout)
     app.add_exception_handler(Exception, _internal_error)

@@ -9,6 +9,7 @@ three JSON arrays, not 10,000 objects.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
@@ -43,7 +44,10 @@ class TimingsPublic(BaseModel):
 
 class CheckpointPublic(BaseModel):
     epoch: int | None
-    path: str = Field(description="The file on the workers' shared state directory.")
+    name: str = Field(
+        description="The file's name in the experiment's checkpoint folder (never a path "
+        "of the server's)."
+    )
     size_bytes: int
     modified_at: datetime
 
@@ -128,7 +132,7 @@ class ExperimentPublic(BaseModel):
             else [
                 CheckpointPublic(
                     epoch=checkpoint.epoch,
-                    path=checkpoint.path,
+                    name=PurePath(checkpoint.path).name,
                     size_bytes=checkpoint.size_bytes,
                     modified_at=checkpoint.modified_at,
                 )

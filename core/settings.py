@@ -166,6 +166,17 @@ class Settings(BaseSettings):
         description="ADAMLAB_AUTO_DEVICE_QUEUE: the queue of specs with device 'auto'; "
         "default 'cpu'. Set 'gpu' where GPU workers run.",
     )
+    # Input hardening: no statement of the store outlives this (docs/api.md).
+    statement_timeout_s: float = Field(
+        default=30.0,
+        ge=0.1,
+        le=3600.0,
+        validation_alias=_env("ADAMLAB_STATEMENT_TIMEOUT_S"),
+        description="ADAMLAB_STATEMENT_TIMEOUT_S: longest one statement of the store may run "
+        "(PostgreSQL's statement_timeout on every connection of the API and the workers; "
+        "on SQLite a progress handler); a request whose statement is stopped answers 503. "
+        "Migrations run without it. Default 30.",
+    )
 
     @field_validator("state_dir", "data_dir")
     @classmethod

@@ -3,31 +3,27 @@ curves of one or more metrics overlaid (``compare.png``, ``compare.svg``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
-from api.deps import NOT_FOUND, CurrentTenant, SessionDep, experiment_not_found
+from api.deps import (
+    NOT_FOUND,
+    CurrentTenant,
+    SessionDep,
+    experiment_not_found,
+    find_owned_experiment,
+)
+from api.params import CompareIds, CompareMetrics
 from api.representations import IMAGE_RESPONSES, image_response
 from api.schemas import ComparisonPublic
 from core.compare import MAX_COMPARED, compare
 from core.metrics import METRICS
 from core.plots import ImageFormat, comparison_panels, render_panels
-from core.store.experiments import get_experiment
 from core.store.models import ExperimentRow
 from core.store.plot_series import plot_series
 
 router = APIRouter(prefix="/v1", tags=["compare"])
-
-Ids = Annotated[
-    list[str],
-    Query(
-        description="Experiment ids, comma-separated (ids=a,b,c) or repeated (ids=a&ids=b); "
-        f"1 to {MAX_COMPARED}.",
-    ),
-]
 
 
 def parse_ids(ids: list[str]) -> list[str]:
@@ -71,9 +67,7 @@ def experiments_of(session: Session, ids: list[str], *, tenant_id: str) -> list[
     (another tenant's experiment is unknown)."""
     found = []
     for experiment_id in ids:
-        experiment = get_experiment(
-            session=session, experiment_id=experiment_id, tenant_id=tenant_id
-        )
+        experiment = find_owned_experiment(session, experiment_id, tenant_id=tenant_id)
         if experiment is None:
             raise experiment_not_found(experiment_id)
         found.append(experiment)
@@ -81,7 +75,9 @@ def experiments_of(session: Session, ids: list[str], *, tenant_id: str) -> list[
 
 
 @router.get("/compare", response_model=ComparisonPublic, responses=NOT_FOUND)
-def compare_experiments(ids: Ids, session: SessionDep, tenant: CurrentTenant) -> ComparisonPublic:
+def compare_experiments(
+    ids: CompareIds, session: SessionDep, tenant: CurrentTenant
+) -> ComparisonPublic:
     """Each experiment's id, name, status, spec essentials and final metrics, and a
     summary table of the final metrics with the best run of each."""
     experiments = experiments_of(session, parse_ids(ids), tenant_id=tenant.id)
@@ -94,17 +90,11 @@ def compare_experiments(ids: Ids, session: SessionDep, tenant: CurrentTenant) ->
     responses={**NOT_FOUND, **IMAGE_RESPONSES},
 )
 def plot_comparison(
-    ids: Ids,
+    ids: CompareIds,
     image_format: ImageFormat,
     session: SessionDep,
     tenant: CurrentTenant,
-    metric: Annotated[
-        list[str],
-        Query(
-            description="Metric(s) to overlay, one panel each (repeat): "
-            f"{', '.join(METRICS)}; default test_acc."
-        ),
-    ] = ["test_acc"],  # noqa: B006 (FastAPI copies defaults)
+    metric: CompareMetrics = ["test_acc"],  # noqa: B006 (FastAPI copies defaults)
 ) -> Response:
     """The runs' curves of ``metric`` overlaid, one line per run (labelled with its name
     and the start of its id), one panel per metric: the study's figures (Adam vs AdaMax,

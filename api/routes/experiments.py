@@ -16,12 +16,20 @@ from api.deps import (
     SessionDep,
     experiment_not_found,
 )
+from api.params import (
+    Cursor,
+    DatasetFilter,
+    ModelFilter,
+    NameFilter,
+    OptimizerFilter,
+    StatusFilter,
+    TagFilter,
+)
 from api.schemas import (
     ErrorPublic,
     ExperimentCreate,
     ExperimentPublic,
     ExperimentsPublic,
-    Status,
 )
 from core.celery_app import BrokerNotConfiguredError, BrokerUnavailableError, queue_for_device
 from core.run_logs import bytes_on_disk
@@ -125,14 +133,14 @@ def submit_experiment(
 def list_experiments_route(
     session: SessionDep,
     tenant: CurrentTenant,
-    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
-    dataset: Annotated[list[str] | None, Query(description="Dataset name(s).")] = None,
-    model: Annotated[list[str] | None, Query(description="Model name(s).")] = None,
-    optimizer: Annotated[list[str] | None, Query(description="Optimizer name(s).")] = None,
-    name: Annotated[list[str] | None, Query(description="Experiment name(s), exact.")] = None,
-    tag: Annotated[list[str] | None, Query(description="Every tag given must be present.")] = None,
+    status_: StatusFilter = None,
+    dataset: DatasetFilter = None,
+    model: ModelFilter = None,
+    optimizer: OptimizerFilter = None,
+    name: NameFilter = None,
+    tag: TagFilter = None,
     sort: Annotated[SortKey, Query(description="'-' for descending; ties by id.")] = "-created_at",
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ExperimentsPublic:
     """A page of experiments: filters (repeat a parameter for alternatives) are applied

@@ -8,6 +8,7 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
 from api.deps import NOT_FOUND, OwnedExperiment, SessionDep
+from api.params import Cursor, MetricNames, StepMax, StepMin
 from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
 from api.schemas import (
     CurvePublic,
@@ -28,13 +29,6 @@ from core.store.metrics import (
 from core.store.paging import InvalidCursorError
 
 router = APIRouter(prefix="/v1/experiments/{experiment_id}/metrics", tags=["metrics"])
-
-Names = Annotated[
-    list[str] | None,
-    Query(alias="name", description="Metric name(s), e.g. train_loss; default all of them."),
-]
-StepMin = Annotated[int | None, Query(ge=0, description="First step of the range (inclusive).")]
-StepMax = Annotated[int | None, Query(ge=0, description="Last step of the range (inclusive).")]
 
 
 def _check_range(step_min: int | None, step_max: int | None) -> None:
@@ -58,7 +52,7 @@ CSV_RESPONSE = {
 def read_curves(
     experiment: OwnedExperiment,
     session: SessionDep,
-    names: Names = None,
+    names: MetricNames = None,
     step_min: StepMin = None,
     step_max: StepMax = None,
     max_points: Annotated[
@@ -122,10 +116,10 @@ def read_curves(
 def read_metric_history(
     experiment: OwnedExperiment,
     session: SessionDep,
-    names: Names = None,
+    names: MetricNames = None,
     step_min: StepMin = None,
     step_max: StepMax = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> MetricHistoryPublic:
     """Every stored point, ordered by (step, name), a page at a time."""

@@ -32,7 +32,8 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(_url())
+    # No statement timeout: a migration may rebuild a large table.
+    engine = make_engine(_url(), statement_timeout_s=None)
     try:
         with engine.connect() as connection:
             context.configure(

@@ -12,20 +12,26 @@ from core.spec.fields import SpecPart
 from core.spec.models import ModelSpec
 from core.spec.optimizers import AdamOptimizer, OptimizerSpec
 from core.spec.schedules import ConstantSchedule, ScheduleSpec
+from core.text import PlainText
+
+MAX_TAGS = 32
+"""Most tags an experiment has, and so most a listing's tag filter can ask for."""
 
 
 class ExperimentSpec(SpecPart):
     """Everything needed to run one experiment; the same spec and seed give the same
     metrics on CPU."""
 
-    name: str = Field(
+    name: PlainText = Field(
         "experiment",
         min_length=1,
         max_length=200,
-        description="A label for people; default 'experiment'.",
+        description="A label for people, without control characters; default 'experiment'.",
     )
-    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=32, description="Free-form labels; default none."
+    tags: list[Annotated[PlainText, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description="Free-form labels, without control characters; default none.",
     )
     dataset: DatasetSpec
     model: ModelSpec

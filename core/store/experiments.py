@@ -180,14 +180,28 @@ def _replayed(existing: ExperimentRow, key: str | None, request_hash: str | None
     return existing
 
 
+def is_experiment_id(text: str) -> bool:
+    """Whether ``text`` can be an experiment's id: a UUID as ``create_experiment`` writes
+    it (lowercase, hyphenated)."""
+    if len(text) != 36:
+        return False
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 def get_experiment(
     *, session: Session, experiment_id: str, tenant_id: str | None
 ) -> ExperimentRow | None:
-    """The experiment, if it exists and is ``tenant_id``'s (None: whoever's it is)."""
-    experiment = session.get(ExperimentRow, experiment_id)
-    if experiment is None or (tenant_id is not None and experiment.tenant_id != tenant_id):
-        return None
-    return experiment
+    """The experiment, if it exists and is ``tenant_id``'s (None: whoever's it is).
+
+    One query filtered by both id and tenant: another tenant's experiment is never
+    loaded, so it takes the very path (and time) of an id that does not exist."""
+    query = select(ExperimentRow).where(ExperimentRow.id == experiment_id)
+    if tenant_id is not None:
+        query = query.where(ExperimentRow.tenant_id == tenant_id)
+    return session.scalars(query).one_or_none()
 
 
 # --- listing --------------------------------------------------------------------------------
@@ -290,8 +304,18 @@ def _filtered(
     ):
         if values:
             query = query.where(column.in_(list(values)))
-    for tag in dict.fromkeys(filters.tags):
-        query = query.where(ExperimentRow.tags.any(ExperimentTagRow.tag == tag))
+    tags = list(dict.fromkeys(filters.tags))
+    if tags:
+        # One subquery on the index of tags, whatever their number: the experiments that
+        # have every one of them.
+        query = query.where(
+            ExperimentRow.id.in_(
+                select(ExperimentTagRow.experiment_id)
+                .where(ExperimentTagRow.tag.in_(tags))
+                .group_by(ExperimentTagRow.experiment_id)
+                .having(func.count(ExperimentTagRow.tag.distinct()) == len(tags))
+            )
+        )
     return query
 
 

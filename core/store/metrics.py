@@ -212,7 +212,10 @@ def decode_history_cursor(cursor: str) -> tuple[int, str]:
     if not isinstance(keyset, list) or len(keyset) != 2:
         raise InvalidCursorError(HISTORY_CURSOR_MESSAGE)
     step, name = keyset
-    if not isinstance(step, int) or not isinstance(name, str):
+    # The codec keeps integers within BIGINT_MAX; a step is never negative (nor a bool).
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise InvalidCursorError(HISTORY_CURSOR_MESSAGE)
+    if not isinstance(name, str):
         raise InvalidCursorError(HISTORY_CURSOR_MESSAGE)
     return step, name
 

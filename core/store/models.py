@@ -50,6 +50,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+BIGINT_MAX = 2**63 - 1
+"""The largest value of a BigInteger column (a step): what a query may compare one with."""
+
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 """A value of a JSON column (or of a page cursor)."""
 

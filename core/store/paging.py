@@ -1,7 +1,10 @@
 """The page cursor of every keyset-paged listing (experiments, metric history).
 
 A cursor is the JSON of the last row's keyset, URL-safe base64 without padding: opaque to
-clients, cheap to check. Each listing decides what the JSON holds and validates it.
+clients, cheap to check. Each listing decides what the JSON holds and validates its
+shape; the codec refuses what no page could have put there and a query could not bind:
+an integer outside the 64-bit range of a BigInteger column, a non-finite number, text
+with a control character (``core.text``).
 """
 
 from __future__ import annotations
@@ -9,8 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 
-from core.store.models import JsonValue
+from core.store.models import BIGINT_MAX, JsonValue
+from core.text import refused_character
+
+MAX_CURSOR_CHARS = 1024
+"""Longer than any cursor a page returns (a sort value of 200 characters, an id)."""
 
 
 class InvalidCursorError(ValueError):
@@ -25,10 +33,30 @@ def encode_cursor(keyset: JsonValue) -> str:
 
 def decode_cursor(cursor: str, *, message: str) -> JsonValue:
     """The keyset ``cursor`` carries; ``InvalidCursorError(message)`` when it is not a
-    cursor at all. The caller checks the keyset's shape (and raises the same error)."""
+    cursor at all or holds a value no page puts in one. The caller checks the keyset's
+    shape (and raises the same error)."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise InvalidCursorError(message)
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         decoded: JsonValue = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidCursorError(message) from exc
+    if not _bindable(decoded):
+        raise InvalidCursorError(message)
     return decoded
+
+
+def _bindable(value: JsonValue) -> bool:
+    """Whether every value in ``value`` can be bound to a query of the store."""
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, int):
+        return -BIGINT_MAX - 1 <= value <= BIGINT_MAX
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return refused_character(value) is None
+    if isinstance(value, list):
+        return all(_bindable(item) for item in value)
+    return all(refused_character(key) is None and _bindable(item) for key, item in value.items())

@@ -373,8 +373,8 @@ def test_checkpoint_reloads_to_the_reported_test_accuracy(
     assert accuracy == experiment["final_metrics"]["test_acc"]
     assert json.loads(metadata["final_metrics"])["test_acc"] == accuracy
 
-    listed = [checkpoint["path"] for checkpoint in experiment["checkpoints"]]
-    assert listed[-1].endswith("/final.safetensors")
+    listed = [checkpoint["name"] for checkpoint in experiment["checkpoints"]]
+    assert listed[-1] == "final.safetensors"
     assert experiment["checkpoints"][-1]["size_bytes"] == len(response.content)
 
 

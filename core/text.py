@@ -1,0 +1,72 @@
+"""The rule for text a client sends (spec names and tags, query parameters, cursors): plain
+text, without control characters.
+
+A control character (U+0000-U+001F, U+007F-U+009F: NUL, tab, newline, escape, ...) has no
+place in a name, a tag or a filter, and NUL cannot be stored at all: PostgreSQL's text
+types refuse it. A lone surrogate (U+D800-U+DFFF, from an escape such as "\\ud800" in
+JSON) is no character and cannot be encoded as UTF-8. ``PlainText`` refuses both with a
+message that says which character and where, so the client gets a 422 naming the field
+before anything reaches the store.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+_REFUSED = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+PLAIN_TEXT_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+"""The rule as a JSON Schema pattern, for OpenAPI (lone surrogates cannot be written in
+one; the validator refuses them too)."""
+
+
+def refused_character(value: str) -> tuple[int, str] | None:
+    """The position and the name (``U+0000 NUL``) of the first character ``PlainText``
+    refuses, or None."""
+    found = _REFUSED.search(value)
+    if found is None:
+        return None
+    code = ord(found.group())
+    name = "lone surrogate" if 0xD800 <= code <= 0xDFFF else _CONTROL_NAMES.get(code, "")
+    return found.start(), f"U+{code:04X}" + (f" {name}" if name else "")
+
+
+_CONTROL_NAMES = {0x00: "NUL", 0x09: "TAB", 0x0A: "LINE FEED", 0x0D: "CARRIAGE RETURN"}
+
+
+def check_plain_text(value: str) -> str:
+    """``value`` unchanged, or a pydantic error ``control_character`` saying which
+    character is refused and where."""
+    found = refused_character(value)
+    if found is None:
+        return value
+    position, character = found
+    raise PydanticCustomError(
+        "control_character",
+        "Text must not contain control characters; found {character} at position {position}",
+        {"character": character, "position": position},
+    )
+
+
+class _PlainTextRule:
+    """Annotated metadata: the check after str validation, and the pattern in the schema."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(check_plain_text, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.setdefault("pattern", PLAIN_TEXT_PATTERN)
+        return json_schema
+
+
+PlainText = Annotated[str, _PlainTextRule()]
+"""A string without control characters or lone surrogates (422 ``control_character``)."""

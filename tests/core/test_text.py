@@ -1,0 +1,56 @@
+"""The text rule (core/text.py) and the cursor codec's checks (core/store/paging.py)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from core.store.models import BIGINT_MAX
+from core.store.paging import InvalidCursorError, decode_cursor, encode_cursor
+from core.text import PlainText, refused_character
+
+PLAIN = TypeAdapter(PlainText)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("a\x00b", (1, "U+0000 NUL")),
+        ("\tx", (0, "U+0009 TAB")),
+        ("x\x7f", (1, "U+007F")),
+        ("x\x85", (1, "U+0085")),
+        ("ok\ud800", (2, "U+D800 lone surrogate")),
+    ],
+)
+def test_control_characters_and_lone_surrogates_are_refused_by_position(
+    text: str, found: tuple[int, str]
+) -> None:
+    assert refused_character(text) == found
+    with pytest.raises(ValidationError) as raised:
+        PLAIN.validate_python(text)
+    (error,) = raised.value.errors()
+    assert error["type"] == "control_character"
+    assert found[1] in error["msg"]
+
+
+@pytest.mark.parametrize("text", ["", "Adam vs AdaMax", "ε=1e-8 — été", "🙂 emoji", "a b"])
+def test_printable_text_is_kept_as_it_is(text: str) -> None:
+    assert PLAIN.validate_python(text) == text
+
+
+@pytest.mark.parametrize(
+    "keyset",
+    [[BIGINT_MAX + 1], [-BIGINT_MAX - 2], {"v": "a\x00"}, {"a\x00": 1}, [[["\x1f"]]]],
+    ids=repr,
+)
+def test_cursor_codec_refuses_what_a_query_cannot_bind(keyset: object) -> None:
+    with pytest.raises(InvalidCursorError, match="no"):
+        decode_cursor(encode_cursor(keyset), message="no")  # type: ignore[arg-type]
+
+
+def test_cursor_codec_refuses_non_finite_numbers_and_overlong_cursors() -> None:
+    with pytest.raises(InvalidCursorError):
+        decode_cursor("WzFlNDAwXQ", message="no")  # [1e400]: infinity
+    with pytest.raises(InvalidCursorError):
+        decode_cursor("A" * 2000, message="no")
+    assert decode_cursor(encode_cursor([BIGINT_MAX, "x"]), message="no") == [BIGINT_MAX, "x"]
