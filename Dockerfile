@@ -29,4 +29,5 @@ RUN useradd --create-home --uid 10001 adamlab \
 USER adamlab
 
 EXPOSE 8000
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", \
+     "--http", "adamlab.http_protocol:TimedH11Protocol"]

@@ -33,6 +33,7 @@ from api.routes import (
     weights,
 )
 from api.schemas import ErrorPublic
+from api.store_outage import install_store_outage_handler
 from core.celery_app import BrokerNotConfiguredError
 from core.settings import settings
 from core.store.migrate import current_revision, head_revision
@@ -89,6 +90,7 @@ def create_app() -> FastAPI:
     )
     install_redoc(app)
     install_error_handlers(app)
+    install_store_outage_handler(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLatencyMiddleware)  # added last: outermost, times everything
     # Every /v1 route answers only a request with a valid key (ADAMLAB_AUTH=required).

@@ -4,19 +4,26 @@ Every ``ADAMLAB_REAPER_INTERVAL_S`` it requeues the running jobs whose heartbeat
 than ``ADAMLAB_HEARTBEAT_TIMEOUT_S`` (or fails those out of attempts); see
 ``core.store.lifecycle.reap_lost_experiments``. Several API processes may each run one:
 every change is a compare-and-set, and a duplicate message claims nothing.
+
+After a store outage it waits: no worker could write a heartbeat while the store was
+down, so an old heartbeat says nothing about its worker until the store has been back
+for ``ADAMLAB_HEARTBEAT_TIMEOUT_S``. Until then the sweep is held (the store is only
+pinged), and a job that ran through a database restart is not taken from its worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.celery_app import BrokerUnavailableError, dispatch_experiment
 from core.settings import settings
 from core.store.lifecycle import ReapReport, reap_lost_experiments
-from core.store.session import session_scope
+from core.store.outage import is_store_unavailable
+from core.store.session import default_engine, ping, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +46,35 @@ def reap_once() -> ReapReport:
     return report
 
 
-async def run_reaper(interval_s: float) -> None:
-    """Sweep forever (until cancelled); a store or broker outage skips a sweep."""
+async def run_reaper(interval_s: float, *, heartbeat_timeout_s: float | None = None) -> None:
+    """Sweep forever (until cancelled); a store or broker outage skips a sweep, and after
+    a store outage no sweep runs until the store has answered for ``heartbeat_timeout_s``
+    (default ``ADAMLAB_HEARTBEAT_TIMEOUT_S``)."""
+    hold_s = settings.heartbeat_timeout_s if heartbeat_timeout_s is None else heartbeat_timeout_s
+    store_down = False
+    store_back_at: float | None = None  # monotonic time the store answered again
     while True:
         await asyncio.sleep(interval_s)
         try:
+            if store_down:
+                await asyncio.to_thread(ping, default_engine())
+                store_back_at = store_back_at or time.monotonic()
+                if time.monotonic() - store_back_at < hold_s:
+                    continue
+                store_down, store_back_at = False, None
+                logger.warning("reaper: the store is back; sweeping again")
             await asyncio.to_thread(reap_once)
-        except (SQLAlchemyError, BrokerUnavailableError):
+        except SQLAlchemyError as exc:
+            if not is_store_unavailable(exc):
+                logger.warning("reaper: sweep skipped", exc_info=True)
+                continue
+            if not store_down:
+                logger.warning(
+                    "reaper: the store is unavailable; no sweep until it has answered for "
+                    "%.1f s (heartbeats cannot be written meanwhile): %s",
+                    hold_s,
+                    str(exc).splitlines()[0],
+                )
+            store_down, store_back_at = True, None
+        except BrokerUnavailableError:
             logger.warning("reaper: sweep skipped", exc_info=True)

@@ -178,6 +178,42 @@ class Settings(BaseSettings):
         "Migrations run without it. Default 30.",
     )
 
+    # --- store outages and the HTTP server's limits (docs/api.md, "Outages and slow clients")
+    store_outage_retry_s: float = Field(
+        default=300.0,
+        ge=0.0,
+        le=86_400.0,
+        validation_alias=_env("ADAMLAB_STORE_OUTAGE_RETRY_S"),
+        description="ADAMLAB_STORE_OUTAGE_RETRY_S: how long a worker keeps retrying a write "
+        "(metric points, the end of a run) while the store is unreachable, before the run "
+        "fails over to the reaper; default 300.",
+    )
+    http_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=3600.0,
+        validation_alias=_env("ADAMLAB_HTTP_HEADER_TIMEOUT_S"),
+        description="ADAMLAB_HTTP_HEADER_TIMEOUT_S: a connection whose request line and "
+        "headers are not complete this long after it opened (or after its first byte, on a "
+        "kept-alive connection) is answered 408 and closed; default 10.",
+    )
+    http_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=3600.0,
+        validation_alias=_env("ADAMLAB_HTTP_BODY_TIMEOUT_S"),
+        description="ADAMLAB_HTTP_BODY_TIMEOUT_S: a request whose body is not complete this "
+        "long after its headers is answered 408 and closed; default 30.",
+    )
+    http_max_connections: int = Field(
+        default=2048,
+        ge=1,
+        le=1_000_000,
+        validation_alias=_env("ADAMLAB_HTTP_MAX_CONNECTIONS"),
+        description="ADAMLAB_HTTP_MAX_CONNECTIONS: open connections (and running requests) "
+        "one API process serves; a request beyond it is answered 503 at once; default 2048.",
+    )
+
     @field_validator("state_dir", "data_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:

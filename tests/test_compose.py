@@ -112,3 +112,13 @@ def test_torch_is_pinned_only_in_the_makefile() -> None:
         r"^TORCH_VERSION := \d+\.\d+\.\d+$", (REPO_ROOT / "Makefile").read_text(), re.M
     )
     assert "make venv" in (REPO_ROOT / "Dockerfile").read_text()
+
+
+def test_api_serves_with_read_timeouts_and_a_connection_cap() -> None:
+    from uvicorn.importer import import_from_string
+
+    from adamlab.http_protocol import UVICORN_HTTP, TimedH11Protocol
+
+    command = SERVICES["api"]["command"]
+    assert command[command.index("--http") + 1] == UVICORN_HTTP
+    assert import_from_string(UVICORN_HTTP) is TimedH11Protocol

@@ -6,6 +6,10 @@ epoch's end and when the run stops); then they are written with one upsert state
 per chunk, keyed by (experiment, name, step), so a resumed run's rewritten points replace
 the earlier ones. The curves a client reads therefore lag the run by at most about
 ``flush_interval_s`` plus the engine's own logging interval.
+
+A write that finds the store unreachable is tried again with backoff for up to
+``outage_retry_s`` (``core.store.outage``); the engine waits meanwhile, so a database
+restart loses no point. The upsert makes a repeated write harmless.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.metrics import MetricPoint
 from core.store.metrics import upsert_metric_points
+from core.store.outage import retry_while_store_unavailable
 from core.store.session import session_scope
 
 
@@ -30,6 +35,7 @@ class StoreMetricSink:
         session_factory: sessionmaker[Session],
         batch_size: int,
         flush_interval_s: float,
+        outage_retry_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if batch_size < 1:
@@ -41,6 +47,11 @@ class StoreMetricSink:
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._clock = clock
+        self._upsert = retry_while_store_unavailable(
+            self._upsert_once,
+            give_up_after_s=outage_retry_s,
+            what=f"metric points of {experiment_id}",
+        )
         self._buffer: list[MetricPoint] = []
         self._oldest_at: float | None = None
         self.batches_written = 0
@@ -59,11 +70,14 @@ class StoreMetricSink:
     def flush(self) -> None:
         if not self._buffer:
             return
-        with session_scope(self._session_factory) as session:
-            written = upsert_metric_points(
-                session=session, experiment_id=self._experiment_id, points=self._buffer
-            )
+        written = self._upsert(self._buffer)
         self.batches_written += 1
         self.points_written += written
         self._buffer = []
         self._oldest_at = None
+
+    def _upsert_once(self, points: Sequence[MetricPoint]) -> int:
+        with session_scope(self._session_factory) as session:
+            return upsert_metric_points(
+                session=session, experiment_id=self._experiment_id, points=points
+            )

@@ -44,6 +44,7 @@ from core.store.lifecycle import (
     record_environment,
 )
 from core.store.models import ExperimentStatus
+from core.store.outage import retry_while_store_unavailable
 from core.store.session import default_session_factory, session_scope
 from worker.checkpoint_index import index_checkpoints
 from worker.lease import LeaseKeeper
@@ -94,7 +95,7 @@ def execute_experiment(
         )
         return "skipped"
 
-    def finish(status: ExperimentStatus, **ending: Unpack[RunEnding]) -> bool:
+    def finish_once(status: ExperimentStatus, **ending: Unpack[RunEnding]) -> bool:
         with session_scope(factory) as session:
             return finish_experiment(
                 session=session,
@@ -103,6 +104,22 @@ def execute_experiment(
                 status=status,
                 **ending,
             )
+
+    # The writes after the claim outlive a store outage of up to ADAMLAB_STORE_OUTAGE_RETRY_S:
+    # each is an upsert or a compare-and-set on the lease, so a repeated one is harmless.
+    finish = retry_while_store_unavailable(
+        finish_once, give_up_after_s=config.store_outage_retry_s, what=f"end of {experiment_id}"
+    )
+    index = retry_while_store_unavailable(
+        index_checkpoints,
+        give_up_after_s=config.store_outage_retry_s,
+        what=f"checkpoint index of {experiment_id}",
+    )
+    record = retry_while_store_unavailable(
+        record_run_environment,
+        give_up_after_s=config.store_outage_retry_s,
+        what=f"reproducibility record of {experiment_id}",
+    )
 
     try:
         spec = ExperimentSpec.model_validate(claim.spec)
@@ -117,7 +134,7 @@ def execute_experiment(
     else:
         device = str(resolved)
         environment = describe_environment(spec, device=resolved, data_dir=config.data_dir)
-        record_run_environment(factory, claim, environment)
+        record(factory, claim, environment)
     folder = config.checkpoint_dir(experiment_id)
     folder.mkdir(parents=True, exist_ok=True)
     sink = StoreMetricSink(
@@ -125,6 +142,7 @@ def execute_experiment(
         session_factory=factory,
         batch_size=config.metric_batch_size,
         flush_interval_s=config.metric_flush_interval_s,
+        outage_retry_s=config.store_outage_retry_s,
     )
     keeper = LeaseKeeper(
         claim=claim,
@@ -161,7 +179,7 @@ def execute_experiment(
             experiment_id=experiment_id,
             environment=environment,
         )
-    index_checkpoints(session_factory=factory, experiment_id=experiment_id, folder=folder)
+    index(session_factory=factory, experiment_id=experiment_id, folder=folder)
     if keeper.lease_lost:
         logger.warning("experiment %s was taken over by another worker", experiment_id)
         return "lease_lost"

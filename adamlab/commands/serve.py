@@ -7,7 +7,8 @@ With nothing configured (the embedded default) it starts, as its own child proce
    broker, through the same code path as a production Redis;
 2. the store, a SQLite file in ``ADAMLAB_STATE_DIR``, brought to the newest migration;
 3. one Celery worker (``adamlab worker``), consuming the ``cpu`` queue;
-4. the API under uvicorn.
+4. the API under uvicorn, with header and body read timeouts and a connection cap
+   (``adamlab/http_protocol.py``, ``ADAMLAB_HTTP_*``).
 
 With ``REDIS_URL`` or ``DATABASE_URL`` set it uses those instead.
 
@@ -92,6 +93,7 @@ class _Stop(Exception):
 def _serve(args: argparse.Namespace) -> int:
     import httpx
 
+    from adamlab.http_protocol import UVICORN_HTTP
     from core.settings import Settings
     from core.store.migrate import upgrade_to_head
 
@@ -130,6 +132,8 @@ def _serve(args: argparse.Namespace) -> int:
         children.append(("worker", start_child(worker_argv, env=env)))
         api_argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", args.host]
         api_argv += ["--port", str(args.port), "--timeout-graceful-shutdown", "5"]
+        # Header and body read timeouts and a connection cap (ADAMLAB_HTTP_*).
+        api_argv += ["--http", UVICORN_HTTP]
         api = start_child(api_argv, env=env)
         children.append(("api", api))
         base_url = f"http://{args.host}:{args.port}"

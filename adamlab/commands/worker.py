@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="jobs run at once, one pool process each (default: 1 for cpu; for gpu, the "
         "number of visible GPUs, one job per GPU)",
     )
-    parser.add_argument("--name", default=DEFAULT_NAME, help=f"node name (default {DEFAULT_NAME})")
+    # argparse %-formats help text: the default (with its %h) goes in as %(default)s.
+    parser.add_argument("--name", default=DEFAULT_NAME, help="node name (default: %(default)s)")
     parser.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
     parser.add_argument(
         "--ping", action="store_true", help="ask this host's worker to answer, then exit"

@@ -5,6 +5,8 @@ ADAMLAB_AUTH=disabled is tested in tests/api/test_auth_disabled.py."""
 from __future__ import annotations
 
 import signal
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,5 +128,40 @@ def test_serve_requires_keys_once_the_store_has_one(
                 timeout=10,
             )
             assert keyed.status_code == 200, keyed.text
+        finally:
+            stop_child(serve, first_signal=signal.SIGINT)
+
+
+@pytest.mark.service
+@pytest.mark.slow
+def test_serve_closes_a_silent_connection_after_the_header_timeout(tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = base_env(
+        ADAMLAB_STATE_DIR=str(tmp_path / "state"),
+        ADAMLAB_TORCH_THREADS="1",
+        ADAMLAB_HTTP_HEADER_TIMEOUT_S="1",
+    )
+    with log_path.open("wb") as log:
+        serve = start_child(serve_argv("127.0.0.1", port), env=env, cwd=REPO_ROOT, output=log)
+        try:
+
+            def ready() -> bool:
+                assert serve.poll() is None, log_path.read_text()
+                try:
+                    return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).is_success
+                except httpx.TransportError:
+                    return False
+
+            wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
+                opened = time.monotonic()
+                silent.sendall(b"GET /healthz HTTP/1.1\r\n")  # and never the rest
+                answer = b""
+                while chunk := silent.recv(65536):
+                    answer += chunk
+                closed_after_s = time.monotonic() - opened
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert 0.9 <= closed_after_s < 5, closed_after_s
         finally:
             stop_child(serve, first_signal=signal.SIGINT)

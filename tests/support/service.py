@@ -20,6 +20,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from adamlab.http_protocol import UVICORN_HTTP
 from tests.support.env import REPO_ROOT, SERVICE_SETTINGS, base_env
 from tests.support.processes import free_port, start_child, stop_child, wait_until
 
@@ -50,6 +51,7 @@ class Service:
         port = int(self.base_url.rsplit(":", 1)[1])
         argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"]
         argv += ["--port", str(port), "--log-level", "warning"]
+        argv += ["--http", UVICORN_HTTP]  # read timeouts and a connection cap, as served
         if processes > 1:
             argv += ["--workers", str(processes)]
         self.api = start_child(argv, env=self.env, cwd=REPO_ROOT, output=self._log("api"))
