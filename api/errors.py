@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import FieldErrorPublic, ValidationErrorPublic
+from core.cost import CostLimitError
 from core.spec import ExperimentSpec
 from core.store.session import StatementTimeoutError
 
@@ -79,7 +80,26 @@ def _short(value: Any) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [field_error(dict(error)) for error in exc.errors()]
+    return _unprocessable([field_error(dict(error)) for error in exc.errors()])
+
+
+async def _cost_limit_error(request: Request, exc: Exception) -> JSONResponse:
+    """A spec beyond a cost limit (core/cost.py): the same 422 body as a bad field, the
+    field the one to change, the message with the estimate and the limit."""
+    assert isinstance(exc, CostLimitError)
+    errors = [
+        FieldErrorPublic(
+            location="body",
+            field=problem.field,
+            message=problem.message,
+            type=f"{problem.limit}_limit",
+        )
+        for problem in exc.problems
+    ]
+    return _unprocessable(errors)
+
+
+def _unprocessable(errors: list[FieldErrorPublic]) -> JSONResponse:
     fields = ", ".join(dict.fromkeys(error.field for error in errors))
     body = ValidationErrorPublic(
         detail=f"{len(errors)} invalid field{'s' if len(errors) != 1 else ''}: {fields}",
@@ -117,6 +137,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(CostLimitError, _cost_limit_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StatementTimeoutError, _statement_timeout)
     app.add_exception_handler(Exception, _internal_error)

@@ -227,12 +227,27 @@ class ComponentPublic(BaseModel):
     params: list[ParamPublic]
 
 
+class LimitPublic(BaseModel):
+    """One limit on what a run may cost (core/cost.py); beyond it a submission is 422."""
+
+    name: str = Field(description="parameters, memory_bytes, steps or stored_points.")
+    value: int = Field(description="The limit, in ``unit``.")
+    unit: str
+    setting: str = Field(description="The environment variable that sets it.")
+    description: str
+
+
 class CatalogPublic(BaseModel):
     datasets: list[ComponentPublic]
     models: list[ComponentPublic]
     optimizers: list[ComponentPublic]
     schedules: list[ComponentPublic]
     experiment: list[ParamPublic] = Field(description="The spec's own top-level fields.")
+    limits: list[LimitPublic] = Field(
+        default_factory=list[LimitPublic],
+        description="What one run may cost: parameters, estimated memory, iterations and "
+        "stored metric points, each with the setting that sets it.",
+    )
 
 
 class FieldErrorPublic(BaseModel):

@@ -214,6 +214,38 @@ class Settings(BaseSettings):
         "one API process serves; a request beyond it is answered 503 at once; default 2048.",
     )
 
+    # --- what one run may cost (core/cost.py): beyond a limit, a submission is 422 ---------
+    max_parameters: int = Field(
+        default=100_000_000,
+        ge=1,
+        validation_alias=_env("ADAMLAB_MAX_PARAMETERS"),
+        description="ADAMLAB_MAX_PARAMETERS: most parameters a spec's model may have; "
+        "default 100000000 (1.6 GB of weights, gradients and Adam's moments, a 1.2 GB "
+        "checkpoint each epoch).",
+    )
+    max_run_memory_bytes: int = Field(
+        default=16 * 2**30,
+        ge=1,
+        validation_alias=_env("ADAMLAB_MAX_RUN_MEMORY_BYTES"),
+        description="ADAMLAB_MAX_RUN_MEMORY_BYTES: most memory a run's estimate (weights, "
+        "gradients, optimizer state, activations, data) may reach; default 17179869184 "
+        "(16 GiB: a 24 GiB machine, with room for what the estimate leaves out).",
+    )
+    max_steps: int = Field(
+        default=1_000_000,
+        ge=1,
+        validation_alias=_env("ADAMLAB_MAX_STEPS"),
+        description="ADAMLAB_MAX_STEPS: most iterations a run may take (epochs × batches "
+        "per epoch); default 1000000.",
+    )
+    max_stored_points: int = Field(
+        default=2_000_000,
+        ge=1,
+        validation_alias=_env("ADAMLAB_MAX_STORED_POINTS"),
+        description="ADAMLAB_MAX_STORED_POINTS: most metric points a run may write to the "
+        "store (2 per iteration, 6 to 8 per epoch); default 2000000.",
+    )
+
     @field_validator("state_dir", "data_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:

@@ -4,7 +4,9 @@ Shows a progress bar and writes ``metrics.json``, ``metrics.csv`` and ``curves.p
 ``--out`` (default ``runs/<spec name>``). Checkpoints go to ``OUT/checkpoints``, so the
 same command run again after an interruption (Ctrl-C stops cleanly at the next
 iteration) continues from the last finished epoch; ``--fresh`` starts over.
-Exit status: 0 succeeded, 1 failed, 2 bad input, 130 cancelled.
+A spec beyond a cost limit (``core/cost.py``: parameters, memory, iterations, stored
+points; the settings ``ADAMLAB_MAX_*``) is refused before it starts, as the service
+refuses it. Exit status: 0 succeeded, 1 failed, 2 bad input, 130 cancelled.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         return _error(f"{args.spec} is not a valid experiment spec:\n{_describe(exc)}")
     if args.device is not None:
         spec = spec.model_copy(update={"device": args.device})
+    problem = _beyond_cost_limits(spec)
+    if problem is not None:
+        return _error(f"{args.spec} asks for more than the cost limits allow:\n{problem}")
     out = args.out if args.out is not None else Path("runs") / _safe_name(spec.name)
     return train(spec, out, fresh=args.fresh, progress_bar=not args.no_progress)
 
@@ -122,6 +127,19 @@ def _same_training(first, second) -> bool:
     return first.model_dump(exclude=NON_TRAINING_FIELDS) == second.model_dump(
         exclude=NON_TRAINING_FIELDS
     )
+
+
+def _beyond_cost_limits(spec) -> str | None:
+    """Each limit of ``core.cost`` that ``spec`` exceeds, one line each naming the spec's
+    field, and how to lift it; None when it fits. The service refuses such a spec (422)."""
+    from core.cost import CostLimits, cost_problems
+
+    problems = cost_problems(spec, CostLimits.from_settings())
+    if not problems:
+        return None
+    lines = [f"  {problem.field}: {problem.message}" for problem in problems]
+    lines.append("  (to train it on this machine anyway, raise the setting named)")
+    return "\n".join(lines)
 
 
 def _describe(exc) -> str:

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import to_jsonable_python
 
-from api.schemas import CatalogPublic, ComponentPublic, ParamPublic
+from api.schemas import CatalogPublic, ComponentPublic, LimitPublic, ParamPublic
+from core.cost import LIMITS, CostLimits
 from core.spec import (
     DATASET_VARIANTS,
     MODEL_VARIANTS,
@@ -109,8 +110,27 @@ def build_catalog() -> CatalogPublic:
     )
 
 
+# --- the cost limits, read from the settings at each request ---------------------------------
+
+
+def cost_limits() -> list[LimitPublic]:
+    """The limits on what one run may cost (``core.cost``), with this process's values."""
+    values = CostLimits.from_settings()
+    return [
+        LimitPublic(
+            name=name,
+            value=getattr(values, name),
+            unit=info.unit,
+            setting=info.setting,
+            description=info.description,
+        )
+        for name, info in LIMITS.items()
+    ]
+
+
 @router.get("", response_model=CatalogPublic)
 def read_catalog() -> CatalogPublic:
     """Datasets, models, optimizers and schedules with their parameters: type, default,
-    bounds (minimum/maximum, exclusive or not), choices, and the full JSON schema."""
-    return build_catalog()
+    bounds (minimum/maximum, exclusive or not), choices, and the full JSON schema; and the
+    limits on what one run may cost (parameters, memory, iterations, stored points)."""
+    return build_catalog().model_copy(update={"limits": cost_limits()})

@@ -32,6 +32,7 @@ from api.schemas import (
     ExperimentsPublic,
 )
 from core.celery_app import BrokerNotConfiguredError, BrokerUnavailableError, queue_for_device
+from core.cost import CostLimits, check_cost
 from core.run_logs import bytes_on_disk
 from core.settings import settings
 from core.store.checkpoints import list_checkpoints
@@ -95,7 +96,9 @@ def submit_experiment(
     """Queue an experiment. Answers 201 with its id, status ``queued`` and a Location
     header; a replay of an earlier Idempotency-Key answers the same experiment (with the
     header ``Idempotent-Replayed: true``). Beyond the tenant's cap of queued and running
-    experiments, 429 with Retry-After (the soonest ETA of its running ones)."""
+    experiments, 429 with Retry-After (the soonest ETA of its running ones). A spec beyond
+    a cost limit (``limits`` in GET /v1/catalog) is 422, naming the field to change."""
+    check_cost(body, CostLimits.from_settings())  # CostLimitError: 422 (api/errors.py)
     try:
         experiment, created = create_experiment(
             session=session,

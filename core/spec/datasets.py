@@ -56,6 +56,8 @@ class PublishedSplitsDataset(SpecPart):
 
     task: ClassVar[Task] = "classification"
     num_outputs: ClassVar[int] = 10
+    input_shape: ClassVar[tuple[int, ...]]
+    """Shape of one example's input as the loader gives it: (channels, height, width)."""
     train_size: ClassVar[int]
     """Examples in the published training split."""
     test_size: ClassVar[int]
@@ -90,6 +92,7 @@ class MnistDataset(PublishedSplitsDataset):
     Read from the gzip IDX files in ``ADAMLAB_DATA_DIR/mnist``; pixels scaled to [0, 1].
     """
 
+    input_shape: ClassVar[tuple[int, ...]] = (1, 28, 28)
     train_size: ClassVar[int] = 60_000
     test_size: ClassVar[int] = 10_000
     idx_files: ClassVar[IdxFiles | None] = IdxFiles(
@@ -117,6 +120,7 @@ class FashionMnistDataset(PublishedSplitsDataset):
     Read from the gzip IDX files in ``ADAMLAB_DATA_DIR/fashion-mnist``; pixels in [0, 1].
     """
 
+    input_shape: ClassVar[tuple[int, ...]] = (1, 28, 28)
     train_size: ClassVar[int] = 60_000
     test_size: ClassVar[int] = 10_000
     idx_files: ClassVar[IdxFiles | None] = IdxFiles(
@@ -142,6 +146,7 @@ class DigitsDataset(PublishedSplitsDataset):
     Pixels (0..16) are scaled to [0, 1].
     """
 
+    input_shape: ClassVar[tuple[int, ...]] = (1, 8, 8)
     train_size: ClassVar[int] = 898
     test_size: ClassVar[int] = 899
 
@@ -159,6 +164,8 @@ class LinearDataset(SpecPart):
 
     task: ClassVar[Task] = "regression"
     num_outputs: ClassVar[int] = 1
+    input_shape: ClassVar[tuple[int, ...]] = (1,)
+    """One input, x."""
 
     name: Literal["linear"]
     batch_size: BatchSize = Field(

@@ -12,9 +12,18 @@ Task = Literal["classification", "regression"]
 
 
 class SpecPart(BaseModel):
-    """Base of every spec part: unknown fields are an error, values are immutable."""
+    """Base of every spec part: unknown fields are an error, values are immutable, and
+    types are strict: a number field refuses a string ("0.1") and a boolean (true), an
+    integer field refuses a float (2.0), a boolean field refuses 0/1 and "true". A float
+    field still takes an integer (1 for lr is 1.0), as JSON does not tell them apart.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A tuple field (``betas``, ``channels``) sets ``Field(strict=False)``: strict mode takes
+    only a tuple for a tuple in Python, and a spec read back from the store, or built from
+    a dict, holds JSON arrays as lists. That loosens the container alone; its items stay
+    strict.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def variant_name(variant: type[SpecPart]) -> str:

@@ -59,7 +59,11 @@ class CnnModel(SpecPart):
 
     name: Literal["cnn"]
     channels: tuple[Annotated[int, Field(ge=1, le=4096)], Annotated[int, Field(ge=1, le=4096)]] = (
-        Field((32, 64), description="Output channels of the two conv stages; default [32, 64].")
+        Field(
+            (32, 64),
+            strict=False,
+            description="Output channels of the two conv stages; default [32, 64].",
+        )
     )
     hidden_size: int = Field(
         1000, ge=1, le=65_536, description="Units of the first FC layer; default 1000."

@@ -23,7 +23,7 @@ class AdamFamilyOptimizer(SpecPart):
 
     name: str
     lr: Lr
-    betas: Betas = Field((0.9, 0.999), description="(β1, β2); default (0.9, 0.999).")
+    betas: Betas = Field((0.9, 0.999), strict=False, description="(β1, β2); default (0.9, 0.999).")
     eps: Eps = Field(1e-8, description="ε; default 1e-8.")
     weight_decay: WeightDecay = 0.0
 

@@ -53,6 +53,21 @@ def test_invalid_spec_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "Traceback" not in err
 
 
+def test_spec_beyond_a_cost_limit_names_field_and_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.settings import settings
+
+    spec_file = _write_spec(tmp_path / "spec.json", digits_spec(epochs=2))
+    monkeypatch.setattr(settings, "max_steps", 10)  # the spec takes 2 × 8 iterations
+    assert main(["train", str(spec_file), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "epochs: the run takes 16 iterations" in err and "ADAMLAB_MAX_STEPS" in err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(settings, "max_steps", 16)
+    assert main(["train", str(spec_file), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+
+
 def test_missing_spec_file_is_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", str(tmp_path / "nope.json")]) == 2
     assert "nope.json" in capsys.readouterr().err

@@ -184,6 +184,18 @@ BAD_SPECS = [
     ),
     pytest.param(QUICK | {"model": {"name": "linear_regression"}}, "body", id="model-vs-data"),
     pytest.param(QUICK | {"device": "tpu"}, "device", id="choice"),
+    pytest.param(QUICK | {"optimizer": {"name": "adam", "lr": "0.1"}}, "optimizer.lr", id="strict"),
+    pytest.param(QUICK | {"epochs": 2.0}, "epochs", id="strict-integer"),
+    pytest.param(
+        QUICK | {"model": {"name": "mlp", "hidden_sizes": [65536] * 16}},
+        "model.hidden_sizes",
+        id="parameters-limit",
+    ),
+    pytest.param(
+        QUICK | {"dataset": {"name": "digits", "batch_size": 1}, "epochs": 10000},
+        "epochs",
+        id="steps-limit",
+    ),
 ]
 
 

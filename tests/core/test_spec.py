@@ -118,6 +118,50 @@ def test_out_of_bounds_value_is_rejected_with_its_location(patch: dict, location
     assert location in _error_locations(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("patch", "location", "kind"),
+    [
+        ({"optimizer": {"name": "adam", "lr": "0.1"}}, "optimizer.adam.lr", "float_type"),
+        ({"optimizer": {"name": "adam", "lr": True}}, "optimizer.adam.lr", "float_type"),
+        ({"epochs": 2.0}, "epochs", "int_type"),
+        ({"epochs": "2"}, "epochs", "int_type"),
+        ({"dataset": {"name": "mnist", "batch_size": True}}, "dataset.mnist.batch_size",
+         "int_type"),
+        ({"optimizer": {"name": "adam", "amsgrad": 1}}, "optimizer.adam.amsgrad", "bool_type"),
+        ({"optimizer": {"name": "adam", "betas": ["0.9", 0.999]}}, "optimizer.adam.betas.0",
+         "float_type"),
+        ({"model": {"name": "cnn", "channels": [32.0, 64]}}, "model.cnn.channels.0", "int_type"),
+    ],
+)  # fmt: skip
+def test_value_of_another_type_is_rejected_not_coerced(
+    patch: dict, location: str, kind: str
+) -> None:
+    document = ISSUE_EXAMPLE | patch
+    with pytest.raises(ValidationError) as from_dict:
+        ExperimentSpec.model_validate(document)
+    with pytest.raises(ValidationError) as from_json:
+        ExperimentSpec.model_validate_json(json.dumps(document))
+    for caught in (from_dict, from_json):
+        errors = {".".join(str(p) for p in e["loc"]): e["type"] for e in caught.value.errors()}
+        assert errors == {location: kind}
+
+
+def test_integer_is_taken_for_a_float_and_an_array_for_a_tuple() -> None:
+    patch = {
+        "optimizer": {"name": "adam", "lr": 1, "betas": [0, 0.5]},
+        "model": {"name": "cnn", "channels": [8, 16]},
+        "l2": 0,
+    }
+    from_dict = ExperimentSpec.model_validate(ISSUE_EXAMPLE | patch)
+    from_json = ExperimentSpec.model_validate_json(json.dumps(ISSUE_EXAMPLE | patch))
+    assert from_dict == from_json
+    assert isinstance(from_dict.optimizer, AdamOptimizer)
+    assert from_dict.optimizer.lr == 1.0 and isinstance(from_dict.optimizer.lr, float)
+    assert from_dict.optimizer.betas == (0.0, 0.5)
+    assert isinstance(from_dict.model, CnnModel) and from_dict.model.channels == (8, 16)
+    assert isinstance(from_dict.l2, float)
+
+
 def test_step_schedule_requires_step_size() -> None:
     with pytest.raises(ValidationError) as caught:
         ExperimentSpec.model_validate(ISSUE_EXAMPLE | {"schedule": {"name": "step"}})

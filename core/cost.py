@@ -1,0 +1,441 @@
+"""What a run will cost, computed from its spec before it runs, and the limits a spec must
+stay within. Torch-free: the API checks every submission with it (``POST /v1/experiments``
+answers 422 beyond a limit) and ``adamlab train`` checks its spec before it trains.
+
+Four quantities, for a spec whose model has P parameters, whose optimizer keeps S tensors
+of state per parameter, and which trains on N examples in batches of B for E epochs:
+
+- **parameters**: P, exactly ``sum(p.numel() for p in model.parameters())`` of the module
+  ``worker/models.py`` builds (``tests/worker/test_cost.py`` checks it for every variant).
+  Per model, with inputs of D = C·H·W values and K outputs:
+  linear regression D + 1; logistic regression D·K + K; the MLP with widths h_1..h_n
+  Σ_i (h_{i−1}·h_i + h_i) + h_n·K + K, h_0 = D; the CNN with channels (c_1, c_2) and
+  hidden width h, 5×5 kernels and H', W' the size after two 3×3, stride-2 pools
+  (s → ⌊(s − 3) / 2⌋ + 1, twice) C·c_1·25 + c_1 + c_1·c_2·25 + c_2 + c_2·H'·W'·h + h + h·K + K.
+- **memory** (bytes, float32 everywhere):
+  4·P·(2 + S)  (weights, gradients, optimizer state)
+  + max(4·min(B, N)·A_train, 4·min(1000, M)·A_eval)  (activations)
+  + the data held: N + validation + test examples, each 4·D bytes of input and its target
+  (8 bytes for a class index, 4 for a regression target).
+  A_train is the sum of the element counts, per example, of every tensor the forward pass
+  makes in training (the input batch and each layer's output; a dropout layer's output
+  only when its rate is above 0), which autograd keeps for the backward pass. The
+  evaluation pass runs under ``no_grad`` in batches of 1,000 (``worker/evaluation.py``) on
+  splits of at most M examples, and holds only a layer's input and output at once: A_eval
+  is the largest such pair. S is 2 for Adam, AdaMax and AdamW (m and v, or m and u), 3 with
+  AMSGrad; 0 for SGD without momentum and 1 with; 1 for RMSprop, plus 1 with momentum and
+  1 when centered; 1 for Adagrad; 2 for Adadelta. It is an estimate: max-pool indices,
+  the gradients of activations during the backward pass, kernel workspaces, temporaries
+  of the optimizer's step and the CUDA context are not counted, so a limit is set with
+  room for them.
+- **steps**: E·⌈N / B⌉, the iterations of the run.
+- **stored points**: what the engine writes to the store (``worker/engine.py``): per step
+  ``batch_loss`` and ``lr`` (2); per epoch ``train_loss``, ``train_acc`` (classification)
+  or ``train_mse`` (regression), ``val_loss`` and ``val_acc`` with a validation hold-out,
+  ``test_loss`` and ``test_acc`` with a test split, ``w`` and ``b`` for a one-input linear
+  regression, ``epoch_time_s`` and ``examples_per_s``: 2·steps + E·(points per epoch).
+
+Each quantity has a limit (``CostLimits``, from the settings ``ADAMLAB_MAX_PARAMETERS``,
+``ADAMLAB_MAX_RUN_MEMORY_BYTES``, ``ADAMLAB_MAX_STEPS``, ``ADAMLAB_MAX_STORED_POINTS``);
+``cost_problems`` names the field to change for each one exceeded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.spec import (
+    AdadeltaOptimizer,
+    AdagradOptimizer,
+    AdamaxOptimizer,
+    AdamOptimizer,
+    AdamwOptimizer,
+    CnnModel,
+    DatasetVariant,
+    ExperimentSpec,
+    LinearRegressionModel,
+    LogisticRegressionModel,
+    MlpModel,
+    OptimizerVariant,
+    PublishedSplitsDataset,
+    RmspropOptimizer,
+    SgdOptimizer,
+)
+
+FLOAT_BYTES = 4
+EVALUATION_BATCH_SIZE = 1000
+"""Examples per batch of the evaluation pass: ``worker.evaluation.EVAL_BATCH_SIZE``."""
+POINTS_PER_STEP = 2
+"""``batch_loss`` and ``lr``."""
+
+# --- the model: parameters and activations ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A model's parameter count and the element counts, per example, of the tensors its
+    forward pass makes: in training (``training``) and in evaluation (``evaluation``,
+    dropout the identity). ``size_field`` is the model's field that sets its size."""
+
+    parameters: int
+    training: tuple[int, ...]
+    evaluation: tuple[int, ...]
+    size_field: str
+
+
+def _linear(inputs: int, outputs: int) -> int:
+    return inputs * outputs + outputs
+
+
+def _with_dropout(width: int, rate: float) -> tuple[int, ...]:
+    """The output of a dropout layer: a new tensor in training when the rate is above 0."""
+    return (width,) if rate > 0.0 else ()
+
+
+def _linear_regression_shape(
+    spec: LinearRegressionModel, input_shape: tuple[int, ...], num_outputs: int
+) -> ModelShape:
+    inputs = math.prod(input_shape)
+    return ModelShape(
+        parameters=_linear(inputs, 1),
+        training=(inputs, *_with_dropout(inputs, spec.dropout), 1),
+        evaluation=(inputs, 1),
+        size_field="model",
+    )
+
+
+def _logistic_regression_shape(
+    spec: LogisticRegressionModel, input_shape: tuple[int, ...], num_outputs: int
+) -> ModelShape:
+    inputs = math.prod(input_shape)
+    return ModelShape(
+        parameters=_linear(inputs, num_outputs),
+        training=(inputs, *_with_dropout(inputs, spec.dropout), num_outputs),
+        evaluation=(inputs, num_outputs),
+        size_field="model",
+    )
+
+
+def _mlp_shape(spec: MlpModel, input_shape: tuple[int, ...], num_outputs: int) -> ModelShape:
+    width = math.prod(input_shape)
+    parameters = 0
+    training: list[int] = [width]
+    evaluation: list[int] = [width]
+    for hidden in spec.hidden_sizes:
+        parameters += _linear(width, hidden)
+        training += [hidden, hidden, *_with_dropout(hidden, spec.dropout)]  # Linear, ReLU
+        evaluation += [hidden, hidden]
+        width = hidden
+    parameters += _linear(width, num_outputs)
+    return ModelShape(
+        parameters=parameters,
+        training=(*training, num_outputs),
+        evaluation=(*evaluation, num_outputs),
+        size_field="model.hidden_sizes",
+    )
+
+
+def pooled(size: int) -> int:
+    """Output size of a 3×3 max-pool with stride 2 and no padding."""
+    return (size - 3) // 2 + 1
+
+
+def _cnn_shape(spec: CnnModel, input_shape: tuple[int, ...], num_outputs: int) -> ModelShape:
+    if len(input_shape) != 3:
+        raise ValueError(f"model 'cnn' needs image inputs (C, H, W), got {input_shape}")
+    channels, height, width = input_shape
+    first, second = spec.channels
+    full = height * width  # a 5×5 convolution with padding 2 keeps the size
+    once = pooled(height) * pooled(width)
+    twice = pooled(pooled(height)) * pooled(pooled(width))
+    convolutions = channels * first * 25 + first + first * second * 25 + second
+    fully_connected = _linear(second * twice, spec.hidden_size) + _linear(
+        spec.hidden_size, num_outputs
+    )
+    hidden = spec.hidden_size
+    features = (
+        channels * full,
+        first * full,  # Conv2d
+        first * once,  # MaxPool2d
+        first * once,  # ReLU
+        second * once,  # Conv2d
+        second * twice,  # MaxPool2d
+        second * twice,  # ReLU (flatten is a view)
+    )
+    return ModelShape(
+        parameters=convolutions + fully_connected,
+        training=(
+            *features,
+            *_with_dropout(second * twice, spec.dropout),
+            hidden,  # Linear
+            hidden,  # ReLU
+            *_with_dropout(hidden, spec.dropout),
+            num_outputs,
+        ),
+        evaluation=(*features, hidden, hidden, num_outputs),
+        size_field="model.channels" if convolutions >= fully_connected else "model.hidden_size",
+    )
+
+
+ModelShaper = Callable[[Any, tuple[int, ...], int], ModelShape]
+"""The shape of one model variant (its first argument, typed by each function)."""
+
+MODEL_SHAPES: dict[str, ModelShaper] = {
+    "linear_regression": _linear_regression_shape,
+    "logistic_regression": _logistic_regression_shape,
+    "mlp": _mlp_shape,
+    "cnn": _cnn_shape,
+}
+"""The shape of each model variant, by its ``name``, as ``worker.models.MODEL_BUILDERS``
+builds it."""
+
+
+def optimizer_state_tensors(spec: OptimizerVariant) -> int:
+    """S: how many tensors the size of each parameter the optimizer keeps as state."""
+    match spec:
+        case AdamOptimizer() | AdamwOptimizer():
+            return 2 + int(spec.amsgrad)
+        case AdamaxOptimizer():
+            return 2
+        case SgdOptimizer():
+            return int(spec.momentum > 0.0)
+        case RmspropOptimizer():
+            return 1 + int(spec.momentum > 0.0) + int(spec.centered)
+        case AdagradOptimizer():
+            return 1
+        case AdadeltaOptimizer():
+            return 2
+
+
+# --- the data: examples held, points per epoch -----------------------------------------------
+
+
+def _held_examples(dataset: DatasetVariant) -> tuple[int, int, int]:
+    """Examples of the training, validation and test splits the engine holds."""
+    if isinstance(dataset, PublishedSplitsDataset):
+        test = min(dataset.test_limit or dataset.test_size, dataset.test_size)
+        return dataset.train_examples(), dataset.validation_size, test
+    return dataset.train_examples(), 0, 0
+
+
+def points_per_epoch(spec: ExperimentSpec) -> int:
+    """The metric points the engine writes at each epoch's end."""
+    _train, validation, test = _held_examples(spec.dataset)
+    classification = spec.dataset.task == "classification"
+    per_split = 2 if classification else 1  # loss and accuracy, or the MSE
+    points = 2  # train_loss, and train_acc or train_mse
+    points += per_split * ((validation > 0) + (test > 0))
+    one_input_line = not classification and math.prod(spec.dataset.input_shape) == 1
+    points += 2 * one_input_line  # w and b
+    return points + 2  # epoch_time_s, examples_per_s
+
+
+# --- the estimate ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """What a spec's run will take; see the module's docstring for each formula."""
+
+    parameters: int
+    optimizer_state_tensors: int
+    parameter_bytes: int
+    """Weights, gradients and optimizer state: 4·P·(2 + S)."""
+    training_activation_bytes: int
+    evaluation_activation_bytes: int
+    data_bytes: int
+    batch_size: int
+    """The batch the run trains on: the spec's, or all the examples when there are fewer."""
+    steps_per_epoch: int
+    steps: int
+    points_per_epoch: int
+    stored_points: int
+    size_field: str
+    """The model's field that sets its size, e.g. ``model.hidden_sizes``."""
+
+    @property
+    def activation_bytes(self) -> int:
+        return max(self.training_activation_bytes, self.evaluation_activation_bytes)
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.parameter_bytes + self.activation_bytes + self.data_bytes
+
+
+def estimate_cost(spec: ExperimentSpec) -> RunCost:
+    """The cost of running ``spec``: parameters, memory, steps and stored points."""
+    dataset = spec.dataset
+    shape = MODEL_SHAPES[spec.model.name](spec.model, dataset.input_shape, dataset.num_outputs)
+    state = optimizer_state_tensors(spec.optimizer)
+    train, validation, test = _held_examples(dataset)
+    batch = min(dataset.batch_size, train)
+    evaluated = max(validation, test, train if dataset.task == "regression" else 0)
+    pairs = zip(shape.evaluation, shape.evaluation[1:], strict=False)
+    evaluation_peak = max(a + b for a, b in pairs)
+    input_bytes = FLOAT_BYTES * math.prod(dataset.input_shape)
+    target_bytes = 8 if dataset.task == "classification" else FLOAT_BYTES
+    steps_per_epoch = math.ceil(train / dataset.batch_size)
+    steps = spec.epochs * steps_per_epoch
+    per_epoch = points_per_epoch(spec)
+    return RunCost(
+        parameters=shape.parameters,
+        optimizer_state_tensors=state,
+        parameter_bytes=FLOAT_BYTES * shape.parameters * (2 + state),
+        training_activation_bytes=FLOAT_BYTES * batch * sum(shape.training),
+        evaluation_activation_bytes=FLOAT_BYTES
+        * min(EVALUATION_BATCH_SIZE, evaluated)
+        * evaluation_peak,
+        data_bytes=(train + validation + test) * (input_bytes + target_bytes),
+        batch_size=batch,
+        steps_per_epoch=steps_per_epoch,
+        steps=steps,
+        points_per_epoch=per_epoch,
+        stored_points=POINTS_PER_STEP * steps + spec.epochs * per_epoch,
+        size_field=shape.size_field,
+    )
+
+
+# --- the limits ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostLimits:
+    """The most a spec may ask for; each is a setting (``core/settings.py``)."""
+
+    parameters: int
+    memory_bytes: int
+    steps: int
+    stored_points: int
+
+    @classmethod
+    def from_settings(cls) -> CostLimits:
+        """The limits of this process's settings, read now."""
+        from core.settings import settings
+
+        return cls(
+            parameters=settings.max_parameters,
+            memory_bytes=settings.max_run_memory_bytes,
+            steps=settings.max_steps,
+            stored_points=settings.max_stored_points,
+        )
+
+
+@dataclass(frozen=True)
+class LimitInfo:
+    """One limit as the catalog and the docs describe it."""
+
+    name: str
+    setting: str
+    unit: str
+    description: str
+
+
+LIMITS: dict[str, LimitInfo] = {
+    "parameters": LimitInfo(
+        "parameters", "ADAMLAB_MAX_PARAMETERS", "parameters",
+        "Parameters of the model (weights and biases); reported on the model's size "
+        "field (model.hidden_sizes, model.channels or model.hidden_size).",
+    ),
+    "memory_bytes": LimitInfo(
+        "memory_bytes", "ADAMLAB_MAX_RUN_MEMORY_BYTES", "bytes",
+        "Estimated memory of the run: weights, gradients and optimizer state, activations "
+        "at the batch size (or of the evaluation pass, whichever is larger) and the data; "
+        "reported on dataset.batch_size when the training activations dominate, else on "
+        "the model's size field.",
+    ),
+    "steps": LimitInfo(
+        "steps", "ADAMLAB_MAX_STEPS", "iterations",
+        "Iterations of the run, epochs × ⌈training examples / batch size⌉; reported on "
+        "epochs.",
+    ),
+    "stored_points": LimitInfo(
+        "stored_points", "ADAMLAB_MAX_STORED_POINTS", "metric points",
+        "Metric points the run writes to the store: 2 per iteration (batch_loss, lr) and "
+        "6 to 8 per epoch; reported on epochs.",
+    ),
+}  # fmt: skip
+"""Every limit, by its ``CostLimits`` field name."""
+
+
+@dataclass(frozen=True)
+class CostProblem:
+    """One limit a spec exceeds: the field to change (dotted, as a client writes it), the
+    limit's name in ``LIMITS`` and a sentence with the estimate and the limit."""
+
+    field: str
+    limit: str
+    message: str
+
+
+class CostLimitError(ValueError):
+    """A spec exceeds one or more limits; ``problems`` says which."""
+
+    def __init__(self, problems: list[CostProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+def cost_problems(spec: ExperimentSpec, limits: CostLimits) -> list[CostProblem]:
+    """Every limit ``spec`` exceeds, in the order of ``LIMITS``; empty when it fits."""
+    cost = estimate_cost(spec)
+    problems: list[CostProblem] = []
+    if cost.parameters > limits.parameters:
+        problems.append(
+            CostProblem(
+                cost.size_field,
+                "parameters",
+                f"the model has {cost.parameters:,} parameters; the limit is "
+                f"{limits.parameters:,} ({LIMITS['parameters'].setting})",
+            )
+        )
+    if cost.memory_bytes > limits.memory_bytes:
+        by_batch = cost.training_activation_bytes >= max(
+            cost.parameter_bytes, cost.evaluation_activation_bytes, cost.data_bytes
+        )
+        problems.append(
+            CostProblem(
+                "dataset.batch_size" if by_batch else cost.size_field,
+                "memory_bytes",
+                f"the run needs about {_gib(cost.memory_bytes)} (weights, gradients and "
+                f"optimizer state {_gib(cost.parameter_bytes)}, activations at batch "
+                f"{cost.batch_size} {_gib(cost.training_activation_bytes)}, of the "
+                f"evaluation pass {_gib(cost.evaluation_activation_bytes)}, data "
+                f"{_gib(cost.data_bytes)}); the limit is {_gib(limits.memory_bytes)} "
+                f"({LIMITS['memory_bytes'].setting}={limits.memory_bytes})",
+            )
+        )
+    if cost.steps > limits.steps:
+        problems.append(
+            CostProblem(
+                "epochs",
+                "steps",
+                f"the run takes {cost.steps:,} iterations ({spec.epochs:,} epochs of "
+                f"{cost.steps_per_epoch:,} at batch size {spec.dataset.batch_size}); the "
+                f"limit is {limits.steps:,} ({LIMITS['steps'].setting})",
+            )
+        )
+    if cost.stored_points > limits.stored_points:
+        problems.append(
+            CostProblem(
+                "epochs",
+                "stored_points",
+                f"the run stores {cost.stored_points:,} metric points ({POINTS_PER_STEP} per "
+                f"iteration, {cost.points_per_epoch} per epoch); the limit is "
+                f"{limits.stored_points:,} ({LIMITS['stored_points'].setting})",
+            )
+        )
+    return problems
+
+
+def check_cost(spec: ExperimentSpec, limits: CostLimits) -> None:
+    """Raise ``CostLimitError`` when ``spec`` exceeds a limit."""
+    problems = cost_problems(spec, limits)
+    if problems:
+        raise CostLimitError(problems)
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.3g} GiB"
