@@ -127,7 +127,8 @@ def style_axes(axes: Any, *, xaxis: XAxis | None, log_y: bool) -> None:
         axes.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         axes.xaxis.set_major_formatter(EngFormatter(sep=""))
     elif xaxis is not None:
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # min_n_ticks=1: a one-epoch run gets the tick 1, not 0.945, 0.96, ...
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     if log_y:
         axes.set_yscale("log")
         axes.yaxis.set_major_formatter(PlainLogFormatter())
