@@ -501,7 +501,8 @@ def draw(chart: Chart, *, allow_empty: bool = False) -> Figure:
         style_axes(axes, xaxis=_x_axis_of(panel.xlabel), log_y=log_y)
         if drawn and not log_y and min(drawn) == max(drawn) != 0:
             # One value throughout: from 0 to twice it, not a band of ±4% around it.
-            axes.set_ylim(sorted((0.0, 2.0 * drawn[0])))
+            low, high = sorted((0.0, 2.0 * drawn[0]))
+            axes.set_ylim(low, high)
         axes.set_xlabel(panel.xlabel)
         axes.set_ylabel(panel.ylabel)
         entries = [c for c in panel.curves if not _legend_text(c).startswith("_")]
