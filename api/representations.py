@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from typing import Annotated
 
-from fastapi import Response
+from fastapi import Query, Response
 
 from api.schemas import ErrorPublic
 from core.plots import MEDIA_TYPES, ImageFormat
@@ -24,6 +25,19 @@ IMAGE_RESPONSES = {
     409: {"model": ErrorPublic, "description": "The experiment has no points to draw yet."},
 }
 """The OpenAPI ``responses`` of a route that draws a figure."""
+
+Smoothing = Annotated[
+    float,
+    Query(
+        ge=0.0,
+        lt=1.0,
+        description="Exponential moving average of the per-iteration measurements (the "
+        "batch loss), 0 <= smoothing < 1: the weight of the past (0.9 averages over about "
+        "10 points, 0.99 over 100). The raw values stay drawn faint under the average, "
+        "whose legend says e.g. 'batch loss (EMA 0.9)'. Default 0, none.",
+    ),
+]
+"""The ``smoothing`` query parameter of the figure routes."""
 
 
 def image_response(image: bytes, image_format: ImageFormat) -> Response:

@@ -44,7 +44,8 @@ def write_run(
         writer.writerow(["name", "step", "epoch", "value"])
         writer.writerows((p.name, p.step, p.epoch, repr(p.value)) for p in points)
     if points:
-        write_png(learning_curves_png(points, title=spec.name), folder / CURVES_PNG)
+        png = learning_curves_png(points, spec=spec.model_dump(mode="json"), status=result.status)
+        write_png(png, folder / CURVES_PNG)
 
 
 def read_run(folder: Path) -> SavedRun | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from core.figure_style import optimizer_line
 from core.metrics import Progress
 from core.plots import Curve, Panel, render_panels, series, write_png
 from core.spec import ExperimentSpec
@@ -121,25 +122,22 @@ def table1_markdown(runs: Sequence[CellRun], *, machine: str) -> str:
 
 
 def table1_figures(runs: Sequence[CellRun], out: Path) -> list[Path]:
-    """PNG figures: Adam vs AdaMax per model, dropout vs none, LR vs NN vs CNN."""
+    """PNG figures: Adam vs AdaMax per model, dropout vs none, LR vs NN vs CNN. Each
+    optimizer keeps its line of ``core.figure_style`` (Adam solid, AdaMax dashed); the
+    dropout runs and the models are that line's variants (shade and marker)."""
     by_key = {(r.config.optimizer, r.config.model, r.config.dropout): r for r in runs}
     written = []
     model_labels = {"lr": "LR", "mlp": "NN", "cnn": "CNN"}
-    styles = {"adam": "-", "adamax": "--"}
-
-    colors = {"adam": "C0", "adamax": "C1", "lr": "C2", "mlp": "C3", "cnn": "C4"}
     models_run = [m for m in MODELS if any(r.config.model == m for r in runs)]
 
-    def curves(
-        metric: str, entries: list[tuple[str, tuple[str, str, bool], str, str]]
-    ) -> list[Curve]:
+    def curves(metric: str, entries: list[tuple[str, tuple[str, str, bool], int]]) -> list[Curve]:
         found = []
-        for label, key, style, color in entries:
+        for label, key, variant in entries:
             run = by_key.get(key)
             if run is not None:
                 xs, ys = series(run.points, metric, by="epoch")
                 if xs:
-                    found.append(Curve(label, xs, ys, style + "o", color))
+                    found.append(Curve(label, xs, ys, optimizer_line(key[0], variant)))
         return found
 
     def save(name: str, panels: list[Panel], title: str, columns: int) -> None:
@@ -153,9 +151,7 @@ def table1_figures(runs: Sequence[CellRun], out: Path) -> list[Path]:
     for metric, ylabel, log_y in (("train_loss", "training loss", True),
                                   ("test_acc", "test accuracy", False)):  # fmt: skip
         for model in models_run:
-            entries = [
-                (OPTIMIZER_LABELS[o], (o, model, False), styles[o], colors[o]) for o in OPTIMIZERS
-            ]
+            entries = [(OPTIMIZER_LABELS[o], (o, model, False), 0) for o in OPTIMIZERS]
             panels.append(
                 Panel(
                     f"{model_labels[model]}: {ylabel}",
@@ -175,8 +171,7 @@ def table1_figures(runs: Sequence[CellRun], out: Path) -> list[Path]:
                                   ("test_acc", "test accuracy", False)):  # fmt: skip
         for model in ("mlp", "cnn"):
             entries = [
-                (f"{OPTIMIZER_LABELS[o]}{', dropout 0.5' if d else ''}", (o, model, d),
-                 ":" if d else "-", colors[o])
+                (f"{OPTIMIZER_LABELS[o]}{', dropout 0.5' if d else ''}", (o, model, d), int(d))
                 for o in OPTIMIZERS for d in (False, True)
             ]  # fmt: skip
             panels.append(
@@ -194,8 +189,8 @@ def table1_figures(runs: Sequence[CellRun], out: Path) -> list[Path]:
     for metric, ylabel, log_y in (("train_loss", "training loss", True),
                                   ("test_acc", "test accuracy", False)):  # fmt: skip
         entries = [
-            (f"{model_labels[m]}, {OPTIMIZER_LABELS[o]}", (o, m, False), styles[o], colors[m])
-            for m in MODELS for o in OPTIMIZERS
+            (f"{model_labels[m]}, {OPTIMIZER_LABELS[o]}", (o, m, False), index)
+            for index, m in enumerate(MODELS) for o in OPTIMIZERS
         ]  # fmt: skip
         panels.append(Panel(ylabel, "epoch", ylabel, curves(metric, entries), log_y))
     save("models.png", panels, "LR vs NN vs CNN (no dropout)", columns=2)

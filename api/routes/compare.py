@@ -3,7 +3,9 @@ curves of one or more metrics overlaid (``compare.png``, ``compare.svg``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
@@ -15,13 +17,22 @@ from api.deps import (
     find_owned_experiment,
 )
 from api.params import CompareIds, CompareMetrics
-from api.representations import IMAGE_RESPONSES, image_response
+from api.representations import IMAGE_RESPONSES, Smoothing, image_response
 from api.schemas import ComparisonPublic
 from core.compare import MAX_COMPARED, compare
+from core.figure_style import XAxis
 from core.metrics import METRICS
-from core.plots import ImageFormat, comparison_panels, render_panels
+from core.plots import (
+    Chart,
+    ComparedRun,
+    ImageFormat,
+    Pace,
+    comparison_panels,
+    render,
+    smoothable,
+)
 from core.store.models import ExperimentRow
-from core.store.plot_series import plot_series
+from core.store.plot_series import plot_series, smoothed_series
 
 router = APIRouter(prefix="/v1", tags=["compare"])
 
@@ -84,6 +95,28 @@ def compare_experiments(
     return ComparisonPublic.model_validate(compare(experiments), from_attributes=True)
 
 
+def compared_run(
+    session: Session, experiment: ExperimentRow, metrics: list[str], smoothing: float
+) -> ComparedRun:
+    """One experiment's curves of ``metrics`` for a comparison figure, with its optimizer,
+    learning rate and pace (iterations per epoch, examples per iteration) from its spec,
+    and, with ``smoothing``, the EMA of its per-iteration measurements."""
+    spec = experiment.spec
+    names = [name for name in metrics if smoothable(name)] if smoothing else []
+    return ComparedRun(
+        label=f"{experiment.name} ({experiment.id[:8]})",
+        curves=plot_series(session=session, experiment_id=experiment.id, names=metrics),
+        optimizer=spec["optimizer"]["name"],
+        lr=spec["optimizer"].get("lr"),
+        pace=Pace.of_spec(spec),
+        smoothed=smoothed_series(
+            session=session, experiment_id=experiment.id, names=names, factor=smoothing
+        )
+        if names
+        else None,
+    )
+
+
 @router.get(
     "/compare.{image_format}",
     response_class=Response,
@@ -95,28 +128,33 @@ def plot_comparison(
     session: SessionDep,
     tenant: CurrentTenant,
     metric: CompareMetrics = ["test_acc"],  # noqa: B006 (FastAPI copies defaults)
+    x: Annotated[
+        XAxis | None,
+        Query(
+            description="The x axis of every panel: iteration, epoch (per-iteration "
+            "metrics at fractions of an epoch) or examples (training examples seen). "
+            "Default: epoch when the runs' batch sizes differ, else each metric's own "
+            "(iteration for batch_loss and lr, epoch for the others)."
+        ),
+    ] = None,
+    smoothing: Smoothing = 0.0,
 ) -> Response:
-    """The runs' curves of ``metric`` overlaid, one line per run (labelled with its name
-    and the start of its id), one panel per metric: the study's figures (Adam vs AdaMax,
-    dropout vs none, LR vs MLP vs CNN) for any runs. A run without points has no line."""
+    """The runs' curves of ``metric`` overlaid, one line per run in its optimizer's line
+    (legend: its name, the start of its id, optimizer and lr), one panel per metric: the
+    study's figures (Adam vs AdaMax, dropout vs none, LR vs MLP vs CNN) for any runs. A
+    run without points has no line; 409 when no run has a point of any ``metric``."""
     metrics = parse_metrics(metric)
     experiments = experiments_of(session, parse_ids(ids), tenant_id=tenant.id)
-    runs = [
-        (
-            f"{experiment.name} ({experiment.id[:8]})",
-            plot_series(session=session, experiment_id=experiment.id, names=metrics),
+    runs = [compared_run(session, experiment, metrics, smoothing) for experiment in experiments]
+    panels = comparison_panels(runs, metrics, x=x, smoothing=smoothing)
+    if not any(panel.curves for panel in panels):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"None of the experiments has points of {', '.join(metrics)} yet; "
+            "there is nothing to draw.",
         )
-        for experiment in experiments
-    ]
-    panels = comparison_panels(runs, metrics)
     title = f"{len(runs)} experiment{'s' if len(runs) != 1 else ''}: " + ", ".join(
         METRICS[name].label for name in metrics
     )
-    image = render_panels(
-        panels,
-        title=title,
-        columns=min(len(panels), 2),
-        image_format=image_format,
-        allow_empty=True,
-    )
-    return image_response(image, image_format)
+    chart = Chart(panels, title=title, columns=min(len(panels), 2), shared_legend=True)
+    return image_response(render(chart, image_format=image_format), image_format)

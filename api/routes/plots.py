@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.deps import NOT_FOUND, OwnedExperiment, SessionDep
-from api.representations import IMAGE_RESPONSES, image_response
-from core.plots import ImageFormat, learning_curve_panels, render_panels, spec_title
-from core.store.plot_series import plot_series
+from api.representations import IMAGE_RESPONSES, Smoothing, image_response
+from core.plots import ImageFormat, render, run_chart, smoothable
+from core.store.plot_series import plot_series, smoothed_series
 
 router = APIRouter(prefix="/v1/experiments", tags=["plots"])
 
@@ -18,18 +18,35 @@ router = APIRouter(prefix="/v1/experiments", tags=["plots"])
     responses={**NOT_FOUND, **IMAGE_RESPONSES},
 )
 def plot_experiment(
-    experiment: OwnedExperiment, image_format: ImageFormat, session: SessionDep
+    experiment: OwnedExperiment,
+    image_format: ImageFormat,
+    session: SessionDep,
+    smoothing: Smoothing = 0.0,
 ) -> Response:
-    """The run's learning curves: training objective and learning rate per iteration,
-    losses and accuracies per epoch (regression: MSE, w and b), titled with the spec's
-    name, dataset, model, optimizer, learning rate and epochs. Drawn while it runs, too."""
+    """The run's learning curves: training objective and learning rate per iteration (a
+    constant learning rate is a note under the title instead), losses and accuracies per
+    epoch (regression: MSE, w and b), in the optimizer's line, titled with the spec's name,
+    dataset, model, optimizer, learning rate and epochs, or how far a stopped run got.
+    Drawn while it runs, too. 409 while it has no points."""
     experiment_id = experiment.id
-    panels = learning_curve_panels(plot_series(session=session, experiment_id=experiment_id))
-    if not panels:
+    curves = plot_series(session=session, experiment_id=experiment_id)
+    smoothed = None
+    if smoothing:
+        names = [name for name in curves if smoothable(name)]
+        smoothed = smoothed_series(
+            session=session, experiment_id=experiment_id, names=names, factor=smoothing
+        )
+    chart = run_chart(
+        curves,
+        spec=experiment.spec,
+        status=experiment.status,
+        smoothing=smoothing,
+        smoothed=smoothed,
+    )
+    if not chart.panels:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"Experiment {experiment_id} has no metric points yet ({experiment.status}); "
             "there is nothing to draw.",
         )
-    image = render_panels(panels, title=spec_title(experiment.spec), image_format=image_format)
-    return image_response(image, image_format)
+    return image_response(render(chart, image_format=image_format), image_format)

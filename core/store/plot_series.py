@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from core.metrics import MetricSeries
+from core.plots import ema_series
 from core.store.metrics import downsample, metric_names, read_curve
 
 PLOT_MAX_POINTS = 2000
@@ -29,4 +30,18 @@ def plot_series(
         curve = read_curve(session=session, experiment_id=experiment_id, name=name)
         if len(curve):
             found[name] = downsample(curve, max_points=PLOT_MAX_POINTS)
+    return found
+
+
+def smoothed_series(
+    *, session: Session, experiment_id: str, names: Sequence[str], factor: float
+) -> dict[str, MetricSeries]:
+    """The EMA (``core.plots.ema``, ``factor``) of each of ``names`` that has points,
+    computed over every point and then downsampled like ``plot_series``: smoothing the
+    downsampled curve instead would weigh each bucket's extremes as much as its mean."""
+    found: dict[str, MetricSeries] = {}
+    for name in names:
+        curve = read_curve(session=session, experiment_id=experiment_id, name=name)
+        if len(curve):
+            found[name] = downsample(ema_series(curve, factor), max_points=PLOT_MAX_POINTS)
     return found

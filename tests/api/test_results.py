@@ -116,9 +116,8 @@ def test_plot_svg_has_each_curve_and_the_spec_in_its_title(
     assert response.headers["content-type"].startswith("image/svg+xml")
     root, comments = parsed_svg(response.content)
     groups = curve_groups(root)
-    expected = {
+    expected = {  # the learning rate is constant: a note under the title, not a panel
         "curve:Training objective per iteration:batch loss",
-        "curve:Learning rate:lr",
         "curve:Loss per epoch:train",
         "curve:Loss per epoch:test",
         "curve:Accuracy per epoch:train",
@@ -133,6 +132,7 @@ def test_plot_svg_has_each_curve_and_the_spec_in_its_title(
     assert vertex_count(groups["curve:Accuracy per epoch:test"][0]) == 3
     title = "results-adam: digits, logistic_regression, adam (lr 0.01), 3 epochs"
     assert title in comments
+    assert "learning rate 0.01 throughout (constant)" in comments  # the title's second line
 
 
 def test_plot_of_a_long_run_draws_a_bounded_number_of_points(
@@ -147,8 +147,15 @@ def test_plot_of_a_long_run_draws_a_bounded_number_of_points(
     groups = curve_groups(parsed_svg(response.content)[0])
     # (matplotlib drops points it would draw on top of others: fewer may be drawn; the
     # downsampling itself is tested in test_results_units.py.)
-    for curve in ("Training objective per iteration:batch loss", "Learning rate:lr"):
-        assert vertex_count(groups[f"curve:{curve}"][0]) <= PLOT_MAX_POINTS
+    curve = "Training objective per iteration:batch loss"
+    assert vertex_count(groups[f"curve:{curve}"][0]) <= PLOT_MAX_POINTS
+    smoothed = client.get(
+        f"/v1/experiments/{runs['long']['id']}/plot.svg", params={"smoothing": 0.99}
+    )
+    assert smoothed.status_code == 200, smoothed.text
+    groups = curve_groups(parsed_svg(smoothed.content)[0])
+    for name in (curve, f"{curve} (EMA 0.99)"):
+        assert 0 < vertex_count(groups[f"curve:{name}"][0]) <= PLOT_MAX_POINTS
 
 
 def test_plot_of_a_failed_run_draws_the_points_before_the_divergence(
@@ -261,11 +268,69 @@ def test_compare_svg_has_a_line_per_run_with_points_and_a_panel_per_metric(
         for key in ("adam", "adamax")  # the parked run has no points: no line
     }
     assert set(groups) == expected
+    legends = {"adam": "Adam, lr 0.01", "adamax": "AdaMax, lr 0.02"}
     for key in ("adam", "adamax"):
         accuracy = groups[f"curve:test accuracy:{labels[key]}"]
         assert len(accuracy) == 1 and vertex_count(accuracy[0]) == 3
-        assert labels[key] in comments  # the legend
-    assert labels["parked"] not in comments
+        assert f"{labels[key]}: {legends[key]}" in comments  # the legend
+    assert not any(labels["parked"] in comment for comment in comments)
+
+
+def test_plot_and_compare_refuse_a_smoothing_outside_0_to_1(
+    client: httpx.Client, runs: dict[str, dict]
+) -> None:
+    adam = runs["adam"]["id"]
+    for value in ("1", "1.5", "-0.1", "nan", "much"):
+        for path, params in (
+            (f"/v1/experiments/{adam}/plot.png", {"smoothing": value}),
+            ("/v1/compare.png", {"ids": adam, "smoothing": value}),
+        ):
+            response = client.get(path, params=params)
+            assert response.status_code == 422, (path, value, response.text)
+            assert response.json()["detail"] == "1 invalid field: smoothing"
+            assert [error["field"] for error in response.json()["errors"]] == ["smoothing"]
+
+
+def test_compare_x_axis_by_iteration_epoch_or_examples(
+    client: httpx.Client, runs: dict[str, dict]
+) -> None:
+    ids = ",".join(runs[key]["id"] for key in ("adam", "long"))  # batch sizes differ
+    params = {"ids": ids, "metric": "batch_loss", "smoothing": "0.9"}
+    texts = {}
+    for x in (None, "iteration", "epoch", "examples"):
+        query = params | ({"x": x} if x else {})
+        response = client.get("/v1/compare.svg", params=query)
+        assert response.status_code == 200, response.text
+        root, comments = parsed_svg(response.content)
+        texts[x] = comments
+        assert "training objective per iteration (EMA 0.9)" in comments
+        label = f"{runs['adam']['name']} ({runs['adam']['id'][:8]})"
+        groups = curve_groups(root)
+        assert f"curve:training objective per iteration (EMA 0.9):{label} (EMA 0.9)" in groups
+    assert "epoch" in texts[None] and "iteration" not in texts[None]  # the default
+    assert "iteration" in texts["iteration"]
+    assert "examples seen" in texts["examples"]
+    bad = client.get("/v1/compare.png", params={"ids": ids, "x": "time"})
+    assert bad.status_code == 422
+    assert [error["field"] for error in bad.json()["errors"]] == ["x"]
+
+
+def test_compare_of_runs_without_points_is_409(client: httpx.Client, runs: dict[str, dict]) -> None:
+    response = client.get("/v1/compare.png", params={"ids": runs["parked"]["id"]})
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "None of the experiments has points of test_acc yet; there is nothing to draw."
+    )
+
+
+def test_plot_of_a_failed_run_says_how_far_it_got(
+    client: httpx.Client, runs: dict[str, dict]
+) -> None:
+    response = client.get(f"/v1/experiments/{runs['diverged']['id']}/plot.svg")
+    assert response.status_code == 200, response.text
+    _, comments = parsed_svg(response.content)
+    epochs = runs["diverged"]["spec"]["epochs"]
+    assert any(f"failed in epoch 1 of {epochs}" in comment for comment in comments), comments
 
 
 # --- metrics as CSV -------------------------------------------------------------------------

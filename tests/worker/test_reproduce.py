@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
-from worker.reproduce import PUBLISHED, table1_configs
+from core import plots
+from core.figure_style import OPTIMIZER_LINES, SHADES, shade
+from core.metrics import MetricPoint
+from worker.engine import RunResult
+from worker.reproduce import PUBLISHED, CellRun, table1_configs, table1_figures
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def test_table1_has_the_ten_configurations_of_the_study() -> None:
@@ -29,3 +39,45 @@ def test_table1_has_the_ten_configurations_of_the_study() -> None:
 def test_unknown_model_is_named() -> None:
     with pytest.raises(ValueError, match="rnn"):
         table1_configs(models=["rnn"])
+
+
+def test_table1_figures_draw_each_optimizer_in_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adam solid and AdaMax dashed in their colours in all three figures; dropout and the
+    models are shades and markers of that line."""
+    drawn: dict[str, Figure] = {}
+    real_render = plots.render
+
+    def capture(chart: plots.Chart, **kwargs: Any) -> bytes:
+        drawn[chart.title] = plots.draw(chart)
+        return real_render(chart, **kwargs)
+
+    monkeypatch.setattr(plots, "render", capture)
+    runs = []
+    for config in table1_configs():
+        points = [
+            MetricPoint(name, 10 * epoch, value / epoch, epoch)
+            for epoch in (1, 2)
+            for name, value in (("train_loss", 0.5), ("test_acc", 0.9))
+        ]
+        result = RunResult(status="succeeded", final_metrics={}, error=None, device="cpu")
+        runs.append(CellRun(config, result, points, 1.0))
+    written = table1_figures(runs, tmp_path)
+    assert sorted(path.name for path in written) == [
+        "adam_vs_adamax.png", "dropout.png", "models.png",
+    ]  # fmt: skip
+    assert len(drawn) == 3
+    for figure in drawn.values():
+        lines = [line for axes in figure.axes for line in axes.get_lines()]
+        assert lines
+        for line in lines:
+            label = str(line.get_label())
+            optimizer = "adamax" if "AdaMax" in label else "adam"
+            color, dashes = OPTIMIZER_LINES[optimizer]
+            variants = {shade(color, amount) for amount in SHADES}
+            assert line.get_linestyle() == dashes, label
+            assert line.get_color() in variants, label
+    first = drawn["Adam vs AdaMax per model (no dropout)"].axes[0]
+    colors = {str(line.get_label()): line.get_color() for line in first.get_lines()}
+    assert colors == {"Adam": OPTIMIZER_LINES["adam"][0], "AdaMax": OPTIMIZER_LINES["adamax"][0]}
