@@ -36,7 +36,8 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
@@ -367,7 +368,7 @@ class _RetryAfterOrBackoff:
     with jitter (0.25 s, doubling, at most 5 s)."""
 
     def __init__(self) -> None:
-        self._backoff = wait_exponential_jitter(initial=0.25, max=5.0, jitter=0.25)
+        self._backoff = wait_exponential(multiplier=0.25, max=5.0) + wait_random(0, 0.25)
 
     def __call__(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
