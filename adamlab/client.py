@@ -10,20 +10,40 @@
 
 Every method returns the API's JSON (dicts) or bytes, and raises ``ApiError`` for an HTTP
 error answer and ``ServerUnreachable`` when no server answers.
+
+Transient errors are retried (tenacity), with exponential backoff and jitter, for at most
+``retry_for_s`` seconds in all (``ADAMLAB_RETRY_FOR_S``, default 60): a connection that
+could not be made, once the server has answered this client (a restart; a server that has
+never answered is reported at once, as a wrong address usually is), and, for requests that
+are safe to repeat (reads, cancel), a broken connection and the gateway answers 502, 503
+and 504, waiting the ``Retry-After`` a 503 gives. A 4xx is never retried, nor is a
+submission that may have reached the server.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_before_delay,
+    wait_exponential,
+    wait_random,
+)
 
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+TRANSIENT_STATUS_CODES = frozenset({502, 503, 504})
+"""Answers of a gateway or a server that is (re)starting: a repeatable request is retried."""
+DEFAULT_RETRY_FOR_S = 60.0
 
 
 class ClientSettings(BaseSettings):
@@ -36,6 +56,12 @@ class ClientSettings(BaseSettings):
     )
     api_key: str | None = Field(
         default=None, description="ADAMLAB_API_KEY: sent as 'Authorization: Bearer <key>'."
+    )
+    retry_for_s: float = Field(
+        default=DEFAULT_RETRY_FOR_S,
+        ge=0,
+        description="ADAMLAB_RETRY_FOR_S: longest time, in seconds, one request is retried "
+        "while the server does not answer (0: never).",
     )
 
 
@@ -66,6 +92,23 @@ class ServerUnreachable(Exception):
     """No adamlab server answered at the base URL."""
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A submission's answer: the experiment, and whether the server replayed it (the
+    Idempotency-Key had been used for the same spec) rather than creating it."""
+
+    experiment: dict[str, Any]
+    replayed: bool
+
+
+class _TransientAnswer(Exception):
+    """A 502/503/504 answer, raised inside the retry loop so that tenacity retries it."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
 class AdamlabClient:
     def __init__(
         self,
@@ -73,10 +116,17 @@ class AdamlabClient:
         *,
         api_key: str | None = None,
         timeout_s: float = 30.0,
+        retry_for_s: float = DEFAULT_RETRY_FOR_S,
+        on_retry: Callable[[str], None] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``retry_for_s``: longest time one request is retried (module docstring);
+        ``on_retry`` is told, in a sentence, when a request is first retried."""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
+        self.retry_for_s = retry_for_s
+        self._on_retry = on_retry
+        self._answered = False
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport
         )
@@ -92,15 +142,59 @@ class AdamlabClient:
 
     # --- transport ----------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, *, repeatable: bool | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Send one request, retrying transient errors (module docstring). ``repeatable``:
+        whether sending it twice does no harm (default: GET and HEAD are)."""
+        if repeatable is None:
+            repeatable = method in ("GET", "HEAD")
+        retrying = Retrying(
+            retry=retry_if_exception(lambda error: self._transient(error, repeatable)),
+            wait=_RetryAfterOrBackoff(),
+            stop=stop_before_delay(self.retry_for_s),
+            before_sleep=self._tell_retry,
+            reraise=True,
+        )
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = retrying(self._send, method, path, **kwargs)
+        except _TransientAnswer as answer:
+            raise _api_error(answer.response) from None
         except httpx.TransportError as error:
-            message = f"no adamlab server answered at {self.base_url}: {error}"
-            raise ServerUnreachable(message) from None
+            raise ServerUnreachable(self._unreachable(error)) from None
         if response.is_error:
             raise _api_error(response)
         return response
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, path, **kwargs)
+        self._answered = True
+        if response.status_code in TRANSIENT_STATUS_CODES:
+            raise _TransientAnswer(response)
+        return response
+
+    def _transient(self, error: BaseException, repeatable: bool) -> bool:
+        if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+            # Nothing reached the server: safe for any request, once it has answered.
+            return self._answered
+        if isinstance(error, _TransientAnswer | httpx.TransportError):
+            return repeatable
+        return False
+
+    def _tell_retry(self, state: RetryCallState) -> None:
+        if state.attempt_number != 1 or self._on_retry is None:
+            return
+        error = state.outcome.exception() if state.outcome is not None else None
+        self._on_retry(
+            f"the server at {self.base_url} did not answer ({_describe(error)}); "
+            f"trying again for up to {self.retry_for_s:g} s"
+        )
+
+    def _unreachable(self, error: httpx.TransportError) -> str:
+        message = f"no adamlab server answered at {self.base_url}: {_describe(error)}"
+        if self._answered and self.retry_for_s > 0:
+            message += f" (retried for {self.retry_for_s:g} s)"
+        return message
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
@@ -108,8 +202,17 @@ class AdamlabClient:
     # --- experiments --------------------------------------------------------------------
 
     def submit(self, spec: dict[str, Any], *, idempotency_key: str | None = None) -> dict:
+        return self.submit_once(spec, idempotency_key=idempotency_key).experiment
+
+    def submit_once(self, spec: dict[str, Any], *, idempotency_key: str | None = None) -> Submitted:
+        """Submit, telling whether the server created the experiment or replayed the
+        earlier one of ``idempotency_key``."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._json("POST", "/v1/experiments", json=spec, headers=headers)
+        response = self._request(
+            "POST", "/v1/experiments", json=spec, headers=headers, repeatable=False
+        )
+        replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
+        return Submitted(experiment=response.json(), replayed=replayed)
 
     def get(self, experiment_id: str) -> dict:
         return self._json("GET", f"/v1/experiments/{experiment_id}")
@@ -130,7 +233,8 @@ class AdamlabClient:
                 return
 
     def cancel(self, experiment_id: str) -> dict:
-        return self._json("POST", f"/v1/experiments/{experiment_id}/cancel")
+        # Asking twice asks for the same thing: safe to send again.
+        return self._json("POST", f"/v1/experiments/{experiment_id}/cancel", repeatable=True)
 
     def metrics(
         self,
@@ -260,6 +364,29 @@ def _api_error(response: httpx.Response) -> ApiError:
             retry_after_s=retry_after_s,
         )
     return ApiError(response.status_code, str(body), retry_after_s=retry_after_s)
+
+
+class _RetryAfterOrBackoff:
+    """tenacity's wait: the Retry-After of a 503 that gave one, else exponential backoff
+    with jitter (0.25 s, doubling, at most 5 s)."""
+
+    def __init__(self) -> None:
+        self._backoff = wait_exponential(multiplier=0.25, max=5.0) + wait_random(0, 0.25)
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, _TransientAnswer):
+            retry_after_s = _retry_after_s(error.response.headers.get("Retry-After"))
+            if retry_after_s is not None:
+                return retry_after_s
+        return self._backoff(state)
+
+
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return "no answer"
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _retry_after_s(value: str | None) -> float | None:

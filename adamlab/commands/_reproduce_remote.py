@@ -6,11 +6,17 @@ beside the published numbers and writes to ``--out``: ``table1.md``, ``summary.j
 (with each experiment's id) and the figures ``adam_vs_adamax.png`` and ``dropout.png``,
 drawn by the service (``GET /v1/compare.png``).
 
-Each submission carries an Idempotency-Key derived from the spec, so running the same
-command again (after Ctrl-C, or to read the table later) waits on the same experiments
-instead of training new ones; ``--resubmit`` trains new ones. A tenant over its cap of
-active experiments (429) has its remaining submissions sent again as soon as one of its
-runs here finishes, or after the Retry-After the service gave.
+Each submission carries an Idempotency-Key derived from the spec (and an attempt number),
+so running the same command again (after Ctrl-C, or to read the table later) keeps the
+runs that succeeded and waits on those still going, instead of training new ones; a run
+that failed or was cancelled is trained again under the next attempt's key. It says
+which, per run. ``--resubmit`` trains new ones throughout. A tenant over its cap of active
+experiments (429) has its remaining submissions sent again as soon as one of its runs
+here finishes, or after the Retry-After the service gave.
+
+A run that fails before training a single step failed for a reason of the service's
+setup (its data folder, its device), which every other run would meet too: the command
+stops there, cancels the other runs, and says so once.
 """
 
 from __future__ import annotations
@@ -27,12 +33,16 @@ from pathlib import Path
 from typing import Any
 
 from adamlab.client import FINISHED_STATUSES, AdamlabClient, ApiError
+from adamlab.commands._progress import LineBar, stderr_is_terminal
+from adamlab.commands._remote import StoppedWaiting
 from adamlab.commands.reproduce import configs_from_args
 from core.table1 import CellOutcome, Config, table1_markdown
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
+TRAIN_AGAIN = frozenset({"failed", "cancelled"})
+"""An earlier run in one of these statuses is trained again, under the next attempt's key."""
+MAX_ATTEMPTS = 100
 
 FIGURES: dict[str, tuple[str, ...]] = {
     # figure file -> the configuration keys it overlays (those run), train loss and test acc
@@ -44,10 +54,21 @@ FIGURES: dict[str, tuple[str, ...]] = {
 FIGURE_METRICS = ("train_loss", "test_acc")
 
 
-def idempotency_key(config: Config) -> str:
-    """``table1-<key>-<sha256 of the spec's JSON, 24 hex>``: the same spec, the same key."""
+def idempotency_key(config: Config, attempt: int = 1) -> str:
+    """``table1-<key>-<sha256 of the spec's JSON, 24 hex>``, then ``-attempt<N>`` from the
+    second attempt on: the same spec and attempt, the same key."""
     canonical = json.dumps(config.spec.model_dump(mode="json"), sort_keys=True)
-    return f"table1-{config.key}-{hashlib.sha256(canonical.encode()).hexdigest()[:24]}"
+    key = f"table1-{config.key}-{hashlib.sha256(canonical.encode()).hexdigest()[:24]}"
+    return key if attempt == 1 else f"{key}-attempt{attempt}"
+
+
+class _SetupFailure(Exception):
+    """A run failed before its first step: every run of this service would."""
+
+    def __init__(self, key: str, experiment: dict[str, Any]) -> None:
+        super().__init__(key)
+        self.key = key
+        self.experiment = experiment
 
 
 def run_on_server(args: argparse.Namespace, client: AdamlabClient) -> int:
@@ -57,12 +78,10 @@ def run_on_server(args: argparse.Namespace, client: AdamlabClient) -> int:
     try:
         experiments = waiting.run(show_progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(
-            "\nadamlab reproduce: stopped waiting; the experiments go on on the server. "
-            "Run the same command to wait for them again.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+        going = [e["id"] for e in waiting.latest.values() if e["status"] not in FINISHED_STATUSES]
+        raise StoppedWaiting(going, hint="run the same command to wait for them again") from None
+    except _SetupFailure as failure:
+        return stop_at_setup_failure(client, waiting, failure)
     outcomes = [outcome(config, experiments[config.key]) for config in configs]
     devices = sorted({e["device"] for e in experiments.values() if e.get("device")})
     workers = sorted({e["worker"] for e in experiments.values() if e.get("worker")})
@@ -80,10 +99,47 @@ def run_on_server(args: argparse.Namespace, client: AdamlabClient) -> int:
     print(f"wrote {out / 'table1.md'}, summary.json" + "".join(f", {f}" for f in figures),
           file=sys.stderr)  # fmt: skip
     failed = [key for key, e in experiments.items() if e["status"] != "succeeded"]
+    # One line per distinct reason, naming every run it ended.
+    reasons: dict[tuple[str, str], list[str]] = {}
     for key in failed:
-        error = experiments[key].get("error") or ""
-        print(f"adamlab reproduce: {key} {experiments[key]['status']}: {error}", file=sys.stderr)
+        reason = (experiments[key]["status"], experiments[key].get("error") or "")
+        reasons.setdefault(reason, []).append(key)
+    for (status, error), keys in reasons.items():
+        print(f"adamlab reproduce: {', '.join(keys)} {status}: {error}", file=sys.stderr)
+    if failed:
+        print(
+            "adamlab reproduce: run the same command to train again what failed or was "
+            "cancelled (what succeeded is kept)",
+            file=sys.stderr,
+        )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def stop_at_setup_failure(client: AdamlabClient, waiting: _Waiting, failure: _SetupFailure) -> int:
+    """Cancel the command's other runs that have not ended, and say why, once."""
+    others = [
+        e["id"]
+        for key, e in waiting.latest.items()
+        if key != failure.key and e["status"] not in FINISHED_STATUSES
+    ]
+    for experiment_id in others:
+        try:
+            client.cancel(experiment_id)
+        except ApiError as error:
+            if error.status_code not in (404, 409):  # it ended meanwhile, or is gone
+                raise
+    unsent = len(waiting.unsent)
+    print(
+        f"adamlab reproduce: {failure.key} failed before training a step, so every run "
+        f"here would: {failure.experiment.get('error') or '(no reason given)'}\n"
+        f"adamlab reproduce: stopped; cancelled the {len(others)} other runs still queued "
+        f"or running"
+        + (f" and submitted none of the {unsent} left" if unsent else "")
+        + ". Fix the cause, then run the same command again: it trains again what failed "
+        "or was cancelled and keeps what succeeded.",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
 
 
 class _Waiting:
@@ -99,10 +155,14 @@ class _Waiting:
     ) -> None:
         self.client = client
         self.configs = configs
+        self.by_key = {config.key: config for config in configs}
         self.nonce = nonce
         self.poll_interval_s = poll_interval_s
         self.latest: dict[str, dict[str, Any]] = {}
         self.unsent = list(configs)
+        self.attempts = {config.key: 1 for config in configs}
+        self.earlier: dict[str, dict[str, Any]] = {}
+        """The last run that failed or was cancelled, of each configuration trained again."""
         self.retry_at = 0.0
 
     def submit_unsent(self, *, a_run_ended: bool) -> None:
@@ -110,9 +170,10 @@ class _Waiting:
             return
         while self.unsent:
             config = self.unsent[0]
-            key = idempotency_key(config) + (f"-{self.nonce}" if self.nonce else "")
+            key = idempotency_key(config, self.attempts[config.key])
+            key += f"-{self.nonce}" if self.nonce else ""
             try:
-                experiment = self.client.submit(
+                submitted = self.client.submit_once(
                     config.spec.model_dump(mode="json"), idempotency_key=key
                 )
             except ApiError as error:
@@ -120,15 +181,40 @@ class _Waiting:
                     raise
                 self.retry_at = time.monotonic() + (error.retry_after_s or 60.0)
                 return
+            experiment = submitted.experiment
+            if (
+                submitted.replayed
+                and experiment["status"] in TRAIN_AGAIN
+                and self.attempts[config.key] < MAX_ATTEMPTS
+            ):
+                self.earlier[config.key] = experiment
+                self.attempts[config.key] += 1
+                continue
             self.latest[config.key] = experiment
             self.unsent.pop(0)
+            self.tell(config.key, experiment, replayed=submitted.replayed)
 
-    def run(self, *, show_progress: bool) -> dict[str, dict[str, Any]]:
+    def tell(self, key: str, experiment: dict[str, Any], *, replayed: bool) -> None:
+        """Say what this command did with a configuration an earlier command had run."""
+        earlier = self.earlier.get(key)
+        if earlier is not None and not replayed:
+            message = (
+                f"{key}: training again as {experiment['id']} (attempt "
+                f"{self.attempts[key]}; {earlier['id']} {earlier['status']})"
+            )
+        elif replayed and experiment["status"] == "succeeded":
+            message = f"{key}: kept {experiment['id']} (succeeded)"
+        elif replayed:
+            message = f"{key}: waiting on {experiment['id']} ({experiment['status']})"
+        else:
+            return
         from tqdm import tqdm
 
+        tqdm.write(f"adamlab reproduce: {message}", file=sys.stderr)
+
+    def run(self, *, show_progress: bool) -> dict[str, dict[str, Any]]:
         total = sum(expected_steps(config) for config in self.configs)
-        bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True,
-                   disable=not show_progress, desc="submitting")  # fmt: skip
+        bar = _bar(total=total, show=show_progress)
         a_run_ended = False
         try:
             while True:
@@ -136,8 +222,11 @@ class _Waiting:
                 a_run_ended = False
                 for key, experiment in list(self.latest.items()):
                     if experiment["status"] not in FINISHED_STATUSES:
-                        self.latest[key] = self.client.get(experiment["id"])
-                        a_run_ended |= self.latest[key]["status"] in FINISHED_STATUSES
+                        self.latest[key] = current = self.client.get(experiment["id"])
+                        a_run_ended |= current["status"] in FINISHED_STATUSES
+                        if current["status"] == "failed" and not current["progress"].get("step"):
+                            self.draw(bar)
+                            raise _SetupFailure(key, current)
                 self.draw(bar)
                 if not self.unsent and all(
                     e["status"] in FINISHED_STATUSES for e in self.latest.values()
@@ -148,15 +237,22 @@ class _Waiting:
             bar.close()
 
     def draw(self, bar: Any) -> None:
-        by_key = {config.key: config for config in self.configs}
+        by_key = self.by_key
+        # Steps done: a succeeded run's all, a running one's so far, an ended one's none.
         bar.n = sum(
             expected_steps(by_key[key])
+            if e["status"] == "succeeded"
+            else 0
             if e["status"] in FINISHED_STATUSES
             else (e["progress"].get("step") or 0)
             for key, e in self.latest.items()
         )
         ended = sum(e["status"] in FINISHED_STATUSES for e in self.latest.values())
-        bar.set_description(f"{ended}/{len(self.configs)} ended")
+        not_succeeded = sum(e["status"] in TRAIN_AGAIN for e in self.latest.values())
+        bar.set_description(
+            f"{ended}/{len(self.configs)} ended"
+            + (f", {not_succeeded} failed or cancelled" if not_succeeded else "")
+        )
         running = [
             f"{key} epoch {e['progress'].get('epoch') or 1}/{by_key[key].spec.epochs}"
             for key, e in self.latest.items()
@@ -165,8 +261,35 @@ class _Waiting:
         postfix = {"running": "; ".join(running) or "-"}
         if self.unsent:
             postfix["waiting to submit"] = str(len(self.unsent))
+        if isinstance(bar, LineBar):
+            bar.milestone = (ended, tuple(running), len(self.unsent))
         bar.set_postfix(postfix, refresh=False)
         bar.refresh()
+
+
+class _NoBar:
+    """--no-progress: the bar's calls, doing nothing."""
+
+    n = 0
+
+    def set_description(self, desc: str) -> None: ...
+
+    def set_postfix(self, postfix: dict[str, Any], refresh: bool = True) -> None: ...
+
+    def refresh(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _bar(*, total: int, show: bool) -> Any:
+    """One bar over every run: tqdm on a terminal, plain lines otherwise."""
+    if not show:
+        return _NoBar()
+    if not stderr_is_terminal():
+        return LineBar(total=total, unit="step", desc="submitting")
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True, desc="submitting")
 
 
 def train_examples(config: Config) -> int:
@@ -219,7 +342,12 @@ def write_figures(
     """The study's comparisons, drawn by the service, for the configurations run."""
     written = []
     for name, keys in FIGURES.items():
-        ids = [experiments[key]["id"] for key in keys if key in experiments]
+        # Only runs that succeeded have curves worth drawing.
+        ids = [
+            experiments[key]["id"]
+            for key in keys
+            if key in experiments and experiments[key]["status"] == "succeeded"
+        ]
         if len(ids) >= 2:
             image = client.compare_plot(ids, metric=FIGURE_METRICS)
             (out / name).write_bytes(image)

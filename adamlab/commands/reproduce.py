@@ -13,7 +13,10 @@ then says it is not the study's setting. Every choice is documented in
 With ``--server URL`` the runs go to an adamlab service instead of this machine: the
 command submits them, shows their progress until all have ended, prints the table and
 writes it with the service's figures to ``--out`` (default ``runs/table1-server``).
-Run again, it waits on the same experiments (``--resubmit`` trains new ones).
+Run again, it keeps the runs that succeeded, waits on those still going and trains again
+those that failed or were cancelled, saying which per run (``--resubmit`` trains new
+ones). A run that fails before its first step (the service's data folder, its device)
+stops the command: the other runs are cancelled, and the reason is printed once.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import platform
 import signal
 import sys
 from pathlib import Path
+
+from adamlab.commands._remote import add_retry_argument
 
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
@@ -100,6 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--resubmit", action="store_true",
         help="train new experiments, not the ones an earlier identical command submitted",
     )  # fmt: skip
+    add_retry_argument(service)
     parser.set_defaults(func=run)
 
 
@@ -135,8 +141,11 @@ def run(args: argparse.Namespace) -> int:
 
         args.out = args.out or Path("runs/table1-server")
         return remote_command(run_on_server)(args)
-    if args.api_key is not None or args.resubmit:
-        print("adamlab reproduce: --api-key and --resubmit need --server", file=sys.stderr)
+    if args.api_key is not None or args.resubmit or args.retry_for is not None:
+        print(
+            "adamlab reproduce: --api-key, --resubmit and --retry-for need --server",
+            file=sys.stderr,
+        )
         return 2
     args.out = args.out or Path("runs/table1")
     import torch

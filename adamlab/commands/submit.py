@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from adamlab.commands._progress import wait_for_runs
 from adamlab.commands._remote import (
     EXIT_EXPERIMENT_FAILED,
     EXIT_OK,
@@ -24,11 +25,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="submit an experiment spec to a running service",
         description="Submit an experiment spec (a JSON file, or - for standard input). "
         "Exit codes: 0 submitted (or, with --wait, succeeded); 1 the experiment failed or "
-        "was cancelled; 2 the server refused the request; 3 no server answered.",
+        "was cancelled; 2 the server refused the request; 3 no server answered; 130 stopped "
+        "waiting (Ctrl-C; the run continues). With --wait, a server restart is waited "
+        "through (--retry-for).",
     )
     parser.add_argument("spec", help="path of the spec JSON file, or - for standard input")
     parser.add_argument(
-        "--wait", action="store_true", help="show a progress bar until the experiment ends"
+        "--wait",
+        action="store_true",
+        help="show a progress bar until the experiment ends (plain lines when standard "
+        "error is not a terminal)",
     )
     parser.add_argument(
         "--idempotency-key", help="resubmitting with the same key returns the same experiment"
@@ -68,48 +74,8 @@ def _submit(args: argparse.Namespace, client: Any) -> int:
     if not args.wait:
         print(experiment["id"])
         return EXIT_OK
-    final = wait_with_progress(client, experiment["id"], poll_interval_s=args.poll_interval)
+    (final,) = wait_for_runs(client, [experiment["id"]], poll_interval_s=args.poll_interval)
     return report_final(final)
-
-
-def wait_with_progress(client: Any, experiment_id: str, *, poll_interval_s: float) -> dict:
-    """Poll the experiment, drawing a progress bar (epoch, loss, ETA) on standard error."""
-    from tqdm import tqdm
-
-    # No rate in the bar: steps arrive in jumps between polls, so tqdm's own rate misleads;
-    # the server's ETA goes in the postfix instead.
-    bar = tqdm(
-        total=None,
-        unit="step",
-        file=sys.stderr,
-        dynamic_ncols=True,
-        desc="queued",
-        bar_format="{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
-    )
-
-    def update(experiment: dict) -> None:
-        progress = experiment["progress"]
-        if progress.get("total_steps") and bar.total != progress["total_steps"]:
-            bar.reset(total=progress["total_steps"])
-        if progress.get("step") is not None:
-            bar.n = progress["step"]
-        bar.set_description(experiment["status"])
-        postfix = {}
-        if progress.get("epoch") is not None:
-            postfix["epoch"] = f"{progress['epoch']}/{progress.get('epochs') or '?'}"
-        if experiment["status"] == "running":
-            loss = client.latest_value(experiment_id, "batch_loss")
-            if loss is not None:
-                postfix["loss"] = f"{loss:.4f}"
-        if progress.get("eta_s") is not None:
-            postfix["eta"] = f"{progress['eta_s']:.0f}s"
-        bar.set_postfix(postfix, refresh=False)
-        bar.refresh()
-
-    try:
-        return client.wait(experiment_id, poll_interval_s=poll_interval_s, on_update=update)
-    finally:
-        bar.close()
 
 
 def report_final(experiment: dict) -> int:

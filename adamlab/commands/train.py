@@ -3,9 +3,10 @@
 Shows a progress bar and writes ``metrics.json``, ``metrics.csv`` and ``curves.png`` to
 ``--out`` (default ``runs/<spec name>``). Checkpoints go to ``OUT/checkpoints``, so the
 same command run again after an interruption (Ctrl-C stops cleanly at the next
-iteration) continues from the last finished epoch; ``--fresh`` starts over.
-A spec beyond a cost limit (``core/cost.py``: parameters, memory, iterations, stored
-points; the settings ``ADAMLAB_MAX_*``) is refused before it starts, as the service
+iteration) continues from the last finished epoch; run again after the run has finished,
+it says so and shows that run's result; ``--force`` (or ``--fresh``) trains again from the
+start. A spec beyond a cost limit (``core/cost.py``: parameters, memory, iterations,
+stored points; the settings ``ADAMLAB_MAX_*``) is refused before it starts, as the service
 refuses it. Exit status: 0 succeeded, 1 failed, 2 bad input, 130 cancelled.
 """
 
@@ -36,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], default=None, help="override the spec's"
     )
-    parser.add_argument("--fresh", action="store_true", help="discard earlier checkpoints")
+    parser.add_argument(
+        "--force", "--fresh", dest="force", action="store_true",
+        help="train again from the start: discard the checkpoints of an earlier run in --out",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         return _error(f"{args.spec} asks for more than the cost limits allow:\n{problem}")
     out = args.out if args.out is not None else Path("runs") / _safe_name(spec.name)
-    return train(spec, out, fresh=args.fresh, progress_bar=not args.no_progress)
+    return train(spec, out, fresh=args.force, progress_bar=not args.no_progress)
 
 
 def train(spec, out: Path, *, fresh: bool, progress_bar: bool) -> int:
@@ -81,6 +85,12 @@ def train(spec, out: Path, *, fresh: bool, progress_bar: bool) -> int:
         # A resumed run writes only the points after its checkpoint: start from the
         # earlier ones (the rewritten points replace them, as in the store).
         sink.write(earlier.points)
+        if earlier.result.status == "succeeded":
+            print(
+                f"adamlab train: {out} already holds a finished run of this spec; showing it "
+                "(use --force to train again)",
+                file=sys.stderr,
+            )
 
     stop_requested = False
 

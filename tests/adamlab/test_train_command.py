@@ -101,3 +101,29 @@ def test_checkpoints_of_another_spec_fail_without_mixing_points(
     assert "different spec" in capsys.readouterr().err
     assert json.loads((out / "metrics.json").read_text())["points"] == []
     assert main(["train", str(second), "--out", str(out), "--fresh", "--no-progress"]) == 0
+
+
+def test_train_twice_into_one_folder_says_it_shows_the_finished_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec_file = _write_spec(tmp_path / "spec.json", digits_spec(epochs=1))
+    out = tmp_path / "out"
+    notice = f"{out} already holds a finished run of this spec; showing it (use --force to "
+    assert main(["train", str(spec_file), "--out", str(out), "--no-progress"]) == 0
+    assert notice not in capsys.readouterr().err
+    first = json.loads((out / "metrics.json").read_text())
+
+    assert main(["train", str(spec_file), "--out", str(out), "--no-progress"]) == 0
+    assert notice + "train again)" in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["points"] == first["points"]
+
+    assert main(["train", str(spec_file), "--out", str(out), "--force", "--no-progress"]) == 0
+    assert notice not in capsys.readouterr().err
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["result"]["resumed_from_epoch"] == first["result"]["resumed_from_epoch"] == 0
+    # The same seed, the same run (speeds and timings aside).
+    assert _learning(again["points"]) == _learning(first["points"])
+
+
+def _learning(points: list[dict]) -> list[dict]:
+    return [point for point in points if point["name"] in ("batch_loss", "test_acc")]
