@@ -175,16 +175,27 @@ def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> Experim
     response_model=ExperimentPublic,
     responses={
         **NOT_FOUND,
-        202: {"model": ExperimentPublic, "description": "Running: asked to stop (within 2 s)."},
-        409: {"model": ErrorPublic, "description": "Already finished."},
+        200: {
+            "model": ExperimentPublic,
+            "description": "Cancelled: it was queued and never starts, or an earlier cancel "
+            "already ended it (every repeat answers this).",
+        },
+        202: {
+            "model": ExperimentPublic,
+            "description": "Running: asked to stop; it ends cancelled (every repeat answers "
+            "202 until it has stopped, then 200).",
+        },
+        409: {"model": ErrorPublic, "description": "It had already succeeded or failed."},
     },
 )
 def cancel_experiment(
     experiment: OwnedExperiment, session: SessionDep, tenant: CurrentTenant, response: Response
 ) -> ExperimentPublic:
-    """Cancel: a queued experiment is cancelled at once and never starts (200); a running
-    one is asked to stop and does within about a second (202, then status ``cancelled``);
-    a finished one cannot be cancelled (409)."""
+    """Cancel. The answer follows the state the request leaves the job in, so a repeat
+    answers the same: **200** it is cancelled (it was queued and never starts, or it was
+    cancelled before); **202** it is running and will stop within about a second, and
+    whatever the run reaches meanwhile it ends ``cancelled``; **409** it had already
+    succeeded or failed, which the detail says."""
     experiment_id = experiment.id
     outcome = request_cancel(session=session, experiment_id=experiment_id, tenant_id=tenant.id)
     if outcome is CancelOutcome.NOT_FOUND:
@@ -197,8 +208,8 @@ def cancel_experiment(
     if outcome is CancelOutcome.FINISHED:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"Experiment {experiment_id} has already ended ({experiment.status}); "
-            "there is nothing to cancel.",
+            f"Experiment {experiment_id} had already ended ({experiment.status}) before the "
+            "cancel; there is nothing to cancel.",
         )
     if outcome is CancelOutcome.STOPPING:
         response.status_code = status.HTTP_202_ACCEPTED
