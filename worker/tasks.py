@@ -13,7 +13,10 @@ store (a compare-and-set that makes duplicate deliveries harmless, see
   and the latest progress and reads whether the job was cancelled or taken over,
 
 then records how the run ended and indexes the checkpoint files
-(``worker/checkpoint_index.py``). The engine is imported inside the task, so the worker's
+(``worker/checkpoint_index.py``). A worker shutting down cleanly makes ``should_stop``
+true as well (``worker/shutdown.py``): the job is then handed back in the store and its
+message returned to the queue (``Reject(requeue=True)``), so the next worker resumes it
+at once from its last checkpoint. The engine is imported inside the task, so the worker's
 main process never loads torch; pool children import it when they start
 (``worker/pool.py``).
 """
@@ -22,19 +25,27 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Unpack
 
 from celery import Task
+from celery.exceptions import Reject
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import worker.pool  # noqa: F401 (connects the pool processes' start-up hook)
+import worker.shutdown
 from core.celery_app import RUN_EXPERIMENT_TASK, celery_app
 from core.settings import Settings, settings
 from core.spec import ExperimentSpec
-from core.store.lifecycle import RunEnding, claim_experiment, finish_experiment
+from core.store.lifecycle import (
+    RunEnding,
+    claim_experiment,
+    finish_experiment,
+    release_experiment,
+)
 from core.store.models import ExperimentStatus
 from core.store.session import default_session_factory, session_scope
 from worker.checkpoint_index import index_checkpoints
@@ -42,6 +53,10 @@ from worker.lease import LeaseKeeper
 from worker.store_sink import StoreMetricSink
 
 logger = logging.getLogger(__name__)
+
+HANDED_BACK = "handed_back"
+"""What ``execute_experiment`` returns when the worker stopped cleanly: the job is queued
+again in the store, and its message must go back to the queue."""
 
 
 def export_weights(*, folder: Path, spec: ExperimentSpec, experiment_id: str) -> None:
@@ -61,11 +76,15 @@ def execute_experiment(
     worker_name: str,
     session_factory: sessionmaker[Session] | None = None,
     config: Settings = settings,
+    stopping: Callable[[], bool] = worker.shutdown.stop_requested,
 ) -> str:
     """Run one delivery of a job; returns what happened: ``skipped`` (nothing to run),
-    ``lease_lost`` (another worker took over), or the run's final status."""
+    ``lease_lost`` (another worker took over), ``handed_back`` (``stopping()`` became true:
+    the worker shuts down, the job is queued again), or the run's final status."""
     from worker.engine import EngineError, resolve_device, run_experiment
 
+    if stopping():
+        return HANDED_BACK  # shutting down: not started, for the next worker
     factory = session_factory or default_session_factory()
     with session_scope(factory) as session:
         claim = claim_experiment(
@@ -82,7 +101,7 @@ def execute_experiment(
         )
         return "skipped"
 
-    def finish(status: ExperimentStatus, **ending: Unpack[RunEnding]) -> bool:
+    def finish(status: ExperimentStatus, **ending: Unpack[RunEnding]) -> ExperimentStatus | None:
         with session_scope(factory) as session:
             return finish_experiment(
                 session=session,
@@ -115,8 +134,9 @@ def execute_experiment(
         interval_s=config.heartbeat_interval_s,
         checkpoint_dir=folder,
         device=device,
+        stopping=stopping,
     )
-    with keeper:
+    with keeper, worker.shutdown.job_running():
         try:
             result = run_experiment(
                 spec,
@@ -139,17 +159,27 @@ def execute_experiment(
     if keeper.lease_lost:
         logger.warning("experiment %s was taken over by another worker", experiment_id)
         return "lease_lost"
-    status = ExperimentStatus(result.status)
-    finish(
-        status,
+    if result.status == "cancelled" and not keeper.cancel_requested and stopping():
+        with session_scope(factory) as session:
+            released = release_experiment(
+                session=session,
+                experiment_id=experiment_id,
+                lease_id=claim.lease_id,
+                progress=keeper.latest_progress,
+            )
+        if released:
+            logger.warning("experiment %s handed back: this worker is stopping", experiment_id)
+            return HANDED_BACK
+        return "lease_lost"
+    recorded = finish(
+        ExperimentStatus(result.status),
         final_metrics=result.final_metrics or None,
-        error=result.error
-        or ("cancelled at the user's request" if status is ExperimentStatus.CANCELLED else None),
+        error=result.error,
         device=result.device,
         progress=keeper.latest_progress,
         resumed_from_epoch=result.resumed_from_epoch,
     )
-    return status.value
+    return (recorded or ExperimentStatus(result.status)).value
 
 
 @celery_app.task(
@@ -167,4 +197,10 @@ def execute_experiment(
 )
 def run_experiment_task(self: Task, experiment_id: str) -> str:
     worker_name = f"{self.request.hostname or 'worker'} (pid {os.getpid()})"
-    return execute_experiment(experiment_id, worker_name=worker_name)
+    outcome = execute_experiment(experiment_id, worker_name=worker_name)
+    if outcome == HANDED_BACK:
+        worker.shutdown.exit_soon_after_hand_back()
+        # Back to the head of its queue, after the store says queued: the next worker's
+        # claim takes it at once.
+        raise Reject(f"experiment {experiment_id} handed back at shutdown", requeue=True)
+    return outcome
