@@ -13,6 +13,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
+from core.presence import QueuePresence
 from core.spec import ExperimentSpec
 from core.store.models import CheckpointRow, ExperimentRow
 
@@ -47,6 +48,29 @@ class CheckpointPublic(BaseModel):
     modified_at: datetime
 
 
+# --- a queued experiment with no worker to wait for ---
+
+
+class NoWorkerPublic(BaseModel):
+    queue: Literal["cpu", "gpu"] = Field(description="The queue no live worker consumes.")
+    since: datetime = Field(
+        description="Since when it has waited without one: when the queue lost its last "
+        "worker, or when it was queued, whichever is later."
+    )
+
+
+def no_worker_of(
+    row: ExperimentRow, presence: dict[str, QueuePresence] | None
+) -> NoWorkerPublic | None:
+    """``no_worker`` of a queued experiment whose queue has no live worker, else None
+    (also when Redis cannot say)."""
+    found = presence.get(row.queue) if presence is not None else None
+    if row.status != "queued" or found is None or found.served:
+        return None
+    since = max(row.created_at, found.unserved_since or row.created_at)
+    return NoWorkerPublic(queue=cast(Literal["cpu", "gpu"], row.queue), since=since)
+
+
 class ExperimentPublic(BaseModel):
     id: str
     name: str
@@ -70,12 +94,22 @@ class ExperimentPublic(BaseModel):
     checkpoints: list[CheckpointPublic] | None = Field(
         None, description="Checkpoint files on disk (only when reading one experiment)."
     )
+    no_worker: NoWorkerPublic | None = Field(
+        None,
+        description="Queued, and no live worker consumes its queue: which queue, since when. "
+        "After ADAMLAB_NO_WORKER_TIMEOUT_S it is failed, saying so.",
+    )
 
     @classmethod
     def from_row(
-        cls, row: ExperimentRow, *, checkpoints: list[CheckpointRow] | None = None
+        cls,
+        row: ExperimentRow,
+        *,
+        checkpoints: list[CheckpointRow] | None = None,
+        presence: dict[str, QueuePresence] | None = None,
     ) -> ExperimentPublic:
         return cls(
+            no_worker=no_worker_of(row, presence),
             id=row.id,
             name=row.name,
             tags=row.tag_names,

@@ -36,6 +36,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import worker.pool  # noqa: F401 (connects the pool processes' start-up hook)
+import worker.presence  # noqa: F401 (connects the announcement of the worker's queues)
 import worker.shutdown
 from core.celery_app import RUN_EXPERIMENT_TASK, celery_app
 from core.settings import Settings, settings

@@ -24,6 +24,7 @@ from api.schemas import (
     Status,
 )
 from core.celery_app import BrokerNotConfiguredError, BrokerUnavailableError, queue_for_device
+from core.presence import QueuePresence, queue_presence
 from core.settings import settings
 from core.store.checkpoints import list_checkpoints
 from core.store.experiments import (
@@ -56,6 +57,12 @@ SortKey = Literal[
 
 
 not_found = experiment_not_found
+
+
+def presence_for(*queued_in: str) -> dict[str, QueuePresence] | None:
+    """The presence of workers on the given queues (those of queued experiments only, so
+    reading finished or running ones never asks Redis)."""
+    return queue_presence(sorted(set(queued_in))) if queued_in else None
 
 
 @router.post(
@@ -117,7 +124,8 @@ def submit_experiment(
     response.headers["Location"] = f"/v1/experiments/{experiment.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return ExperimentPublic.from_row(experiment)
+    queued = (experiment.queue,) if experiment.status == "queued" else ()
+    return ExperimentPublic.from_row(experiment, presence=presence_for(*queued))
 
 
 @router.get("", response_model=ExperimentsPublic)
@@ -155,8 +163,9 @@ def list_experiments_route(
         )
     except InvalidCursorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from exc
+    presence = presence_for(*(row.queue for row in page.data if row.status == "queued"))
     return ExperimentsPublic(
-        data=[ExperimentPublic.from_row(row) for row in page.data],
+        data=[ExperimentPublic.from_row(row, presence=presence) for row in page.data],
         count=page.count,
         next_cursor=page.next_cursor,
     )
@@ -165,9 +174,13 @@ def list_experiments_route(
 @router.get("/{experiment_id}", response_model=ExperimentPublic, responses=NOT_FOUND)
 def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> ExperimentPublic:
     """One experiment: spec, status, progress, final metrics, error, timings, worker,
-    device, and its checkpoint files."""
+    device, its checkpoint files, and, queued with no live worker on its queue,
+    ``no_worker``."""
     checkpoints = list_checkpoints(session=session, experiment_id=experiment.id)
-    return ExperimentPublic.from_row(experiment, checkpoints=checkpoints)
+    queued = (experiment.queue,) if experiment.status == "queued" else ()
+    return ExperimentPublic.from_row(
+        experiment, checkpoints=checkpoints, presence=presence_for(*queued)
+    )
 
 
 @router.post(
