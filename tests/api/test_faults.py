@@ -160,3 +160,70 @@ def test_clean_worker_restart_resumes_the_job_at_once(faults: FaultService) -> N
 
     assert without_timings(done["final_metrics"]) == without_timings(reference["final_metrics"])
     assert curves(client, victim_id) == curves(client, reference_id)
+
+
+def test_redis_killed_with_jobs_queued_loses_none(faults: FaultService) -> None:
+    client = faults.client
+    ids = [submitted_id(client, QUICK | {"name": f"redis-killed-{n}"}) for n in range(8)]
+    faults.kill_redis()  # SIGKILL: no chance to write anything more
+    waiting = [
+        experiment_id
+        for experiment_id in ids
+        if client.get(f"/v1/experiments/{experiment_id}").json()["status"] == "queued"
+    ]
+    assert waiting, "every job had started before Redis died: nothing was at risk"
+    time.sleep(1.0)
+    restarted_at = time.monotonic()
+    faults.restart_redis()  # the same port and folder: it reads its append-only file
+    ended = [
+        poll_experiment(client, experiment_id, until=finished, timeout_s=180)
+        for experiment_id in ids
+    ]
+    print(
+        f"\nRedis killed with {len(waiting)} of {len(ids)} jobs queued: all {len(ids)} ended "
+        f"{time.monotonic() - restarted_at:.1f} s after its restart"
+    )
+    assert [experiment["status"] for experiment in ended] == ["succeeded"] * len(ids), ended
+
+
+def test_queued_experiment_without_a_worker_says_so_then_fails(
+    faults: FaultService, tmp_path: Path
+) -> None:
+    # A second API on the same store and Redis, whose reaper gives up after 3 s.
+    api = Service(
+        base_url=f"http://127.0.0.1:{free_port()}",
+        env=faults.service.env | {"ADAMLAB_NO_WORKER_TIMEOUT_S": "3"},
+        state_dir=faults.service.state_dir,
+        log_dir=tmp_path,
+    )
+    try:
+        api.start_api()
+        with httpx.Client(base_url=api.base_url, timeout=30.0) as client:
+            served = client.post("/v1/experiments", json=QUICK | {"name": "has-a-worker"})
+            assert served.status_code == 201 and served.json()["no_worker"] is None
+            created = client.post(
+                "/v1/experiments", json=QUICK | {"name": "no-gpu", "device": "cuda"}
+            )
+            assert created.status_code == 201, created.text
+            experiment = created.json()
+            assert experiment["no_worker"]["queue"] == "gpu"
+            assert experiment["no_worker"]["since"] >= experiment["timings"]["queued_at"]
+            read = client.get(f"/v1/experiments/{experiment['id']}").json()
+            assert (read["status"], read["no_worker"]) == ("queued", experiment["no_worker"])
+            listed = client.get("/v1/experiments", params={"name": "no-gpu"}).json()["data"]
+            assert [item["no_worker"] for item in listed] == [experiment["no_worker"]]
+
+            submitted_at = time.monotonic()
+            failed = poll_experiment(client, experiment["id"], until=finished, timeout_s=30)
+            waited_s = time.monotonic() - submitted_at
+            assert failed["status"] == "failed", failed
+            assert (
+                "queue 'gpu'" in failed["error"]
+                and "ADAMLAB_NO_WORKER_TIMEOUT_S" in failed["error"]
+            )
+            assert failed["no_worker"] is None
+            assert 2.5 < waited_s < 15, waited_s
+            served_now = client.get(f"/v1/experiments/{served.json()['id']}").json()
+            assert served_now["status"] != "failed", served_now
+    finally:
+        api.stop()
