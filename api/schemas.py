@@ -86,7 +86,9 @@ class ExperimentPublic(BaseModel):
     timings: TimingsPublic
     worker: str | None = Field(description="The worker running (or that ran) it.")
     device: str | None = Field(description="The device it runs on, e.g. 'cpu', 'cuda:0'.")
-    attempts: int = Field(description="How many times a worker started it.")
+    attempts: int = Field(
+        description="How many times a worker started it (a clean hand-back gives its start back)."
+    )
     resumed_from_epoch: int | None = Field(
         description="The epoch whose checkpoint the last run resumed from (0: the start)."
     )
