@@ -2,8 +2,12 @@
 
 Every ``ADAMLAB_REAPER_INTERVAL_S`` it requeues the running jobs whose heartbeat is older
 than ``ADAMLAB_HEARTBEAT_TIMEOUT_S`` (or fails those out of attempts); see
-``core.store.lifecycle.reap_lost_experiments``. Several API processes may each run one:
-every change is a compare-and-set, and a duplicate message claims nothing.
+``core.store.lifecycle.reap_lost_experiments``. It also fails the queued jobs of a queue
+that no live worker has consumed for ``ADAMLAB_NO_WORKER_TIMEOUT_S`` (``core/presence.py``,
+``fail_unserved_experiments``), counting from this process's start at the earliest, so
+that a service restarted after a long stop gives its workers time to announce themselves.
+Several API processes may each run one: every change is a compare-and-set, and a
+duplicate message claims nothing.
 
 After a store outage it waits: no worker could write a heartbeat while the store was
 down, so an old heartbeat says nothing about its worker until the store has been back
@@ -20,12 +24,17 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.celery_app import BrokerUnavailableError, dispatch_experiment
+from core.presence import queue_presence
 from core.settings import settings
-from core.store.lifecycle import ReapReport, reap_lost_experiments
+from core.store.lifecycle import ReapReport, fail_unserved_experiments, reap_lost_experiments
+from core.store.models import utc_now
 from core.store.outage import is_store_unavailable
 from core.store.session import default_engine, ping, session_scope
 
 logger = logging.getLogger(__name__)
+
+_watching_since = utc_now()
+"""This process's start: no queue counts as unserved for longer than this process saw."""
 
 
 def reap_once() -> ReapReport:
@@ -43,7 +52,32 @@ def reap_once() -> ReapReport:
             report.failed,
             report.cancelled,
         )
+    fail_unserved()
     return report
+
+
+def fail_unserved() -> list[str]:
+    """Fail the queued jobs that waited ``ADAMLAB_NO_WORKER_TIMEOUT_S`` on a queue without
+    a live worker (nothing when it is 0, or when Redis cannot say)."""
+    if settings.no_worker_timeout_s <= 0:
+        return []
+    presence = queue_presence()
+    if presence is None:
+        return []
+    failed: list[str] = []
+    with session_scope() as session:
+        for queue, found in presence.items():
+            if found.served:
+                continue
+            failed += fail_unserved_experiments(
+                session=session,
+                queue=queue,
+                unserved_since=max(found.unserved_since or _watching_since, _watching_since),
+                timeout_s=settings.no_worker_timeout_s,
+            )
+    if failed:
+        logger.warning("reaper: failed %s, their queues have no worker", failed)
+    return failed
 
 
 async def run_reaper(interval_s: float, *, heartbeat_timeout_s: float | None = None) -> None:

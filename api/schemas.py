@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
+from core.presence import QueuePresence
 from core.run_environment import RunEnvironment
 from core.spec import ExperimentSpec
 from core.store.models import CheckpointRow, ExperimentRow
@@ -52,6 +53,29 @@ class CheckpointPublic(BaseModel):
     modified_at: datetime
 
 
+# --- a queued experiment with no worker to wait for ---
+
+
+class NoWorkerPublic(BaseModel):
+    queue: Literal["cpu", "gpu"] = Field(description="The queue no live worker consumes.")
+    since: datetime = Field(
+        description="Since when it has waited without one: when the queue lost its last "
+        "worker, or when it was queued, whichever is later."
+    )
+
+
+def no_worker_of(
+    row: ExperimentRow, presence: dict[str, QueuePresence] | None
+) -> NoWorkerPublic | None:
+    """``no_worker`` of a queued experiment whose queue has no live worker, else None
+    (also when Redis cannot say)."""
+    found = presence.get(row.queue) if presence is not None else None
+    if row.status != "queued" or found is None or found.served:
+        return None
+    since = max(row.created_at, found.unserved_since or row.created_at)
+    return NoWorkerPublic(queue=cast(Literal["cpu", "gpu"], row.queue), since=since)
+
+
 class ExperimentPublic(BaseModel):
     id: str
     name: str
@@ -67,7 +91,9 @@ class ExperimentPublic(BaseModel):
     timings: TimingsPublic
     worker: str | None = Field(description="The worker running (or that ran) it.")
     device: str | None = Field(description="The device it runs on, e.g. 'cpu', 'cuda:0'.")
-    attempts: int = Field(description="How many times a worker started it.")
+    attempts: int = Field(
+        description="How many times a worker started it (a clean hand-back gives its start back)."
+    )
     resumed_from_epoch: int | None = Field(
         description="The epoch whose checkpoint the last run resumed from (0: the start)."
     )
@@ -86,6 +112,11 @@ class ExperimentPublic(BaseModel):
         description="The bytes its folder holds on the server: checkpoints, weights and "
         "log (only when reading one experiment).",
     )
+    no_worker: NoWorkerPublic | None = Field(
+        None,
+        description="Queued, and no live worker consumes its queue: which queue, since when. "
+        "After ADAMLAB_NO_WORKER_TIMEOUT_S it is failed, saying so.",
+    )
 
     @classmethod
     def from_row(
@@ -94,8 +125,10 @@ class ExperimentPublic(BaseModel):
         *,
         checkpoints: list[CheckpointRow] | None = None,
         disk_bytes: int | None = None,
+        presence: dict[str, QueuePresence] | None = None,
     ) -> ExperimentPublic:
         return cls(
+            no_worker=no_worker_of(row, presence),
             id=row.id,
             name=row.name,
             tags=row.tag_names,

@@ -246,6 +246,17 @@ class Settings(BaseSettings):
         "store (2 per iteration, 6 to 8 per epoch); default 2000000.",
     )
 
+    # --- a queue without a worker ---
+    no_worker_timeout_s: float = Field(
+        default=600.0,
+        ge=0.0,
+        le=30 * 24 * 3600.0,
+        validation_alias=_env("ADAMLAB_NO_WORKER_TIMEOUT_S"),
+        description="ADAMLAB_NO_WORKER_TIMEOUT_S: a queued experiment whose queue has had no "
+        "live worker for this long is failed, with the queue named (0: never; it still shows "
+        "no_worker); default 600.",
+    )
+
     @field_validator("state_dir", "data_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:

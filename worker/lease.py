@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,7 +24,8 @@ class LeaseKeeper:
 
     Every ``interval_s`` it writes the heartbeat with the latest progress, and learns
     whether the job was cancelled or its lease taken over (the reaper requeued it while
-    this worker looked dead); either makes ``should_stop()`` true. When the epoch has
+    this worker looked dead); either makes ``should_stop()`` true, as does ``stopping()``
+    (polled at every iteration: the worker is shutting down cleanly). When the epoch has
     moved on, it also updates the store's index of the checkpoint files. A failing database
     write is logged and tried again at the next beat: if the failure lasts, the
     heartbeat goes stale and the reaper hands the job to another worker.
@@ -37,8 +39,10 @@ class LeaseKeeper:
         interval_s: float,
         checkpoint_dir: Path,
         device: str | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._claim = claim
+        self._stopping = stopping
         self._session_factory = session_factory
         self._interval_s = interval_s
         self._checkpoint_dir = checkpoint_dir
@@ -63,7 +67,9 @@ class LeaseKeeper:
         self._thread.join(timeout=max(5.0, 4 * self._interval_s))
 
     def should_stop(self) -> bool:
-        return self._stop.is_set()
+        """The engine's ``should_stop``: cancelled, taken over, or ``stopping()`` (the
+        worker shuts down cleanly)."""
+        return self._stop.is_set() or self._stopping()
 
     def on_progress(self, progress: Progress) -> None:
         """The engine's ``on_progress``: keep the newest, with this worker's device; the

@@ -17,6 +17,7 @@ import billiard.process
 from celery.signals import worker_process_init
 
 from core.settings import settings
+from worker.shutdown import install_in_pool_process
 
 _PR_SET_PDEATHSIG = 1
 _gpu_ids: list[str] = []
@@ -38,13 +39,15 @@ def enable_one_gpu_per_process() -> int:
 
 @worker_process_init.connect
 def _prepare_pool_process(**_: object) -> None:
-    """In each pool child: die with the worker's main process, take its own GPU, and load
-    the engine now so that the first job starts as fast as the next."""
+    """In each pool child: die with the worker's main process, hand its job back on
+    SIGTERM (``worker/shutdown.py``), take its own GPU, and load the engine now so that
+    the first job starts as fast as the next."""
     if sys.platform == "linux":
         # A child outliving a killed main process would keep training a job whose message
         # it can no longer acknowledge; the reaper recovers the job instead.
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    install_in_pool_process()
     if _gpu_ids:
         index = billiard.process.current_process().index  # set on pool children  # pyright: ignore[reportAttributeAccessIssue]
         os.environ["CUDA_VISIBLE_DEVICES"] = _gpu_ids[index % len(_gpu_ids)]

@@ -15,7 +15,10 @@ store (a compare-and-set that makes duplicate deliveries harmless, see
 records the run's reproducibility record (``worker/environment.py``) and its log
 (``worker/run_log.py``), then settles its files (``worker/run_files.py``: weights exported,
 checkpoints no longer needed deleted), indexes them (``worker/checkpoint_index.py``) and
-records how the run ended. The engine is imported inside the task, so the worker's
+records how the run ended. A worker shutting down cleanly makes ``should_stop`` true as
+well (``worker/shutdown.py``): the job is then handed back in the store and its message
+returned to the queue (``Reject(requeue=True)``), so the next worker resumes it at once
+from its last checkpoint. The engine is imported inside the task, so the worker's
 main process never loads torch; pool children import it when they start
 (``worker/pool.py``).
 """
@@ -24,14 +27,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Unpack
 
 from celery import Task
+from celery.exceptions import Reject
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import worker.pool  # noqa: F401 (connects the pool processes' start-up hook)
+import worker.presence  # noqa: F401 (connects the announcement of the worker's queues)
+import worker.shutdown
 from core.celery_app import RUN_EXPERIMENT_TASK, celery_app
 from core.run_environment import RunEnvironment
 from core.settings import Settings, settings
@@ -42,6 +49,7 @@ from core.store.lifecycle import (
     claim_experiment,
     finish_experiment,
     record_environment,
+    release_experiment,
 )
 from core.store.models import ExperimentStatus
 from core.store.outage import retry_while_store_unavailable
@@ -53,6 +61,10 @@ from worker.run_log import run_log
 from worker.store_sink import StoreMetricSink
 
 logger = logging.getLogger(__name__)
+
+HANDED_BACK = "handed_back"
+"""What ``execute_experiment`` returns when the worker stopped cleanly: the job is queued
+again in the store, and its message must go back to the queue."""
 
 
 def record_run_environment(
@@ -73,12 +85,16 @@ def execute_experiment(
     worker_name: str,
     session_factory: sessionmaker[Session] | None = None,
     config: Settings = settings,
+    stopping: Callable[[], bool] = worker.shutdown.stop_requested,
 ) -> str:
     """Run one delivery of a job; returns what happened: ``skipped`` (nothing to run),
-    ``lease_lost`` (another worker took over), or the run's final status."""
+    ``lease_lost`` (another worker took over), ``handed_back`` (``stopping()`` became true:
+    the worker shuts down, the job is queued again), or the run's final status."""
     from worker.engine import EngineError, resolve_device, run_experiment
     from worker.environment import describe_environment
 
+    if stopping():
+        return HANDED_BACK  # shutting down: not started, for the next worker
     factory = session_factory or default_session_factory()
     with session_scope(factory) as session:
         claim = claim_experiment(
@@ -95,7 +111,9 @@ def execute_experiment(
         )
         return "skipped"
 
-    def finish_once(status: ExperimentStatus, **ending: Unpack[RunEnding]) -> bool:
+    def finish_once(
+        status: ExperimentStatus, **ending: Unpack[RunEnding]
+    ) -> ExperimentStatus | None:
         with session_scope(factory) as session:
             return finish_experiment(
                 session=session,
@@ -150,9 +168,10 @@ def execute_experiment(
         interval_s=config.heartbeat_interval_s,
         checkpoint_dir=folder,
         device=device,
+        stopping=stopping,
     )
     header = f"experiment {experiment_id}: attempt {claim.attempt} on {worker_name}"
-    with run_log(folder, header=header), keeper:
+    with run_log(folder, header=header), keeper, worker.shutdown.job_running():
         try:
             result = run_experiment(
                 spec,
@@ -171,7 +190,9 @@ def execute_experiment(
             logger.exception("experiment %s: the engine raised", experiment_id)
             finish(ExperimentStatus.FAILED, error=f"{type(exc).__name__}: {exc}", device=device)
             raise
-    if not keeper.lease_lost:
+    # A clean shutdown stops the run as a cancel would; it is handed back, not cancelled.
+    handing_back = result.status == "cancelled" and not keeper.cancel_requested and stopping()
+    if not keeper.lease_lost and not handing_back:
         settle_run_files(
             folder=folder,
             status=result.status,
@@ -183,17 +204,27 @@ def execute_experiment(
     if keeper.lease_lost:
         logger.warning("experiment %s was taken over by another worker", experiment_id)
         return "lease_lost"
-    status = ExperimentStatus(result.status)
-    finish(
-        status,
+    if handing_back:
+        with session_scope(factory) as session:
+            released = release_experiment(
+                session=session,
+                experiment_id=experiment_id,
+                lease_id=claim.lease_id,
+                progress=keeper.latest_progress,
+            )
+        if released:
+            logger.warning("experiment %s handed back: this worker is stopping", experiment_id)
+            return HANDED_BACK
+        return "lease_lost"
+    recorded = finish(
+        ExperimentStatus(result.status),
         final_metrics=result.final_metrics or None,
-        error=result.error
-        or ("cancelled at the user's request" if status is ExperimentStatus.CANCELLED else None),
+        error=result.error,
         device=result.device,
         progress=keeper.latest_progress,
         resumed_from_epoch=result.resumed_from_epoch,
     )
-    return status.value
+    return (recorded or ExperimentStatus(result.status)).value
 
 
 @celery_app.task(
@@ -211,4 +242,10 @@ def execute_experiment(
 )
 def run_experiment_task(self: Task, experiment_id: str) -> str:
     worker_name = f"{self.request.hostname or 'worker'} (pid {os.getpid()})"
-    return execute_experiment(experiment_id, worker_name=worker_name)
+    outcome = execute_experiment(experiment_id, worker_name=worker_name)
+    if outcome == HANDED_BACK:
+        worker.shutdown.exit_soon_after_hand_back()
+        # Back to the head of its queue, after the store says queued: the next worker's
+        # claim takes it at once.
+        raise Reject(f"experiment {experiment_id} handed back at shutdown", requeue=True)
+    return outcome

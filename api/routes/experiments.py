@@ -33,6 +33,7 @@ from api.schemas import (
 )
 from core.celery_app import BrokerNotConfiguredError, BrokerUnavailableError, queue_for_device
 from core.cost import CostLimits, check_cost
+from core.presence import QueuePresence, queue_presence
 from core.run_logs import bytes_on_disk
 from core.settings import settings
 from core.store.checkpoints import list_checkpoints
@@ -66,6 +67,12 @@ SortKey = Literal[
 
 
 not_found = experiment_not_found
+
+
+def presence_for(*queued_in: str) -> dict[str, QueuePresence] | None:
+    """The presence of workers on the given queues (those of queued experiments only, so
+    reading finished or running ones never asks Redis)."""
+    return queue_presence(sorted(set(queued_in))) if queued_in else None
 
 
 @router.post(
@@ -129,7 +136,8 @@ def submit_experiment(
     response.headers["Location"] = f"/v1/experiments/{experiment.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return ExperimentPublic.from_row(experiment)
+    queued = (experiment.queue,) if experiment.status == "queued" else ()
+    return ExperimentPublic.from_row(experiment, presence=presence_for(*queued))
 
 
 @router.get("", response_model=ExperimentsPublic)
@@ -167,8 +175,9 @@ def list_experiments_route(
         )
     except InvalidCursorError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from exc
+    presence = presence_for(*(row.queue for row in page.data if row.status == "queued"))
     return ExperimentsPublic(
-        data=[ExperimentPublic.from_row(row) for row in page.data],
+        data=[ExperimentPublic.from_row(row, presence=presence) for row in page.data],
         count=page.count,
         next_cursor=page.next_cursor,
     )
@@ -177,12 +186,15 @@ def list_experiments_route(
 @router.get("/{experiment_id}", response_model=ExperimentPublic, responses=NOT_FOUND)
 def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> ExperimentPublic:
     """One experiment: spec, status, progress, final metrics, error, timings, worker,
-    device, its checkpoint files and the bytes its folder holds."""
+    device, its checkpoint files, the bytes its folder holds, and, queued with no live
+    worker on its queue, ``no_worker``."""
     checkpoints = list_checkpoints(session=session, experiment_id=experiment.id)
+    queued = (experiment.queue,) if experiment.status == "queued" else ()
     return ExperimentPublic.from_row(
         experiment,
         checkpoints=checkpoints,
         disk_bytes=bytes_on_disk(settings.checkpoint_dir(experiment.id)),
+        presence=presence_for(*queued),
     )
 
 
@@ -191,16 +203,27 @@ def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> Experim
     response_model=ExperimentPublic,
     responses={
         **NOT_FOUND,
-        202: {"model": ExperimentPublic, "description": "Running: asked to stop (within 2 s)."},
-        409: {"model": ErrorPublic, "description": "Already finished."},
+        200: {
+            "model": ExperimentPublic,
+            "description": "Cancelled: it was queued and never starts, or an earlier cancel "
+            "already ended it (every repeat answers this).",
+        },
+        202: {
+            "model": ExperimentPublic,
+            "description": "Running: asked to stop; it ends cancelled (every repeat answers "
+            "202 until it has stopped, then 200).",
+        },
+        409: {"model": ErrorPublic, "description": "It had already succeeded or failed."},
     },
 )
 def cancel_experiment(
     experiment: OwnedExperiment, session: SessionDep, tenant: CurrentTenant, response: Response
 ) -> ExperimentPublic:
-    """Cancel: a queued experiment is cancelled at once and never starts (200); a running
-    one is asked to stop and does within about a second (202, then status ``cancelled``);
-    a finished one cannot be cancelled (409)."""
+    """Cancel. The answer follows the state the request leaves the job in, so a repeat
+    answers the same: **200** it is cancelled (it was queued and never starts, or it was
+    cancelled before); **202** it is running and will stop within about a second, and
+    whatever the run reaches meanwhile it ends ``cancelled``; **409** it had already
+    succeeded or failed, which the detail says."""
     experiment_id = experiment.id
     outcome = request_cancel(session=session, experiment_id=experiment_id, tenant_id=tenant.id)
     if outcome is CancelOutcome.NOT_FOUND:
@@ -213,8 +236,8 @@ def cancel_experiment(
     if outcome is CancelOutcome.FINISHED:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"Experiment {experiment_id} has already ended ({experiment.status}); "
-            "there is nothing to cancel.",
+            f"Experiment {experiment_id} had already ended ({experiment.status}) before the "
+            "cancel; there is nothing to cancel.",
         )
     if outcome is CancelOutcome.STOPPING:
         response.status_code = status.HTTP_202_ACCEPTED

@@ -1,8 +1,11 @@
 """The life cycle of a run, and who moves it::
 
     queued ──claim──> running ──finish──> succeeded | failed | cancelled
-      │                 │  └──reaper (heartbeat too old)──> queued (again) | failed
-      └─cancel──> cancelled   (a running job is asked to stop through cancel_requested)
+      │ │               │  ├──reaper (heartbeat too old)──> queued (again) | failed
+      │ │               │  └──release (its worker shuts down cleanly)──> queued (again)
+      │ └─reaper (no worker on its queue for ADAMLAB_NO_WORKER_TIMEOUT_S)──> failed
+      └─cancel──> cancelled   (a running job is asked to stop through cancel_requested;
+                               its finish then records cancelled, whatever the run says)
 
 Every transition is one conditional UPDATE (compare-and-set, ``_transition``), so two
 processes racing for the same row cannot both win: a worker owns a running job through
@@ -22,8 +25,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import Text
 
 from core.metrics import Progress, finite_or_none
 from core.run_environment import RunEnvironment
@@ -233,18 +247,25 @@ def finish_experiment(
     progress: Progress | None = None,
     resumed_from_epoch: int | None = None,
     now: datetime | None = None,
-) -> bool:
-    """Record the end of a run, if the job is still this lease's; returns whether it was.
-    ``resumed_from_epoch`` is the epoch of the checkpoint the run started from (0: none)."""
+) -> ExperimentStatus | None:
+    """Record the end of a run, if the job is still this lease's; returns the status
+    recorded, or None when the lease was no longer held (nothing written).
+
+    A job asked to cancel ends ``cancelled`` whatever ``status`` the run reached: the
+    status is chosen inside the UPDATE from the row's ``cancel_requested`` (one statement,
+    so a cancel answered 202 just before the finish cannot be overtaken by it); a failure's
+    ``error`` is kept, else the error says it was cancelled. ``resumed_from_epoch`` is the
+    epoch of the checkpoint the run started from (0: none)."""
     if status not in FINISHED_STATUSES:
         raise ValueError(f"status must be one of {sorted(FINISHED_STATUSES)}, not {status!r}")
     now = now or utc_now()
+    cancelled = ExperimentRow.cancel_requested.is_(True)
     values: dict[str, object] = {
-        "status": status,
+        "status": case((cancelled, literal(ExperimentStatus.CANCELLED.value)), else_=status.value),
         "finished_at": now,
         "heartbeat_at": now,
         "final_metrics": _json_safe(final_metrics) if final_metrics is not None else None,
-        "error": error,
+        "error": case((cancelled, literal(error or CANCELLED_ERROR)), else_=literal(error, Text())),
         "resumed_from_epoch": resumed_from_epoch,
     }
     if progress is not None:
@@ -253,6 +274,62 @@ def finish_experiment(
         values["device"] = device
     if status == ExperimentStatus.SUCCEEDED:
         values |= {"fraction": 1.0, "eta_s": 0.0}
+    result = session.execute(
+        update(ExperimentRow)
+        .where(*_leased(experiment_id, lease_id))
+        .values(**values)
+        .returning(ExperimentRow.status)
+    )
+    recorded = result.scalar_one_or_none()
+    session.commit()
+    return None if recorded is None else ExperimentStatus(recorded)
+
+
+CANCELLED_ERROR = "cancelled at the user's request"
+"""The error of a run that ended because it was cancelled."""
+HANDED_BACK_ERROR = (
+    "handed back: its worker shut down cleanly; queued again, to resume from its checkpoint"
+)
+
+
+@serialized_on_sqlite
+def release_experiment(
+    *,
+    session: Session,
+    experiment_id: str,
+    lease_id: str,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Hand a running job back, if it is still this lease's: its worker is shutting down
+    cleanly. The row goes back to ``queued`` with no lease and no heartbeat, so the next
+    delivery claims it at once (the checkpoints stay); returns whether it was handed back.
+    The attempt is given back too: a clean stop is not a failure of the job. A job asked
+    to cancel meanwhile ends ``cancelled`` instead (one UPDATE, as in the finish)."""
+    now = now or utc_now()
+    cancelled = ExperimentRow.cancel_requested.is_(True)
+    values: dict[str, object] = {
+        "status": case(
+            (cancelled, literal(ExperimentStatus.CANCELLED.value)),
+            else_=literal(ExperimentStatus.QUEUED.value),
+        ),
+        "finished_at": case((cancelled, literal(now, UtcDateTime())), else_=None),
+        "lease_id": None,
+        "worker": None,
+        "heartbeat_at": None,
+        "eta_s": None,
+        "attempts": case(
+            (ExperimentRow.attempts > 0, ExperimentRow.attempts - 1), else_=ExperimentRow.attempts
+        ),
+        "error": case(
+            (cancelled, literal(CANCELLED_ERROR)),
+            else_=literal(HANDED_BACK_ERROR),
+        ),
+    }
+    if progress is not None:
+        values |= {
+            key: value for key, value in _progress_values(progress).items() if key != "eta_s"
+        }
     return _transition(session, *_leased(experiment_id, lease_id), **values)
 
 
@@ -273,12 +350,18 @@ def _json_safe(value: object) -> object:
 
 
 class CancelOutcome(enum.StrEnum):
+    """What a cancel request found, and so what it answers. A repeat answers the same as
+    long as the job is in the same state: a cancelled job is CANCELLED to every request,
+    a running one STOPPING to every request until it has stopped (then CANCELLED)."""
+
     CANCELLED = "cancelled"
-    """It was queued: it is cancelled now and will never start."""
+    """It is cancelled: it was queued and is cancelled now, never to start, or an earlier
+    cancel already ended it."""
     STOPPING = "stopping"
-    """It is running: its worker sees the request at its next heartbeat and stops."""
+    """It is running and asked to stop: its worker sees the request at its next heartbeat
+    and stops; however the run ends, it is recorded as cancelled."""
     FINISHED = "finished"
-    """It had already ended; nothing to cancel."""
+    """It had already succeeded or failed; nothing to cancel."""
     NOT_FOUND = "not_found"
 
 
@@ -287,27 +370,50 @@ def request_cancel(
     *, session: Session, experiment_id: str, tenant_id: str | None, now: datetime | None = None
 ) -> CancelOutcome:
     """Cancel a queued job at once, or ask a running one to stop; another tenant's job is
-    NOT_FOUND."""
+    NOT_FOUND.
+
+    One UPDATE does it (a queued row becomes cancelled, a running one gets
+    ``cancel_requested``), so racing cancels, claims and finishes of the same job are
+    ordered by the database: a claim never starts a job cancelled while queued, and a
+    finish after a STOPPING answer records cancelled (``finish_experiment``)."""
     this_one = (
         (ExperimentRow.id == experiment_id,)
         if tenant_id is None
         else (ExperimentRow.id == experiment_id, ExperimentRow.tenant_id == tenant_id)
     )
-    if _transition(
-        session,
-        *this_one,
-        ExperimentRow.status == ExperimentStatus.QUEUED,
-        status=ExperimentStatus.CANCELLED,
-        cancel_requested=True,
-        finished_at=now or utc_now(),
-    ):
+    queued = ExperimentRow.status == ExperimentStatus.QUEUED
+    result = session.execute(
+        update(ExperimentRow)
+        .where(
+            *this_one,
+            ExperimentRow.status.in_([ExperimentStatus.QUEUED, ExperimentStatus.RUNNING]),
+        )
+        .values(
+            cancel_requested=True,
+            # SET expressions read the row as it was: a queued row ends here.
+            status=case(
+                (queued, literal(ExperimentStatus.CANCELLED.value)), else_=ExperimentRow.status
+            ),
+            finished_at=case(
+                (queued, literal(now or utc_now(), UtcDateTime())),
+                else_=ExperimentRow.finished_at,
+            ),
+            error=case((queued, literal(CANCELLED_ERROR)), else_=ExperimentRow.error),
+        )
+        .returning(ExperimentRow.status)
+    )
+    changed = result.scalar_one_or_none()
+    session.commit()
+    if changed is None:  # not queued nor running: say what it is
+        changed = session.scalar(select(ExperimentRow.status).where(*this_one))
+        session.commit()
+    if changed is None:
+        return CancelOutcome.NOT_FOUND
+    if changed == ExperimentStatus.CANCELLED:
         return CancelOutcome.CANCELLED
-    if _transition(
-        session, *this_one, ExperimentRow.status == ExperimentStatus.RUNNING, cancel_requested=True
-    ):
+    if changed == ExperimentStatus.RUNNING:
         return CancelOutcome.STOPPING
-    exists = session.scalar(select(ExperimentRow.id).where(*this_one))
-    return CancelOutcome.FINISHED if exists is not None else CancelOutcome.NOT_FOUND
+    return CancelOutcome.FINISHED
 
 
 # --- the reaper -------------------------------------------------------------------------------
@@ -391,3 +497,43 @@ def reap_lost_experiments(
             ):
                 report.requeued.append(job.id)
     return report
+
+
+@serialized_on_sqlite
+def fail_unserved_experiments(
+    *,
+    session: Session,
+    queue: str,
+    unserved_since: datetime,
+    timeout_s: float,
+    now: datetime | None = None,
+) -> list[str]:
+    """Fail the queued jobs of ``queue`` that have waited more than ``timeout_s`` while no
+    worker consumed it: since ``unserved_since`` (when the queue lost its last worker, or
+    later) or since they were queued, whichever is later. Returns their ids; the error
+    names the queue and the setting."""
+    now = now or utc_now()
+    cutoff = now - timedelta(seconds=timeout_s)
+    if unserved_since >= cutoff:
+        return []
+    since = unserved_since.strftime("%Y-%m-%d %H:%M:%S UTC")
+    result = session.execute(
+        update(ExperimentRow)
+        .where(
+            ExperimentRow.status == ExperimentStatus.QUEUED,
+            ExperimentRow.queue == queue,
+            ExperimentRow.created_at < cutoff,
+        )
+        .values(
+            status=ExperimentStatus.FAILED,
+            finished_at=now,
+            error=f"no worker for queue {queue!r}: none has consumed it since {since}, and "
+            f"the job waited longer than ADAMLAB_NO_WORKER_TIMEOUT_S ({timeout_s:g} s); start one "
+            f"(adamlab worker --queues {queue}) and submit again"
+            + (", or submit with device 'cpu'" if queue == "gpu" else ""),
+        )
+        .returning(ExperimentRow.id)
+    )
+    failed = list(result.scalars())
+    session.commit()
+    return failed

@@ -4,6 +4,7 @@ listing, metric points, checkpoints."""
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import update
 
 from core.metrics import MetricPoint, MetricSeries, Progress
 from core.spec import ExperimentSpec
@@ -28,9 +30,11 @@ from core.store.experiments import (
 from core.store.lifecycle import (
     CancelOutcome,
     claim_experiment,
+    fail_unserved_experiments,
     finish_experiment,
     reap_lost_experiments,
     record_heartbeat,
+    release_experiment,
     request_cancel,
 )
 from core.store.metrics import (
@@ -40,7 +44,7 @@ from core.store.metrics import (
     upsert_metric_points,
 )
 from core.store.migrate import upgrade_to_head
-from core.store.models import DEFAULT_TENANT_ID, Base, ExperimentStatus
+from core.store.models import DEFAULT_TENANT_ID, Base, ExperimentRow, ExperimentStatus
 from core.store.paging import InvalidCursorError
 from tests.factories import digits_body
 from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
@@ -303,7 +307,7 @@ def test_cancelled_queued_job_is_never_claimed(store: Store) -> None:
     assert (row.status, row.started_at, row.attempts) == ("cancelled", None, 0)
 
 
-def test_cancel_of_running_job_reaches_its_heartbeat_and_finished_job_refuses(store: Store) -> None:
+def test_cancel_of_running_job_reaches_its_heartbeat_and_stays_cancelled(store: Store) -> None:
     experiment_id = new_experiment(store)
     lease = claim(store, experiment_id)
     with store.session() as session:
@@ -324,9 +328,9 @@ def test_cancel_of_running_job_reaches_its_heartbeat_and_finished_job_refuses(st
             lease_id=lease.lease_id,
             status=ExperimentStatus.CANCELLED,
         )
-        assert (
+        assert (  # a repeat after the job stopped: it is cancelled, as asked
             request_cancel(session=session, experiment_id=experiment_id, tenant_id=None)
-            is CancelOutcome.FINISHED
+            is CancelOutcome.CANCELLED
         )
         assert (
             request_cancel(session=session, experiment_id="nope", tenant_id=None)
@@ -334,6 +338,131 @@ def test_cancel_of_running_job_reaches_its_heartbeat_and_finished_job_refuses(st
         )
     row = read(store, experiment_id)
     assert (row.status, row.step, row.fraction) == ("cancelled", 5, 0.5)
+
+
+def cancel(db: Store, experiment_id: str) -> CancelOutcome:
+    with db.session() as session:
+        return request_cancel(session=session, experiment_id=experiment_id, tenant_id=None)
+
+
+def finish(db: Store, experiment_id: str, lease_id: str, status: ExperimentStatus, **ending: Any):
+    with db.session() as session:
+        return finish_experiment(
+            session=session, experiment_id=experiment_id, lease_id=lease_id, status=status, **ending
+        )
+
+
+@pytest.mark.parametrize(
+    ("reached", "error"), [(ExperimentStatus.SUCCEEDED, None), (ExperimentStatus.FAILED, "boom")]
+)
+def test_finish_of_a_job_asked_to_cancel_records_cancelled(
+    store: Store, reached: ExperimentStatus, error: str | None
+) -> None:
+    experiment_id = new_experiment(store)
+    lease = claim(store, experiment_id)
+    assert cancel(store, experiment_id) is CancelOutcome.STOPPING
+    # The run ends before its worker's next heartbeat could read the flag.
+    recorded = finish(
+        store, experiment_id, lease.lease_id, reached, final_metrics={"test_acc": 0.5}, error=error
+    )
+    assert recorded is ExperimentStatus.CANCELLED
+    row = read(store, experiment_id)
+    assert (row.status, row.cancel_requested) == ("cancelled", True)
+    assert row.error == (error or "cancelled at the user's request")
+    assert row.final_metrics == {"test_acc": 0.5}
+    assert cancel(store, experiment_id) is CancelOutcome.CANCELLED
+
+
+def test_finish_without_a_cancel_records_the_runs_status(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    lease = claim(store, experiment_id)
+    assert finish(store, experiment_id, lease.lease_id, ExperimentStatus.SUCCEEDED) == "succeeded"
+    assert (read(store, experiment_id).status, read(store, experiment_id).error) == (
+        "succeeded",
+        None,
+    )
+    # Finished before the cancel came: the answer says so, every time.
+    assert [cancel(store, experiment_id) for _ in range(2)] == [CancelOutcome.FINISHED] * 2
+
+
+def test_repeated_cancels_answer_the_same(store: Store) -> None:
+    queued, running = new_experiment(store), new_experiment(store)
+    claim(store, running)
+    assert [cancel(store, queued) for _ in range(3)] == [CancelOutcome.CANCELLED] * 3
+    assert [cancel(store, running) for _ in range(3)] == [CancelOutcome.STOPPING] * 3
+    row = read(store, queued)
+    assert (row.status, row.started_at, row.finished_at is not None) == ("cancelled", None, True)
+
+
+def test_simultaneous_cancels_of_a_queued_job_answer_the_same(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    start = threading.Barrier(4)
+    answers: list[CancelOutcome] = []
+
+    def cancel_at_once() -> None:
+        start.wait(timeout=10)
+        answers.append(cancel(store, experiment_id))
+
+    threads = [threading.Thread(target=cancel_at_once) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert answers == [CancelOutcome.CANCELLED] * 4
+
+
+def test_released_job_is_queued_again_and_claimed_at_once(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    lease = claim(store, experiment_id)
+    progress = Progress(epoch=2, epochs=4, step=20, total_steps=40, fraction=0.5, eta_s=3.0)
+    with store.session() as session:
+        assert release_experiment(
+            session=session, experiment_id=experiment_id, lease_id=lease.lease_id, progress=progress
+        )
+        # Not the lease's any more: a second release, a heartbeat or a finish changes nothing.
+        assert not release_experiment(
+            session=session, experiment_id=experiment_id, lease_id=lease.lease_id
+        )
+    row = read(store, experiment_id)
+    assert (row.status, row.lease_id, row.heartbeat_at, row.worker) == ("queued", None, None, None)
+    assert (row.attempts, row.step, row.eta_s) == (0, 20, None)
+    assert "handed back" in row.error
+    again = claim(store, experiment_id, now=T0 + timedelta(seconds=1))  # no timeout to wait
+    assert again is not None and again.attempt == 1
+
+
+def test_released_job_that_was_asked_to_cancel_ends_cancelled(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    lease = claim(store, experiment_id)
+    assert cancel(store, experiment_id) is CancelOutcome.STOPPING
+    with store.session() as session:
+        assert release_experiment(
+            session=session, experiment_id=experiment_id, lease_id=lease.lease_id, now=T0
+        )
+    row = read(store, experiment_id)
+    assert (row.status, row.finished_at, row.lease_id) == ("cancelled", T0, None)
+
+
+def test_queued_jobs_of_a_queue_without_worker_fail_after_the_timeout(store: Store) -> None:
+    old, recent = new_experiment(store), new_experiment(store, now=T0 + timedelta(seconds=50))
+    gpu = new_experiment(store, device="cuda")
+    with store.session() as session:
+        session.execute(update(ExperimentRow).where(ExperimentRow.id == gpu).values(queue="gpu"))
+        session.commit()
+
+    def sweep(*, unserved_since: datetime, now: datetime) -> list[str]:
+        with store.session() as session:
+            return fail_unserved_experiments(
+                session=session, queue="cpu", unserved_since=unserved_since, timeout_s=30, now=now
+            )
+
+    # The queue lost its worker only 10 s ago: nobody has waited 30 s without one.
+    assert sweep(unserved_since=T0 + timedelta(seconds=60), now=T0 + timedelta(seconds=70)) == []
+    assert sweep(unserved_since=T0, now=T0 + timedelta(seconds=60)) == [old]
+    row = read(store, old)
+    assert row.status == "failed" and row.finished_at == T0 + timedelta(seconds=60)
+    assert "queue 'cpu'" in row.error and "ADAMLAB_NO_WORKER_TIMEOUT_S" in row.error
+    assert (read(store, recent).status, read(store, gpu).status) == ("queued", "queued")
 
 
 def test_finish_stores_metrics_with_non_finite_values_as_null(store: Store) -> None:

@@ -169,6 +169,54 @@ def test_cancel_stops_a_running_job_within_two_seconds(store: Store, config: Set
     assert row.status == "cancelled" and row.finished_at is not None and row.fraction < 1.0
 
 
+def test_a_job_of_a_worker_stopping_cleanly_is_handed_back_and_resumes(
+    store: Store, config: Settings
+) -> None:
+    from worker.tasks import HANDED_BACK, execute_experiment
+
+    body = LONG | {"epochs": 3}
+    experiment_id = submit(store, body)
+    stopping = threading.Event()
+    outcome: list[str] = []
+
+    def first_worker() -> None:
+        outcome.append(
+            execute_experiment(
+                experiment_id,
+                worker_name="first",
+                session_factory=store.session_factory,
+                config=config,
+                stopping=stopping.is_set,
+            )
+        )
+
+    thread = threading.Thread(target=first_worker, daemon=True)
+    thread.start()
+    wait_until(lambda: (read(store, experiment_id).epoch or 0) >= 2, timeout_s=90, what="epoch 2")
+    stopping.set()  # what SIGTERM does in a pool child
+    thread.join(timeout=10)
+    assert outcome == [HANDED_BACK]
+    row = read(store, experiment_id)
+    assert (row.status, row.lease_id, row.heartbeat_at, row.worker) == ("queued", None, None, None)
+    assert row.attempts == 0 and row.finished_at is None and "handed back" in row.error
+    stopped_at = row.step
+
+    # The next delivery claims it at once (no heartbeat timeout to wait) and resumes.
+    assert execute(store, config, experiment_id) == "succeeded"
+    row = read(store, experiment_id)
+    assert row.attempts == 1 and row.resumed_from_epoch >= 1
+    assert row.step > stopped_at
+    # A worker asked to stop before a job starts leaves it queued for the next one.
+    later = submit(store, QUICK)
+    assert (
+        execute_experiment(
+            later, worker_name="x", session_factory=store.session_factory, stopping=lambda: True
+        )
+        == HANDED_BACK
+    )
+    assert read(store, later).status == "queued"
+
+
 def test_a_job_taken_over_stops_without_writing_its_end(store: Store, config: Settings) -> None:
     experiment_id = submit(store, LONG)
     thread, outcome = run_in_thread(store, config, experiment_id)
