@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi import Response
 
@@ -15,7 +16,7 @@ from core.plots import MEDIA_TYPES, ImageFormat
 CSV_MEDIA_TYPE = "text/csv"
 CSV_COLUMNS = ("name", "step", "epoch", "value")
 
-IMAGE_RESPONSES = {
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {media_type: {} for media_type in MEDIA_TYPES.values()},
         "description": "The figure.",

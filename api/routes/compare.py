@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
+from api.auth import KeyedRoute
 from api.deps import NOT_FOUND, CurrentTenant, SessionDep, experiment_not_found
 from api.representations import IMAGE_RESPONSES, image_response
 from api.schemas import ComparisonPublic
@@ -19,7 +20,7 @@ from core.store.experiments import get_experiment
 from core.store.models import ExperimentRow
 from core.store.plot_series import plot_series
 
-router = APIRouter(prefix="/v1", tags=["compare"])
+router = APIRouter(prefix="/v1", tags=["compare"], route_class=KeyedRoute)
 
 Ids = Annotated[
     list[str],

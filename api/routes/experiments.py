@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
+from api.auth import KeyedRoute
 from api.deps import (
-    NOT_FOUND,
     CurrentTenant,
     DispatchDep,
     IdempotencyKey,
@@ -16,6 +16,7 @@ from api.deps import (
     SessionDep,
     experiment_not_found,
 )
+from api.errors import invalid_parameter
 from api.schemas import (
     ErrorPublic,
     ExperimentCreate,
@@ -37,7 +38,7 @@ from core.store.experiments import (
 from core.store.lifecycle import CancelOutcome, mark_dispatch_failed, request_cancel
 from core.store.paging import InvalidCursorError
 
-router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=KeyedRoute)
 
 SortKey = Literal[
     "created_at",
@@ -154,7 +155,7 @@ def list_experiments_route(
             limit=limit,
         )
     except InvalidCursorError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from exc
+        raise invalid_parameter("cursor", str(exc), value=cursor) from exc
     return ExperimentsPublic(
         data=[ExperimentPublic.from_row(row) for row in page.data],
         count=page.count,
@@ -162,7 +163,7 @@ def list_experiments_route(
     )
 
 
-@router.get("/{experiment_id}", response_model=ExperimentPublic, responses=NOT_FOUND)
+@router.get("/{experiment_id}", response_model=ExperimentPublic)
 def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> ExperimentPublic:
     """One experiment: spec, status, progress, final metrics, error, timings, worker,
     device, and its checkpoint files."""
@@ -174,7 +175,6 @@ def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> Experim
     "/{experiment_id}/cancel",
     response_model=ExperimentPublic,
     responses={
-        **NOT_FOUND,
         202: {"model": ExperimentPublic, "description": "Running: asked to stop (within 2 s)."},
         409: {"model": ErrorPublic, "description": "Already finished."},
     },
