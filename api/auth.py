@@ -6,16 +6,27 @@ Bearer`` header (RFC 6750) and a sentence saying what to do. ``ADAMLAB_AUTH=disa
 no key is asked for and every request is the default tenant's; so that this cannot open
 the service to a network by mistake, the API then answers only requests that arrived on a
 loopback address (403 otherwise), whatever address uvicorn was told to bind.
+
+The check runs before anything else of the request: a route of ``KeyedRoute`` checks the key
+as the request arrives, before FastAPI reads or parses its body, so a request without a
+valid key is 401 whatever body it sends (never a 400 or 422 about a body it may not send).
 """
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request, status
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
+from typing import Any
+
+from fastapi import HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
 
 from core.auth_policy import KEY_HINT, is_loopback
 from core.settings import settings
+from core.store.session import session_scope
 from core.store.tenants import DEFAULT_TENANT, KeyRefusal, TenantIdentity, authenticate_api_key
 
 bearer_scheme = HTTPBearer(
@@ -43,8 +54,13 @@ def arrived_on_loopback(request: Request) -> bool:
     return is_loopback(server[0])
 
 
-def identify_tenant(request: Request, *, session: Session) -> TenantIdentity:
-    """The tenant of the request's key; raises the 401 (or 403) described above."""
+def identify_tenant(
+    request: Request,
+    *,
+    open_session: Callable[[], AbstractContextManager[Session]] = session_scope,
+) -> TenantIdentity:
+    """The tenant of the request's key; raises the 401 (or 403) described above. The store
+    is opened (``open_session``) only to look a key up."""
     if settings.auth == "disabled":
         if not arrived_on_loopback(request):
             raise HTTPException(
@@ -69,7 +85,8 @@ def identify_tenant(request: Request, *, session: Session) -> TenantIdentity:
             f"{'' if key else ' and no key'}).",
             error="invalid_request",
         )
-    found = authenticate_api_key(session=session, key=key)
+    with open_session() as session:
+        found = authenticate_api_key(session=session, key=key)
     if found is KeyRefusal.REVOKED:
         raise _unauthorized(
             f"This API key has been revoked; ask for a new one ({HOW_TO_GET_A_KEY}).",
@@ -82,3 +99,25 @@ def identify_tenant(request: Request, *, session: Session) -> TenantIdentity:
             error="invalid_token",
         )
     return found
+
+
+def checked_tenant(request: Request) -> TenantIdentity | None:
+    """The tenant that ``KeyedRoute`` found for this request (None on another route)."""
+    tenant = getattr(request.state, "tenant", None)
+    return tenant if isinstance(tenant, TenantIdentity) else None
+
+
+class KeyedRoute(APIRoute):
+    """A route that needs an API key (every ``/v1`` route): the key is checked as the
+    request arrives, before FastAPI reads the body, parses it or validates any parameter.
+    The tenant found is kept in ``request.state`` for ``api.deps.CurrentTenant``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def key_first(request: Request) -> Response:
+            # The lookup is a blocking store query: in the threadpool, as sync routes are.
+            request.state.tenant = await run_in_threadpool(identify_tenant, request)
+            return await handle(request)
+
+        return key_first

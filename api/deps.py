@@ -17,7 +17,7 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
 
-from api.auth import bearer_scheme, identify_tenant
+from api.auth import bearer_scheme, checked_tenant, identify_tenant
 from api.schemas import ErrorPublic
 from core.celery_app import dispatch_experiment
 from core.store.experiments import get_experiment, is_experiment_id
@@ -37,21 +37,24 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 def get_current_tenant(
     request: Request,
-    session: SessionDep,
     # Declared so that OpenAPI (and /docs' Authorize button) shows the bearer scheme; the
     # header itself is read by identify_tenant, which says what is wrong with it.
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> TenantIdentity:
-    return identify_tenant(request, session=session)
+    """The tenant ``KeyedRoute`` found before the body was read; on any other route, the
+    key is checked now."""
+    tenant = checked_tenant(request)
+    return tenant if tenant is not None else identify_tenant(request)
 
 
 CurrentTenant = Annotated[TenantIdentity, Depends(get_current_tenant)]
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorPublic, "description": "No experiment with this id."}
+    404: {"model": ErrorPublic, "description": "No experiment with one of these ids."}
 }
-"""The 404 of a route with an experiment in its path, for its OpenAPI ``responses``."""
+"""The 404 of a route that looks experiments up itself (compare), for its OpenAPI
+``responses``; a route taking ``OwnedExperiment`` has its 404 from ``api.openapi``."""
 
 
 def experiment_not_found(experiment_id: str) -> HTTPException:

@@ -8,12 +8,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.methods import method_not_allowed
 from api.schemas import FieldErrorPublic, ValidationErrorPublic
 from core.cost import CostLimitError
 from core.spec import ExperimentSpec
+from core.store.outage import RETRY_AFTER_S
 from core.store.session import StatementTimeoutError
 
 CATALOG_HINT = "see GET /v1/catalog for the accepted fields and values"
@@ -63,6 +65,17 @@ def field_error(error: dict[str, Any]) -> FieldErrorPublic:
     )
 
 
+def invalid_parameter(
+    name: str, message: str, *, value: Any = None, location: str = "query"
+) -> RequestValidationError:
+    """A 422 naming one parameter, in the same body as a parameter FastAPI refused (a
+    route's own check, e.g. a cursor it did not produce). ``value`` None: not echoed."""
+    error: dict[str, Any] = {"loc": (location, name), "msg": message, "type": "value_error"}
+    if value is not None:
+        error["input"] = value
+    return RequestValidationError([error])
+
+
 def _variant_names(union_field: str) -> list[str]:
     annotation = ExperimentSpec.model_fields[union_field].annotation
     names = []
@@ -108,8 +121,14 @@ def _unprocessable(errors: list[FieldErrorPublic]) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        return method_not_allowed(request)  # also the answer to OPTIONS
+    if exc.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+        # Every 422 has the documented body, also one raised without field errors.
+        body = ValidationErrorPublic(detail=str(exc.detail), errors=[])
+        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -124,6 +143,7 @@ async def _statement_timeout(request: Request, exc: Exception) -> JSONResponse:
             "(fewer filters, a narrower step range, max_points) or try again later."
         },
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 
 

@@ -1,7 +1,8 @@
 """The FastAPI app: routers under /v1 (each request needs an API key, ``api.auth``), JSON
-errors, a body size limit, request latencies for GET /metrics, and a lifespan that checks
-the store and runs the reaper. The Swagger UI (/docs) and ReDoc (/redoc) are served from
-installed assets, never from a CDN. Serve it with ``adamlab serve`` or
+errors, a body size limit, an OpenAPI document with every answer (``api.openapi``),
+request latencies for GET /metrics, and a lifespan that checks the store and runs the
+reaper. The Swagger UI (/docs) and ReDoc (/redoc) are served from installed assets, never
+from a CDN. Serve it with ``adamlab serve`` or
 ``uvicorn api.main:app`` (with REDIS_URL set)."""
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -19,6 +19,7 @@ from api.deps import get_current_tenant
 from api.docs_pages import install_redoc
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware
+from api.openapi import install_openapi
 from api.prometheus import RequestLatencyMiddleware
 from api.reaper import run_reaper
 from api.routes import (
@@ -32,20 +33,11 @@ from api.routes import (
     prometheus,
     weights,
 )
-from api.schemas import ErrorPublic
 from api.store_outage import install_store_outage_handler
 from core.celery_app import BrokerNotConfiguredError
 from core.settings import settings
 from core.store.migrate import current_revision, head_revision
 from core.store.session import default_engine
-
-UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
-    401: {
-        "model": ErrorPublic,
-        "description": "No API key, or a malformed, unknown or revoked one "
-        "(ADAMLAB_AUTH=required); the WWW-Authenticate header says Bearer.",
-    }
-}
 
 
 class StoreNotMigratedError(RuntimeError):
@@ -103,11 +95,11 @@ def create_app() -> FastAPI:
         compare.router,
         catalog.router,
     ):
-        app.include_router(
-            router, dependencies=[Depends(get_current_tenant)], responses=UNAUTHORIZED
-        )
+        app.include_router(router, dependencies=[Depends(get_current_tenant)])
     for router in (health.router, prometheus.router):
         app.include_router(router)
+    # Every status each operation can answer, derived from the routes (api/openapi.py).
+    install_openapi(app)
     return app
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query, Response
 
@@ -17,7 +17,7 @@ from core.run_environment import RunEnvironment
 CSV_MEDIA_TYPE = "text/csv"
 CSV_COLUMNS = ("name", "step", "epoch", "value")
 
-IMAGE_RESPONSES = {
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {media_type: {} for media_type in MEDIA_TYPES.values()},
         "description": "The figure.",

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import to_jsonable_python
 
+from api.auth import KeyedRoute
 from api.schemas import CatalogPublic, ComponentPublic, LimitPublic, ParamPublic
 from core.cost import LIMITS, CostLimits
 from core.spec import (
@@ -23,7 +24,7 @@ from core.spec import (
     variant_name,
 )
 
-router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"], route_class=KeyedRoute)
 
 _BOUNDS = {
     "minimum": "minimum",

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
+from api.auth import KeyedRoute
 from api.deps import (
     NOT_FOUND,
     CurrentTenant,
@@ -34,7 +35,7 @@ from core.plots import (
 from core.store.models import ExperimentRow
 from core.store.plot_series import plot_series, smoothed_series
 
-router = APIRouter(prefix="/v1", tags=["compare"])
+router = APIRouter(prefix="/v1", tags=["compare"], route_class=KeyedRoute)
 
 
 def parse_ids(ids: list[str]) -> list[str]:

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
+from api.auth import KeyedRoute
 from api.deps import (
-    NOT_FOUND,
     CurrentTenant,
     DispatchDep,
     IdempotencyKey,
@@ -16,6 +16,7 @@ from api.deps import (
     SessionDep,
     experiment_not_found,
 )
+from api.errors import invalid_parameter
 from api.params import (
     Cursor,
     DatasetFilter,
@@ -46,9 +47,10 @@ from core.store.experiments import (
     list_experiments,
 )
 from core.store.lifecycle import CancelOutcome, mark_dispatch_failed, request_cancel
+from core.store.outage import RETRY_AFTER_S
 from core.store.paging import InvalidCursorError
 
-router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=KeyedRoute)
 
 SortKey = Literal[
     "created_at",
@@ -89,7 +91,18 @@ def presence_for(*queued_in: str) -> dict[str, QueuePresence] | None:
             "description": "The tenant has ADAMLAB_MAX_ACTIVE_PER_TENANT experiments queued or "
             "running; Retry-After says when to try again.",
         },
-        503: {"model": ErrorPublic, "description": "The queue's broker is unreachable."},
+        503: {
+            "model": ErrorPublic,
+            "description": "The queue's broker or the store is unreachable (or a statement "
+            "of the store ran past ADAMLAB_STATEMENT_TIMEOUT_S); try again after Retry-After.",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            },
+        },
     },
 )
 def submit_experiment(
@@ -132,6 +145,7 @@ def submit_experiment(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 f"The job could not be queued ({exc}); experiment {experiment.id} was marked "
                 "failed. Try again later, with a new Idempotency-Key.",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
             ) from exc
     response.headers["Location"] = f"/v1/experiments/{experiment.id}"
     if not created:
@@ -174,7 +188,7 @@ def list_experiments_route(
             limit=limit,
         )
     except InvalidCursorError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from exc
+        raise invalid_parameter("cursor", str(exc), value=cursor) from exc
     presence = presence_for(*(row.queue for row in page.data if row.status == "queued"))
     return ExperimentsPublic(
         data=[ExperimentPublic.from_row(row, presence=presence) for row in page.data],
@@ -183,7 +197,7 @@ def list_experiments_route(
     )
 
 
-@router.get("/{experiment_id}", response_model=ExperimentPublic, responses=NOT_FOUND)
+@router.get("/{experiment_id}", response_model=ExperimentPublic)
 def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> ExperimentPublic:
     """One experiment: spec, status, progress, final metrics, error, timings, worker,
     device, its checkpoint files, the bytes its folder holds, and, queued with no live
@@ -202,7 +216,6 @@ def read_experiment(experiment: OwnedExperiment, session: SessionDep) -> Experim
     "/{experiment_id}/cancel",
     response_model=ExperimentPublic,
     responses={
-        **NOT_FOUND,
         200: {
             "model": ExperimentPublic,
             "description": "Cancelled: it was queued and never starts, or an earlier cancel "

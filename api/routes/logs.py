@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import PlainTextResponse
 
-from api.deps import NOT_FOUND, OwnedExperiment
+from api.auth import KeyedRoute
+from api.deps import OwnedExperiment
 from api.schemas import RunLogPublic
 from core.run_logs import MAX_TAIL_LINES, read_log_tail
 from core.settings import settings
 
-router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=KeyedRoute)
 
 PLAIN_TEXT = "text/plain"
 
@@ -23,7 +24,6 @@ PLAIN_TEXT = "text/plain"
     "/{experiment_id}/logs",
     response_model=RunLogPublic,
     responses={
-        **NOT_FOUND,
         200: {
             "content": {PLAIN_TEXT: {"schema": {"type": "string"}}},
             "description": "The lines as JSON, or as plain text with Accept: text/plain.",

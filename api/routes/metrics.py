@@ -3,11 +3,13 @@ experiment is the request's tenant's (``OwnedExperiment``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response
 
-from api.deps import NOT_FOUND, OwnedExperiment, SessionDep
+from api.auth import KeyedRoute
+from api.deps import OwnedExperiment, SessionDep
+from api.errors import invalid_parameter
 from api.params import Cursor, MetricNames, StepMax, StepMin
 from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
 from api.schemas import (
@@ -28,18 +30,19 @@ from core.store.metrics import (
 )
 from core.store.paging import InvalidCursorError
 
-router = APIRouter(prefix="/v1/experiments/{experiment_id}/metrics", tags=["metrics"])
+router = APIRouter(
+    prefix="/v1/experiments/{experiment_id}/metrics", tags=["metrics"], route_class=KeyedRoute
+)
 
 
 def _check_range(step_min: int | None, step_max: int | None) -> None:
     if step_min is not None and step_max is not None and step_min > step_max:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"step_min ({step_min}) must not be greater than step_max ({step_max})",
+        raise invalid_parameter(
+            "step_min", f"must not be greater than step_max ({step_max})", value=step_min
         )
 
 
-CSV_RESPONSE = {
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
         "description": "The curves (JSON), or with 'Accept: text/csv' one line per point: "
@@ -48,7 +51,7 @@ CSV_RESPONSE = {
 }
 
 
-@router.get("", response_model=MetricsPublic, responses={**NOT_FOUND, **CSV_RESPONSE})
+@router.get("", response_model=MetricsPublic, responses=CSV_RESPONSE)
 def read_curves(
     experiment: OwnedExperiment,
     session: SessionDep,
@@ -83,7 +86,7 @@ def read_curves(
             whole_limit=settings.max_curve_points,
         )
     except CurveTooLongError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+        raise invalid_parameter("max_points", str(exc)) from exc
     curves = {
         name: CurvePublic(
             name=name,
@@ -112,7 +115,7 @@ def read_curves(
     )
 
 
-@router.get("/history", response_model=MetricHistoryPublic, responses=NOT_FOUND)
+@router.get("/history", response_model=MetricHistoryPublic)
 def read_metric_history(
     experiment: OwnedExperiment,
     session: SessionDep,
@@ -127,7 +130,7 @@ def read_metric_history(
     try:
         after = decode_history_cursor(cursor) if cursor is not None else None
     except InvalidCursorError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+        raise invalid_parameter("cursor", str(exc), value=cursor) from exc
     points = read_history(
         session=session,
         experiment_id=experiment.id,

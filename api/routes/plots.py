@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from api.deps import NOT_FOUND, OwnedExperiment, SessionDep
+from api.auth import KeyedRoute
+from api.deps import OwnedExperiment, SessionDep
 from api.representations import IMAGE_RESPONSES, Smoothing, image_response
 from core.plots import ImageFormat, render, run_chart, smoothable
 from core.store.plot_series import plot_series, smoothed_series
 
-router = APIRouter(prefix="/v1/experiments", tags=["plots"])
+router = APIRouter(prefix="/v1/experiments", tags=["plots"], route_class=KeyedRoute)
 
 
 @router.get(
     "/{experiment_id}/plot.{image_format}",
     response_class=Response,
-    responses={**NOT_FOUND, **IMAGE_RESPONSES},
+    responses=IMAGE_RESPONSES,
 )
 def plot_experiment(
     experiment: OwnedExperiment,

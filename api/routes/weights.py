@@ -8,13 +8,14 @@ import re
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse
 
+from api.auth import KeyedRoute
 from api.deps import OwnedExperiment, SessionDep
 from api.schemas import ErrorPublic
 from core.settings import settings
 from core.store.checkpoints import FINAL_WEIGHTS_SUFFIX, final_weights_file
 from core.store.models import ExperimentStatus
 
-router = APIRouter(prefix="/v1/experiments", tags=["weights"])
+router = APIRouter(prefix="/v1/experiments", tags=["weights"], route_class=KeyedRoute)
 
 
 def download_name(name: str, experiment_id: str) -> str:

@@ -1,7 +1,8 @@
 """Fixtures of the service tests, a plugin of the whole suite (tests/conftest.py): real
 Redis and PostgreSQL, the API with one worker running on them, shared by the whole
 session (keys not required), and beside it a keyed API on the same servers (keys
-required, a per-tenant cap); and a migrated SQLite store with its sessions."""
+required, a per-tenant cap); the same pair on a SQLite store (with its own Redis
+database and worker); and a migrated SQLite store with its sessions."""
 
 from __future__ import annotations
 
@@ -59,6 +60,38 @@ def keyed_service(
 ) -> Iterator[KeyedService]:
     with keyed_service_beside(
         service, root=tmp_path_factory.mktemp("keyed"), session=request.session
+    ) as keyed:
+        yield keyed
+
+
+@pytest.fixture(scope="session")
+def sqlite_service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """The API and a worker as ``service``, on a SQLite store and a Redis database of
+    their own (never the PostgreSQL service's queue: its worker reads another store)."""
+    root = tmp_path_factory.mktemp("sqlite-service")
+    (root / "redis").mkdir()
+    with (
+        redis_database(root / "redis") as own_redis_url,
+        running_service(
+            redis_url=own_redis_url,
+            database_url=f"sqlite:///{root / 'store.db'}",
+            root=root,
+            session=request.session,
+        ) as running,
+    ):
+        yield running
+
+
+@pytest.fixture(scope="session")
+def sqlite_keyed_service(
+    request: pytest.FixtureRequest,
+    sqlite_service: Service,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[KeyedService]:
+    with keyed_service_beside(
+        sqlite_service, root=tmp_path_factory.mktemp("sqlite-keyed"), session=request.session
     ) as keyed:
         yield keyed
 

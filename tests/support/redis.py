@@ -48,7 +48,8 @@ def _take_redis_database(url: str) -> bool:
     client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
     try:
         owner = client.get(REDIS_OWNER_KEY)
-        if owner is not None and int(owner) != os.getpid() and process_alive(int(owner)):
+        # A live run's, this one's included: a second database of this run's is another one.
+        if owner is not None and process_alive(int(owner)):
             return False
         with client.pipeline(transaction=True) as pipe:
             pipe.watch(REDIS_OWNER_KEY)
