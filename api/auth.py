@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.sessions import session_opener
 from core.auth_policy import KEY_HINT, is_loopback
 from core.settings import settings
 from core.store.session import session_scope
@@ -117,7 +118,9 @@ class KeyedRoute(APIRoute):
 
         async def key_first(request: Request) -> Response:
             # The lookup is a blocking store query: in the threadpool, as sync routes are.
-            request.state.tenant = await run_in_threadpool(identify_tenant, request)
+            request.state.tenant = await run_in_threadpool(
+                identify_tenant, request, open_session=session_opener(request)
+            )
             return await handle(request)
 
         return key_first

@@ -10,7 +10,7 @@ route under ``/v1/experiments/{experiment_id}`` takes its experiment through
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -19,18 +19,12 @@ from sqlalchemy.orm import Session
 
 from api.auth import bearer_scheme, checked_tenant, identify_tenant
 from api.schemas import ErrorPublic
+from api.sessions import get_session
 from core.celery_app import dispatch_experiment
 from core.store.experiments import get_experiment, is_experiment_id
 from core.store.models import ExperimentRow
-from core.store.session import session_scope
 from core.store.tenants import TenantIdentity
 from core.text import PlainText
-
-
-def get_session() -> Iterator[Session]:
-    with session_scope() as session:
-        yield session
-
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
