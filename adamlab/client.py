@@ -260,8 +260,14 @@ class AdamlabClient:
         )
         return response.text
 
-    def plot(self, experiment_id: str, *, image_format: str = "png") -> bytes:
-        return self._request("GET", f"/v1/experiments/{experiment_id}/plot.{image_format}").content
+    def plot(
+        self, experiment_id: str, *, image_format: str = "png", smoothing: float | None = None
+    ) -> bytes:
+        """The run's learning curves; ``smoothing`` F (0 <= F < 1) adds the batch loss's
+        exponential moving average."""
+        params = {"smoothing": smoothing} if smoothing is not None else {}
+        path = f"/v1/experiments/{experiment_id}/plot.{image_format}"
+        return self._request("GET", path, params=params).content
 
     def compare(self, experiment_ids: Sequence[str]) -> dict:
         return self._json("GET", "/v1/compare", params={"ids": ",".join(experiment_ids)})
@@ -272,10 +278,17 @@ class AdamlabClient:
         *,
         metric: str | Sequence[str] = "test_acc",
         image_format: str = "png",
+        smoothing: float | None = None,
+        x: str | None = None,
     ) -> bytes:
-        """The runs' curves of ``metric`` (one name, or several: a panel each) overlaid."""
+        """The runs' curves of ``metric`` (one name, or several: a panel each) overlaid;
+        ``smoothing`` and ``x`` (iteration, epoch, examples) as the route takes them."""
         metrics = [metric] if isinstance(metric, str) else list(metric)
-        params = {"ids": ",".join(experiment_ids), "metric": metrics}
+        params: dict[str, Any] = {"ids": ",".join(experiment_ids), "metric": metrics}
+        if smoothing is not None:
+            params["smoothing"] = smoothing
+        if x is not None:
+            params["x"] = x
         return self._request("GET", f"/v1/compare.{image_format}", params=params).content
 
     def checkpoint(self, experiment_id: str) -> bytes:

@@ -3,20 +3,25 @@ also list each bad field with a message a person can act on."""
 
 from __future__ import annotations
 
+import re
 import typing
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.methods import method_not_allowed
 from api.schemas import FieldErrorPublic, ValidationErrorPublic
 from core.cost import CostLimitError
 from core.spec import ExperimentSpec
+from core.spec.fields import SpecPart, variant_name
 from core.store.outage import RETRY_AFTER_S
 from core.store.session import StatementTimeoutError
+from core.text import did_you_mean
 
 CATALOG_HINT = "see GET /v1/catalog for the accepted fields and values"
 
@@ -42,12 +47,20 @@ def field_error(error: dict[str, Any]) -> FieldErrorPublic:
     kind = error["type"]
     if kind == "union_tag_invalid":
         parts.append("name")
+        names = _variant_names(parts[0]) if parts else []
+        message = _with_hint(message, error.get("ctx", {}).get("tag"), names)
+    elif kind in ("literal_error", "enum"):
+        expected = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
+        message = _with_hint(message, error.get("input"), expected)
     elif kind == "union_tag_not_found":
         parts.append("name")
         tags = ", ".join(_variant_names(parts[0])) if parts[0] in UNION_FIELDS else ""
         message = f"Field required: the {parts[0]}'s name, one of {tags}"
     elif kind == "extra_forbidden":
-        message = f"Unknown field {parts[-1]!r}; {CATALOG_HINT}"
+        hint = did_you_mean(parts[-1], _fields_beside(path)) if location == "body" else None
+        message = f"Unknown field {parts[-1]!r}; " + (
+            f"{hint} {CATALOG_HINT[0].upper()}{CATALOG_HINT[1:]}" if hint else CATALOG_HINT
+        )
     elif kind == "json_invalid":
         parts = []
         message = f"Invalid JSON at character {path[0] if path else '?'}: " + str(
@@ -77,13 +90,55 @@ def invalid_parameter(
 
 
 def _variant_names(union_field: str) -> list[str]:
-    annotation = ExperimentSpec.model_fields[union_field].annotation
-    names = []
-    for variant in typing.get_args(annotation):
-        tag = getattr(variant, "model_fields", {}).get("name")
-        if tag is not None:
-            names.extend(typing.get_args(tag.annotation))
-    return names
+    """The names a spec part answers to (optimizer: adam, adamax, ...); none for a field
+    that is not a discriminated union of the spec."""
+    field = ExperimentSpec.model_fields.get(union_field)
+    return [variant_name(variant) for variant in _variants(field)] if field else []
+
+
+def _variants(field: FieldInfo) -> list[type[SpecPart]]:
+    """The variants of a discriminated union field, else none."""
+    if not field.discriminator:
+        return []
+    return [
+        variant
+        for variant in typing.get_args(field.annotation)
+        if isinstance(variant, type) and issubclass(variant, SpecPart)
+    ]
+
+
+def _fields_beside(path: list[Any]) -> list[str]:
+    """The fields of the spec part holding the last field of ``path``, as pydantic
+    located it (a union's variant tag included: optimizer, adam, beta): the names a
+    misspelt field may have meant. None where the path leads to no spec part."""
+    model: type[BaseModel] = ExperimentSpec
+    steps = iter(path[:-1])
+    for step in steps:
+        field = model.model_fields.get(str(step))
+        if field is None:
+            return []
+        variants = _variants(field)
+        if variants:
+            tag = str(next(steps, ""))
+            chosen = [variant for variant in variants if variant_name(variant) == tag]
+            if not chosen:
+                return []
+            model = chosen[0]
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            model = field.annotation
+        else:
+            return []
+    return list(model.model_fields)
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+"""A value as pydantic quotes the expected ones of a literal error ('auto', 'cpu' or 'cuda')."""
+
+
+def _with_hint(message: str, given: object, choices: list[str]) -> str:
+    """``message`` with "; did you mean 'x'?" when ``given`` is text close to a choice."""
+    hint = did_you_mean(given, choices) if isinstance(given, str) else None
+    return f"{message}; {hint}" if hint else message
 
 
 def _short(value: Any) -> str:

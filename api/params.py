@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from api.schemas import Status
 from core.compare import MAX_COMPARED
 from core.metrics import METRICS
 from core.spec.experiment import MAX_TAGS
+from core.store.experiments import MAX_SEARCH_CHARS, SORT_KEYS, SORT_METRICS, parse_sort
 from core.store.models import BIGINT_MAX
 from core.store.paging import MAX_CURSOR_CHARS
 from core.text import PlainText
@@ -54,6 +55,33 @@ NameFilter = Annotated[
 TagFilter = Annotated[
     list[Label] | None,
     Query(max_length=MAX_TAGS, description="Every tag given must be present."),
+]
+NameContains = Annotated[
+    PlainText | None,
+    Query(
+        max_length=MAX_SEARCH_CHARS,
+        description="Only experiments whose name contains this text, ignoring case "
+        "(% and _ are plain characters).",
+    ),
+]
+SORT_VALUES = [value for key in SORT_KEYS for value in (key, f"-{key}")]
+
+
+def _known_sort(value: str) -> str:
+    parse_sort(value)  # ValueError: the keys, and the closest one
+    return value
+
+
+SortParam = Annotated[
+    PlainText,
+    Query(
+        max_length=64,
+        description="A column or a final metric "
+        f"({', '.join(SORT_METRICS)}); '-' for descending; ties by id. Runs without the "
+        "metric come last in both directions.",
+        json_schema_extra={"enum": SORT_VALUES},
+    ),
+    AfterValidator(_known_sort),
 ]
 Cursor = Annotated[
     PlainText | None,

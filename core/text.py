@@ -11,7 +11,9 @@ before anything reaches the store.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -70,3 +72,11 @@ class _PlainTextRule:
 
 PlainText = Annotated[str, _PlainTextRule()]
 """A string without control characters or lone surrogates (422 ``control_character``)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """``"did you mean 'adamax'?"`` for the choice closest to a word a client misspelled
+    (``difflib``'s ratio of at least 0.6, as ``get_close_matches`` takes it), or None when
+    no choice is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {close[0]!r}?" if close else None

@@ -18,8 +18,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-o", "--output", required=True, type=Path, help="file to write, ending .png or .svg"
     )
+    add_smoothing_arguments(parser)
     add_server_arguments(parser)
     parser.set_defaults(func=_plot)
+
+
+def add_smoothing_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--smoothing",
+        type=_smoothing,
+        metavar="F",
+        help="draw the batch loss (per iteration) faint, with its exponential moving "
+        "average over it (0 <= F < 1, e.g. 0.9; default none)",
+    )
+
+
+def _smoothing(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        message = f"expected a number from 0 to below 1, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
 
 
 def image_format_of(path: Path) -> str:
@@ -31,7 +53,9 @@ def image_format_of(path: Path) -> str:
 
 @remote_command
 def _plot(args: argparse.Namespace, client: Any) -> int:
-    image = client.plot(args.id, image_format=image_format_of(args.output))
+    image = client.plot(
+        args.id, image_format=image_format_of(args.output), smoothing=args.smoothing
+    )
     args.output.write_bytes(image)
     print(f"wrote {args.output} ({len(image)} bytes)", file=sys.stderr)
     return EXIT_OK

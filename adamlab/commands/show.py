@@ -11,6 +11,9 @@ from adamlab.commands._remote import EXIT_OK, add_server_arguments, print_json, 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("show", help="show one experiment (JSON)")
     parser.add_argument("id", help="experiment id")
+    parser.add_argument(
+        "--json", action="store_true", help="print it as one JSON document (as without it)"
+    )
     add_server_arguments(parser)
     parser.set_defaults(func=_show)
 

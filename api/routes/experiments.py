@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
@@ -21,8 +21,10 @@ from api.params import (
     Cursor,
     DatasetFilter,
     ModelFilter,
+    NameContains,
     NameFilter,
     OptimizerFilter,
+    SortParam,
     StatusFilter,
     TagFilter,
 )
@@ -51,22 +53,6 @@ from core.store.outage import RETRY_AFTER_S
 from core.store.paging import InvalidCursorError
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=KeyedRoute)
-
-SortKey = Literal[
-    "created_at",
-    "-created_at",
-    "name",
-    "-name",
-    "status",
-    "-status",
-    "dataset",
-    "-dataset",
-    "model",
-    "-model",
-    "optimizer",
-    "-optimizer",
-]
-
 
 not_found = experiment_not_found
 
@@ -164,12 +150,15 @@ def list_experiments_route(
     optimizer: OptimizerFilter = None,
     name: NameFilter = None,
     tag: TagFilter = None,
-    sort: Annotated[SortKey, Query(description="'-' for descending; ties by id.")] = "-created_at",
+    name_contains: NameContains = None,
+    sort: SortParam = "-created_at",
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ExperimentsPublic:
-    """A page of experiments: filters (repeat a parameter for alternatives) are applied
-    before paging; ``count`` is the number matching them. Only the tenant's own."""
+    """A page of experiments: filters (repeat a parameter for alternatives; name_contains
+    a substring of the name) are applied before paging; ``count`` is the number matching
+    them. Sorted by a column or a final metric (sort=-test_acc: the best first, runs
+    without it last). Only the tenant's own."""
     filters = ExperimentFilters(
         status=status_ or (),
         dataset=dataset or (),
@@ -177,6 +166,7 @@ def list_experiments_route(
         optimizer=optimizer or (),
         name=name or (),
         tags=tag or (),
+        name_contains=name_contains,
     )
     try:
         page = list_experiments(

@@ -5,6 +5,10 @@ clients, cheap to check. Each listing decides what the JSON holds and validates 
 shape; the codec refuses what no page could have put there and a query could not bind:
 an integer outside the 64-bit range of a BigInteger column, a non-finite number, text
 with a control character (``core.text``).
+
+``keyset_order`` and ``keyset_after`` are the ORDER BY and the WHERE of the page after a
+cursor's row, for a listing sorted by one value with ties by id, that value possibly NULL
+(sorted last in both directions).
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ import base64
 import binascii
 import json
 import math
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy.orm import QueryableAttribute
 
 from core.store.models import BIGINT_MAX, JsonValue
 from core.text import refused_character
@@ -60,3 +68,42 @@ def _bindable(value: JsonValue) -> bool:
     if isinstance(value, list):
         return all(_bindable(item) for item in value)
     return all(refused_character(key) is None and _bindable(item) for key, item in value.items())
+
+
+# --- the keyset of a sorted listing ---------------------------------------------------------
+
+Sortable = ColumnElement[Any] | QueryableAttribute[Any]
+"""A column, or an expression of columns, that a listing is sorted by."""
+
+
+def keyset_order(
+    value: Sortable, row_id: Sortable, *, descending: bool, nulls_last: bool
+) -> list[ColumnElement[Any]]:
+    """ORDER BY of a listing sorted by ``value`` with ties by ``row_id`` (both descending or
+    both ascending); with ``nulls_last``, rows whose ``value`` is NULL come after every other
+    row in either direction. Written as ``value IS NULL`` first, which SQLite and PostgreSQL
+    order alike (false before true)."""
+    order: list[ColumnElement[Any]] = [value.is_(None)] if nulls_last else []
+    if descending:
+        return [*order, value.desc(), row_id.desc()]
+    return [*order, value.asc(), row_id.asc()]
+
+
+def keyset_after(
+    value: Sortable,
+    row_id: Sortable,
+    *,
+    after_value: object,
+    after_id: str,
+    descending: bool,
+    nulls_last: bool,
+) -> ColumnElement[bool]:
+    """WHERE of the page after the row (``after_value``, ``after_id``) in ``keyset_order``:
+    every row past it, none of it or before it. ``after_value`` None is a row in the tail of
+    rows without a value (only with ``nulls_last``)."""
+    beyond_id = row_id < after_id if descending else row_id > after_id
+    if after_value is None:
+        return and_(value.is_(None), beyond_id)
+    beyond = value < after_value if descending else value > after_value
+    condition = or_(beyond, and_(value == after_value, beyond_id))
+    return or_(condition, value.is_(None)) if nulls_last else condition

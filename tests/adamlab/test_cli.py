@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,77 @@ def test_list_and_show(service: Service, quick_runs: list[dict[str, Any]]) -> No
     assert "HTTP 404: No experiment with id 'no-such-id'." in unknown.stderr
 
 
+def test_list_keeps_every_status_and_shows_the_spec_columns(
+    service: Service, quick_runs: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    parked = adamlab("submit", str(spec_file(tmp_path, PARKED)), server=service.base_url)
+    parked_id = parked.stdout.strip()
+    listed = adamlab("list", "--status", "succeeded", "--status", "queued", "--limit", "500",
+                     server=service.base_url)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["id", "status", "progress", "test_acc", "optimizer", "lr",
+                              "batch", "epochs", "created", "name"]  # fmt: skip
+    cells = {row.split()[0]: row.split() for row in rows}
+    assert {row[1] for row in cells.values()} == {"succeeded", "queued"}
+    assert cells[parked_id][1] == "queued"
+    for run in quick_runs:
+        spec = run["spec"]
+        created = datetime.fromisoformat(run["timings"]["queued_at"]).astimezone()
+        assert cells[run["id"]][4:10] == [
+            spec["optimizer"]["name"],
+            f"{spec['optimizer']['lr']:g}",
+            str(spec["dataset"]["batch_size"]),
+            str(spec["epochs"]),
+            *created.strftime("%Y-%m-%d %H:%M").split(),
+        ]
+        assert cells[run["id"]][-1] == run["name"]
+
+
+def test_list_sorts_by_a_metric_searches_names_and_prints_json(
+    service: Service, quick_runs: list[dict[str, Any]]
+) -> None:
+    listed = adamlab("list", "--search", "CLI-QUICK", "--sort=-test_acc", "--json",
+                     "--limit", "500", server=service.base_url)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    experiments = json.loads(listed.stdout)  # one JSON document
+    assert {run["id"] for run in quick_runs} <= {item["id"] for item in experiments}
+    assert all("cli-quick" in item["name"] for item in experiments)
+    accuracies = [(item["final_metrics"] or {}).get("test_acc") for item in experiments]
+    known = [value for value in accuracies if value is not None]
+    assert known == sorted(known, reverse=True)
+    assert accuracies == known + [None] * (len(accuracies) - len(known))  # without it: last
+    first = adamlab("list", "--search", "cli-quick", "--json", "--limit", "1",
+                    server=service.base_url)  # fmt: skip
+    assert len(json.loads(first.stdout)) == 1
+    bad = adamlab("list", "--sort=-test_accuracy", server=service.base_url)
+    assert bad.returncode == 2 and "did you mean '-test_acc'?" in bad.stderr
+
+
+def test_show_and_compare_print_one_json_document(
+    service: Service, quick_runs: list[dict[str, Any]]
+) -> None:
+    shown = adamlab("show", quick_runs[0]["id"], "--json", server=service.base_url)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["id"] == quick_runs[0]["id"]
+    ids = [run["id"] for run in quick_runs]
+    compared = adamlab("compare", *ids, "--json", server=service.base_url)
+    assert compared.returncode == 0, compared.stderr
+    body = json.loads(compared.stdout)
+    assert [run["id"] for run in body["experiments"]] == ids
+    assert body["best"]["test_acc"] in ids and "|" in body["table"]
+
+
+def test_submit_of_a_misspelt_optimizer_prints_the_suggestion(
+    service: Service, tmp_path: Path
+) -> None:
+    misspelt = QUICK | {"optimizer": {"name": "adammax"}, "epoch": 3}
+    refused = adamlab("submit", str(spec_file(tmp_path, misspelt)), server=service.base_url)
+    assert refused.returncode == 2
+    assert "optimizer.name:" in refused.stderr and "did you mean 'adamax'?" in refused.stderr
+    assert "epoch: Unknown field 'epoch'; did you mean 'epochs'?" in refused.stderr
+
+
 def test_logs_prints_the_runs_last_lines(
     service: Service, quick_runs: list[dict[str, Any]]
 ) -> None:
@@ -191,6 +263,41 @@ def test_plot_writes_the_learning_curves(
         "plot", quick_runs[0]["id"], "-o", str(tmp_path / "c.jpg"), server=service.base_url
     )
     assert wrong.returncode == 2 and "--output must end in .png or .svg" in wrong.stderr
+
+
+def test_plot_smoothing_draws_the_moving_average(
+    service: Service, quick_runs: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    plain, smooth = tmp_path / "plain.svg", tmp_path / "smooth.svg"
+    run_id = quick_runs[0]["id"]
+    assert adamlab("plot", run_id, "-o", str(plain), server=service.base_url).returncode == 0
+    done = adamlab("plot", run_id, "-o", str(smooth), "--smoothing", "0.9",
+                   server=service.base_url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    line = b'id="curve:Training objective per iteration:batch loss (EMA 0.9)"'
+    assert line in smooth.read_bytes() and line not in plain.read_bytes()
+    for bad in ("1", "-0.1", "x"):
+        refused = adamlab("plot", run_id, "-o", str(smooth), "--smoothing", bad,
+                          server=service.base_url)  # fmt: skip
+        assert refused.returncode == 2 and "--smoothing" in refused.stderr
+
+
+def test_compare_smoothing_and_x_shape_the_overlay(
+    service: Service, quick_runs: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    ids = [run["id"] for run in quick_runs]
+    plain, shaped = tmp_path / "plain.svg", tmp_path / "shaped.svg"
+    common = ("compare", *ids, "--metric", "batch_loss")
+    assert adamlab(*common, "-o", str(plain), server=service.base_url).returncode == 0
+    done = adamlab(*common, "-o", str(shaped), "--smoothing", "0.9", "--x", "examples",
+                   server=service.base_url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    label = f"{quick_runs[0]['name']} ({ids[0][:8]}) (EMA 0.9)"
+    line = f'id="curve:training objective per iteration (EMA 0.9):{label}"'.encode()
+    assert line in shaped.read_bytes() and line not in plain.read_bytes()
+    assert b"examples seen" in shaped.read_bytes() and b"examples seen" not in plain.read_bytes()
+    no_figure = adamlab("compare", *ids, "--x", "epoch", server=service.base_url)
+    assert no_figure.returncode == 2 and "give -o" in no_figure.stderr
 
 
 def test_compare_prints_the_summary_and_writes_the_overlay(

@@ -253,6 +253,134 @@ def test_foreign_or_mismatched_cursor_is_refused(store: Store) -> None:
             )
 
 
+def _fill_with_final_metrics(db: Store) -> dict[str, float | None]:
+    """Experiments and their final test_acc: ties, runs without it (queued, failed before
+    an epoch, a non-finite value, a metric of another task), and values of several
+    magnitudes. Returns each id's test_acc (None: none)."""
+    accuracies: list[float | None] = [0.5, 0.9, 0.9, 0.1, 1.0, 0.9, 1e-7, 0.5, 0.25, 0.9]
+    expected: dict[str, float | None] = {}
+    for index, accuracy in enumerate(accuracies):
+        experiment_id = new_experiment(db, now=T0 + timedelta(seconds=index))
+        lease_id = claim(db, experiment_id).lease_id
+        finish(
+            db,
+            experiment_id,
+            lease_id,
+            ExperimentStatus.SUCCEEDED,
+            final_metrics={"test_acc": accuracy, "test_loss": 1.0 - (accuracy or 0)},
+        )
+        expected[experiment_id] = accuracy
+    expected[new_experiment(db, now=T0 + timedelta(seconds=20))] = None  # queued
+    failed = new_experiment(db, now=T0 + timedelta(seconds=21))
+    finish(db, failed, claim(db, failed).lease_id, ExperimentStatus.FAILED, error="boom")
+    expected[failed] = None
+    for offset, metrics in enumerate(({"test_acc": math.nan}, {"test_mse": 0.5})):
+        other = new_experiment(db, now=T0 + timedelta(seconds=30 + offset))
+        finish(
+            db, other, claim(db, other).lease_id, ExperimentStatus.SUCCEEDED, final_metrics=metrics
+        )
+        expected[other] = None
+    return expected
+
+
+@pytest.mark.parametrize("limit", [1, 3, 4])
+@pytest.mark.parametrize("sort", ["test_acc", "-test_acc"])
+def test_pages_of_a_metric_sort_cover_every_row_once_runs_without_it_last(
+    store: Store, sort: str, limit: int
+) -> None:
+    accuracies = _fill_with_final_metrics(store)
+    rows = _all_pages(store, ExperimentFilters(), sort=sort, limit=limit)
+    assert len(rows) == len({row.id for row in rows}) == len(accuracies)
+    descending = sort.startswith("-")
+    with_value = sorted(
+        (experiment_id for experiment_id, value in accuracies.items() if value is not None),
+        key=lambda experiment_id: (accuracies[experiment_id], experiment_id),
+        reverse=descending,
+    )
+    without = sorted(
+        (experiment_id for experiment_id, value in accuracies.items() if value is None),
+        reverse=descending,
+    )
+    assert [row.id for row in rows] == with_value + without
+
+
+def test_metric_sort_pages_stay_put_when_runs_finish_meanwhile(store: Store) -> None:
+    accuracies = _fill_with_final_metrics(store)
+    with store.session() as session:
+        first = list_experiments(
+            session=session, tenant_id=None, filters=ExperimentFilters(), sort="-test_acc", limit=4
+        )
+    # A run finishing with the best accuracy of all sorts before the page already read.
+    late = new_experiment(store)
+    finish(
+        store,
+        late,
+        claim(store, late).lease_id,
+        ExperimentStatus.SUCCEEDED,
+        final_metrics={"test_acc": 2.0},
+    )
+    rest, cursor = [], first.next_cursor
+    while cursor is not None:
+        with store.session() as session:
+            page = list_experiments(
+                session=session,
+                tenant_id=None,
+                filters=ExperimentFilters(),
+                sort="-test_acc",
+                cursor=cursor,
+                limit=4,
+            )
+        rest += page.data
+        cursor = page.next_cursor
+    seen = [row.id for row in first.data + rest]
+    assert sorted(seen) == sorted(accuracies)
+
+
+def test_metric_cursor_holds_a_number_or_null(store: Store) -> None:
+    from core.store.paging import encode_cursor
+
+    _fill_with_final_metrics(store)
+    some_id = "00000000-0000-4000-8000-000000000000"
+    with store.session() as session:
+        for sort, value in (("test_acc", "0.5"), ("test_acc", True), ("name", None)):
+            with pytest.raises(InvalidCursorError):
+                list_experiments(
+                    session=session,
+                    tenant_id=None,
+                    filters=ExperimentFilters(),
+                    sort=sort,
+                    cursor=encode_cursor({"sort": sort, "value": value, "id": some_id}),
+                )
+        with pytest.raises(ValueError, match="sort must be one of"):
+            list_experiments(
+                session=session, tenant_id=None, filters=ExperimentFilters(), sort="-batch_loss"
+            )
+
+
+def test_name_contains_is_a_case_insensitive_substring_with_wildcards_as_text(
+    store: Store,
+) -> None:
+    names = ["MNIST-adam", "mnist_adamax", "mnistXadamax", "100%-digits", "100x-digits", "cnn"]
+    ids = {name: new_experiment(store, name=name) for name in names}
+
+    def matching(text: str) -> set[str]:
+        filters = ExperimentFilters(name_contains=text)
+        return {row.name for row in _all_pages(store, filters, sort="name", limit=2)}
+
+    assert matching("mnist") == {"MNIST-adam", "mnist_adamax", "mnistXadamax"}
+    assert matching("ADAMAX") == {"mnist_adamax", "mnistXadamax"}
+    assert matching("_") == {"mnist_adamax"}  # not "any one character"
+    assert matching("%") == {"100%-digits"}  # not "anything"
+    assert matching("t_a") == {"mnist_adamax"}
+    assert matching("nope") == set()
+    both = ExperimentFilters(name_contains="adam", optimizer=["adam"])
+    assert {row.id for row in _all_pages(store, both, sort="name", limit=10)} == {
+        ids["MNIST-adam"],
+        ids["mnist_adamax"],
+        ids["mnistXadamax"],
+    }
+
+
 # --- the run's life cycle ---------------------------------------------------------------------
 
 

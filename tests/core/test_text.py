@@ -7,7 +7,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from core.store.models import BIGINT_MAX
 from core.store.paging import InvalidCursorError, decode_cursor, encode_cursor
-from core.text import PlainText, refused_character
+from core.text import PlainText, did_you_mean, refused_character
 
 PLAIN = TypeAdapter(PlainText)
 
@@ -54,3 +54,18 @@ def test_cursor_codec_refuses_non_finite_numbers_and_overlong_cursors() -> None:
     with pytest.raises(InvalidCursorError):
         decode_cursor("A" * 2000, message="no")
     assert decode_cursor(encode_cursor([BIGINT_MAX, "x"]), message="no") == [BIGINT_MAX, "x"]
+
+
+@pytest.mark.parametrize(
+    ("word", "choices", "hint"),
+    [
+        ("adammax", ["adam", "adamax", "adamw", "sgd"], "did you mean 'adamax'?"),
+        ("epoch", ["name", "epochs", "seed"], "did you mean 'epochs'?"),
+        ("lion", ["adam", "adamax", "adamw", "sgd"], None),
+        ("x", [], None),
+    ],
+)
+def test_did_you_mean_names_the_closest_choice_or_none(
+    word: str, choices: list[str], hint: str | None
+) -> None:
+    assert did_you_mean(word, choices) == hint
