@@ -41,7 +41,6 @@ class InProcessApi:
 def inprocess_api(store: Store, monkeypatch: Any) -> Iterator[InProcessApi]:
     """The app answering on ``store``'s sessions; a test's ``monkeypatch`` undoes the
     dependency overrides."""
-    import core.store.session
     from api.deps import get_dispatch, get_session
     from api.main import app
     from core.settings import settings
@@ -56,11 +55,6 @@ def inprocess_api(store: Store, monkeypatch: Any) -> Iterator[InProcessApi]:
         return lambda experiment_id, queue: api.dispatched.append((experiment_id, queue))
 
     monkeypatch.setattr(settings, "auth", "required")
-    # The key is looked up as the request arrives, before any dependency, on the
-    # default store's sessions (api.auth.identify_tenant): the test's store's.
-    monkeypatch.setattr(
-        core.store.session, "default_session_factory", lambda: store.session_factory
-    )
     monkeypatch.setitem(app.dependency_overrides, get_session, session)
     monkeypatch.setitem(app.dependency_overrides, get_dispatch, dispatch)
     yield api
