@@ -19,6 +19,7 @@ from core.store.outage import RETRY_AFTER_S
 from core.store.session import StatementTimeoutError
 
 CATALOG_HINT = "see GET /v1/catalog for the accepted fields and values"
+EDIT_HINT = "an experiment's name, tags and note can change (PATCH), nothing else"
 
 
 def _union_fields() -> frozenset[str]:
@@ -32,8 +33,11 @@ def _union_fields() -> frozenset[str]:
 UNION_FIELDS = _union_fields()
 
 
-def field_error(error: dict[str, Any]) -> FieldErrorPublic:
-    """One pydantic error as the client should read it."""
+def field_error(
+    error: dict[str, Any], *, unknown_field_hint: str = CATALOG_HINT
+) -> FieldErrorPublic:
+    """One pydantic error as the client should read it; ``unknown_field_hint`` ends the
+    message of a field the body may not have."""
     location, *path = error["loc"] or ("body",)
     parts = [str(part) for part in path]
     if parts and parts[0] in UNION_FIELDS and len(parts) > 1:
@@ -47,7 +51,7 @@ def field_error(error: dict[str, Any]) -> FieldErrorPublic:
         tags = ", ".join(_variant_names(parts[0])) if parts[0] in UNION_FIELDS else ""
         message = f"Field required: the {parts[0]}'s name, one of {tags}"
     elif kind == "extra_forbidden":
-        message = f"Unknown field {parts[-1]!r}; {CATALOG_HINT}"
+        message = f"Unknown field {parts[-1]!r}; {unknown_field_hint}"
     elif kind == "json_invalid":
         parts = []
         message = f"Invalid JSON at character {path[0] if path else '?'}: " + str(
@@ -93,7 +97,11 @@ def _short(value: Any) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return _unprocessable([field_error(dict(error)) for error in exc.errors()])
+    # A PATCH body is an edit (ExperimentUpdate), not a spec: say what it can change.
+    hint = EDIT_HINT if request.method == "PATCH" else CATALOG_HINT
+    return _unprocessable(
+        [field_error(dict(error), unknown_field_hint=hint) for error in exc.errors()]
+    )
 
 
 async def _cost_limit_error(request: Request, exc: Exception) -> JSONResponse:
