@@ -15,8 +15,8 @@ Transient errors are retried (tenacity), with exponential backoff and jitter, fo
 ``retry_for_s`` seconds in all (``ADAMLAB_RETRY_FOR_S``, default 60): a connection that
 could not be made, once the server has answered this client (a restart; a server that has
 never answered is reported at once, as a wrong address usually is), and, for requests that
-are safe to repeat (reads, cancel), a broken connection and the gateway answers 502, 503
-and 504, waiting the ``Retry-After`` a 503 gives. A 4xx is never retried, nor is a
+are safe to repeat (reads, cancel, edit, delete), a broken connection and the gateway
+answers 502, 503 and 504, waiting the ``Retry-After`` a 503 gives. A 4xx is never retried, nor is a
 submission that may have reached the server.
 """
 
@@ -235,6 +235,20 @@ class AdamlabClient:
     def cancel(self, experiment_id: str) -> dict:
         # Asking twice asks for the same thing: safe to send again.
         return self._json("POST", f"/v1/experiments/{experiment_id}/cancel", repeatable=True)
+
+    # --- run management: delete, edit --------------------------------------------------
+
+    def delete(self, experiment_id: str) -> None:
+        """Delete the experiment with its points, checkpoints, weights and log (a running
+        one stops). A DELETE repeated after a lost answer is 404 if the first one did it."""
+        self._request("DELETE", f"/v1/experiments/{experiment_id}", repeatable=True)
+
+    def edit(self, experiment_id: str, changes: dict[str, Any]) -> dict:
+        """Apply ``changes`` (``name``, ``tags``, ``note``; a JSON merge patch: a key left
+        out stays, ``"note": None`` removes the note) and return the experiment."""
+        return self._json(
+            "PATCH", f"/v1/experiments/{experiment_id}", json=changes, repeatable=True
+        )
 
     def metrics(
         self,

@@ -24,6 +24,7 @@ from core.store.session import StatementTimeoutError
 from core.text import did_you_mean
 
 CATALOG_HINT = "see GET /v1/catalog for the accepted fields and values"
+EDIT_HINT = "an experiment's name, tags and note can change (PATCH), nothing else"
 
 
 def _union_fields() -> frozenset[str]:
@@ -37,8 +38,11 @@ def _union_fields() -> frozenset[str]:
 UNION_FIELDS = _union_fields()
 
 
-def field_error(error: dict[str, Any]) -> FieldErrorPublic:
-    """One pydantic error as the client should read it."""
+def field_error(
+    error: dict[str, Any], *, unknown_field_hint: str = CATALOG_HINT
+) -> FieldErrorPublic:
+    """One pydantic error as the client should read it; ``unknown_field_hint`` ends the
+    message of a field the body may not have."""
     location, *path = error["loc"] or ("body",)
     parts = [str(part) for part in path]
     if parts and parts[0] in UNION_FIELDS and len(parts) > 1:
@@ -57,9 +61,14 @@ def field_error(error: dict[str, Any]) -> FieldErrorPublic:
         tags = ", ".join(_variant_names(parts[0])) if parts[0] in UNION_FIELDS else ""
         message = f"Field required: the {parts[0]}'s name, one of {tags}"
     elif kind == "extra_forbidden":
-        hint = did_you_mean(parts[-1], _fields_beside(path)) if location == "body" else None
+        # A misspelt field of the spec gets the closest name of its level; another body
+        # (an edit) says which fields it has instead.
+        spec_body = location == "body" and unknown_field_hint == CATALOG_HINT
+        hint = did_you_mean(parts[-1], _fields_beside(path)) if spec_body else None
         message = f"Unknown field {parts[-1]!r}; " + (
-            f"{hint} {CATALOG_HINT[0].upper()}{CATALOG_HINT[1:]}" if hint else CATALOG_HINT
+            f"{hint} {unknown_field_hint[0].upper()}{unknown_field_hint[1:]}"
+            if hint
+            else unknown_field_hint
         )
     elif kind == "json_invalid":
         parts = []
@@ -148,7 +157,11 @@ def _short(value: Any) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return _unprocessable([field_error(dict(error)) for error in exc.errors()])
+    # A PATCH body is an edit (ExperimentUpdate), not a spec: say what it can change.
+    hint = EDIT_HINT if request.method == "PATCH" else CATALOG_HINT
+    return _unprocessable(
+        [field_error(dict(error), unknown_field_hint=hint) for error in exc.errors()]
+    )
 
 
 async def _cost_limit_error(request: Request, exc: Exception) -> JSONResponse:

@@ -28,6 +28,7 @@ from api.routes import (
     experiments,
     health,
     logs,
+    manage,
     metrics,
     plots,
     prometheus,
@@ -88,6 +89,7 @@ def create_app() -> FastAPI:
     # Every /v1 route answers only a request with a valid key (ADAMLAB_AUTH=required).
     for router in (
         experiments.router,
+        manage.router,
         logs.router,
         metrics.router,
         plots.router,

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from core.presence import QueuePresence
 from core.run_environment import RunEnvironment
 from core.spec import ExperimentSpec
+from core.spec.experiment import MAX_TAGS
 from core.store.models import CheckpointRow, ExperimentRow
+from core.text import MAX_NOTE_CHARS, NOTE_TEXT_RULE, PLAIN_TEXT_RULE
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 """The values of ``core.store.models.ExperimentStatus``."""
@@ -117,6 +119,10 @@ class ExperimentPublic(BaseModel):
         description="Queued, and no live worker consumes its queue: which queue, since when. "
         "After ADAMLAB_NO_WORKER_TIMEOUT_S it is failed, saying so.",
     )
+    note: str | None = Field(
+        None,
+        description="Free text its owner wrote (PATCH): lines, tabs allowed; null: none.",
+    )
 
     @classmethod
     def from_row(
@@ -129,6 +135,7 @@ class ExperimentPublic(BaseModel):
     ) -> ExperimentPublic:
         return cls(
             no_worker=no_worker_of(row, presence),
+            note=row.note,
             id=row.id,
             name=row.name,
             tags=row.tag_names,
@@ -178,6 +185,56 @@ class ExperimentsPublic(BaseModel):
     data: list[ExperimentPublic]
     count: int = Field(description="Experiments matching the filters, over all pages.")
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+# --- editing an experiment (PATCH) ---
+
+NAME_REQUIRED = "an experiment always has a name: send a new one, or leave name out"
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """The field's JSON schema without its null branch: null is refused (a 422)."""
+    (kept,) = [branch for branch in schema.pop("anyOf") if branch.get("type") != "null"]
+    schema.update(kept)
+
+
+class ExperimentUpdate(BaseModel):
+    """A JSON merge patch (RFC 7396) of an experiment: each field sent replaces the
+    experiment's, a field left out stays as it is, and ``null`` removes the note (or the
+    tags). Only these fields can change; anything else is a 422. The name and tags follow
+    the spec's rules (``core.spec.experiment.ExperimentSpec``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=200), PLAIN_TEXT_RULE] | None
+    ) = Field(
+        None,
+        description="A new name: 1-200 characters, no control characters; never null.",
+        json_schema_extra=_not_null,
+    )
+    tags: (
+        list[Annotated[str, StringConstraints(min_length=1, max_length=64), PLAIN_TEXT_RULE]] | None
+    ) = Field(
+        None,
+        max_length=MAX_TAGS,
+        description=f"The new tags, replacing every old one: at most {MAX_TAGS}, each 1-64 "
+        "characters without control characters, a repeat kept once; [] or null: none.",
+    )
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS), NOTE_TEXT_RULE] | None = (
+        Field(
+            None,
+            description=f"Free text, at most {MAX_NOTE_CHARS:,} characters: lines (LF) and "
+            "tabs allowed, no other control character (CR neither); null removes it.",
+        )
+    )
+
+    @field_validator("name", mode="after")
+    @classmethod
+    def _name_stays(cls, name: str | None) -> str:
+        if name is None:  # only an explicit null reaches here (a default is not validated)
+            raise ValueError(NAME_REQUIRED)
+        return name
 
 
 class CurvePublic(BaseModel):

@@ -26,10 +26,10 @@ PLAIN_TEXT_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 one; the validator refuses them too)."""
 
 
-def refused_character(value: str) -> tuple[int, str] | None:
+def refused_character(value: str, *, refused: re.Pattern[str] = _REFUSED) -> tuple[int, str] | None:
     """The position and the name (``U+0000 NUL``) of the first character ``PlainText``
-    refuses, or None."""
-    found = _REFUSED.search(value)
+    refuses (or ``refused`` matches), or None."""
+    found = refused.search(value)
     if found is None:
         return None
     code = ord(found.group())
@@ -40,10 +40,10 @@ def refused_character(value: str) -> tuple[int, str] | None:
 _CONTROL_NAMES = {0x00: "NUL", 0x09: "TAB", 0x0A: "LINE FEED", 0x0D: "CARRIAGE RETURN"}
 
 
-def check_plain_text(value: str) -> str:
+def check_plain_text(value: str, *, refused: re.Pattern[str] = _REFUSED) -> str:
     """``value`` unchanged, or a pydantic error ``control_character`` saying which
-    character is refused and where."""
-    found = refused_character(value)
+    character is refused (one ``refused`` matches) and where."""
+    found = refused_character(value, refused=refused)
     if found is None:
         return value
     position, character = found
@@ -72,6 +72,50 @@ class _PlainTextRule:
 
 PlainText = Annotated[str, _PlainTextRule()]
 """A string without control characters or lone surrogates (422 ``control_character``)."""
+
+
+# --- a note: lines of plain text ---------------------------------------------------------------
+
+MAX_NOTE_CHARS = 10_000
+"""The longest note an experiment may have, in characters (code points)."""
+
+_REFUSED_IN_NOTES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+NOTE_TEXT_PATTERN = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
+"""``NoteText``'s rule as a JSON Schema pattern (lone surrogates are refused as well)."""
+
+
+def check_note_text(value: str) -> str:
+    """``value`` unchanged if it may be a note: plain text, where a tab (U+0009) and a
+    line feed (U+000A) are allowed too; else ``check_plain_text``'s error
+    (``control_character``) for the first character refused."""
+    return check_plain_text(value, refused=_REFUSED_IN_NOTES)
+
+
+class _NoteTextRule:
+    """Annotated metadata of ``NoteText``: the check after str validation, its pattern."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(check_note_text, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.setdefault("pattern", NOTE_TEXT_PATTERN)
+        return json_schema
+
+
+PLAIN_TEXT_RULE = _PlainTextRule()
+NOTE_TEXT_RULE = _NoteTextRule()
+"""The rules as metadata, to follow length constraints in an ``Annotated`` (then a
+refusal names the field alone, also inside an optional field):
+``Annotated[str, StringConstraints(max_length=64), PLAIN_TEXT_RULE] | None``."""
+
+NoteText = Annotated[str, NOTE_TEXT_RULE]
+"""Lines of text: ``PlainText`` that may also hold tabs and line feeds (a carriage
+return is refused: send lines ended by LF alone)."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -15,12 +15,15 @@ store (a compare-and-set that makes duplicate deliveries harmless, see
 records the run's reproducibility record (``worker/environment.py``) and its log
 (``worker/run_log.py``), then settles its files (``worker/run_files.py``: weights exported,
 checkpoints no longer needed deleted), indexes them (``worker/checkpoint_index.py``) and
-records how the run ended. A worker shutting down cleanly makes ``should_stop`` true as
-well (``worker/shutdown.py``): the job is then handed back in the store and its message
-returned to the queue (``Reject(requeue=True)``), so the next worker resumes it at once
-from its last checkpoint. The engine is imported inside the task, so the worker's
-main process never loads torch; pool children import it when they start
-(``worker/pool.py``).
+records how the run ended. An experiment deleted while it runs (its row gone: the
+heartbeat finds no lease) stops like one taken over; once the run has stopped writing,
+the task removes the experiment's folder, which it may have written again after the
+API removed it, and returns ``deleted``. A worker shutting down cleanly makes
+``should_stop`` true as well (``worker/shutdown.py``): the job is then handed back in the
+store and its message returned to the queue (``Reject(requeue=True)``), so the next
+worker resumes it at once from its last checkpoint. The engine is imported inside the
+task, so the worker's main process never loads torch; pool children import it when they
+start (``worker/pool.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Unpack
 
 from celery import Task
@@ -41,6 +45,7 @@ import worker.presence  # noqa: F401 (connects the announcement of the worker's 
 import worker.shutdown
 from core.celery_app import RUN_EXPERIMENT_TASK, celery_app
 from core.run_environment import RunEnvironment
+from core.run_folder import remove_run_folder
 from core.settings import Settings, settings
 from core.spec import ExperimentSpec
 from core.store.lifecycle import (
@@ -51,6 +56,7 @@ from core.store.lifecycle import (
     record_environment,
     release_experiment,
 )
+from core.store.manage import experiment_exists
 from core.store.models import ExperimentStatus
 from core.store.outage import retry_while_store_unavailable
 from core.store.session import default_session_factory, session_scope
@@ -65,6 +71,19 @@ logger = logging.getLogger(__name__)
 HANDED_BACK = "handed_back"
 """What ``execute_experiment`` returns when the worker stopped cleanly: the job is queued
 again in the store, and its message must go back to the queue."""
+DELETED = "deleted"
+"""What ``execute_experiment`` returns when the experiment was deleted while it ran."""
+
+
+def removed_if_deleted(factory: sessionmaker[Session], experiment_id: str, folder: Path) -> bool:
+    """Whether the experiment was deleted while this delivery ran; if so, its folder is
+    removed: whatever this worker wrote there before it stopped (called once it has)."""
+    with session_scope(factory) as session:
+        if experiment_exists(session=session, experiment_id=experiment_id):
+            return False
+    remove_run_folder(folder)
+    logger.info("experiment %s was deleted while it ran; it stopped, folder removed", experiment_id)
+    return True
 
 
 def record_run_environment(
@@ -88,9 +107,10 @@ def execute_experiment(
     stopping: Callable[[], bool] = worker.shutdown.stop_requested,
 ) -> str:
     """Run one delivery of a job; returns what happened: ``skipped`` (nothing to run),
-    ``lease_lost`` (another worker took over), ``handed_back`` (``stopping()`` became true:
+    ``lease_lost`` (another worker took over), ``deleted`` (the experiment was deleted
+    while it ran; its folder is removed), ``handed_back`` (``stopping()`` became true:
     the worker shuts down, the job is queued again), or the run's final status."""
-    from worker.engine import EngineError, resolve_device, run_experiment
+    from worker.engine import EngineError, RunResult, resolve_device, run_experiment
     from worker.environment import describe_environment
 
     if stopping():
@@ -171,6 +191,7 @@ def execute_experiment(
         stopping=stopping,
     )
     header = f"experiment {experiment_id}: attempt {claim.attempt} on {worker_name}"
+    result: RunResult | None
     with run_log(folder, header=header), keeper, worker.shutdown.job_running():
         try:
             result = run_experiment(
@@ -186,22 +207,37 @@ def execute_experiment(
             logger.warning("experiment %s: the store is unreachable", experiment_id)
             raise  # the store is unreachable: the heartbeat goes stale, the reaper requeues
         except Exception as exc:
-            # An engine bug: record it for the user, then let Celery log it (no retry).
-            logger.exception("experiment %s: the engine raised", experiment_id)
-            finish(ExperimentStatus.FAILED, error=f"{type(exc).__name__}: {exc}", device=device)
-            raise
+            with session_scope(factory) as session:
+                gone = not experiment_exists(session=session, experiment_id=experiment_id)
+            if not gone:
+                # An engine bug: record it for the user, then let Celery log it (no retry).
+                logger.exception("experiment %s: the engine raised", experiment_id)
+                finish(ExperimentStatus.FAILED, error=f"{type(exc).__name__}: {exc}", device=device)
+                raise
+            result = None  # deleted meanwhile: what it raised went with the experiment
+    if result is None:
+        remove_run_folder(folder)
+        logger.info("experiment %s was deleted while it ran; folder removed", experiment_id)
+        return DELETED
     # A clean shutdown stops the run as a cancel would; it is handed back, not cancelled.
     handing_back = result.status == "cancelled" and not keeper.cancel_requested and stopping()
-    if not keeper.lease_lost and not handing_back:
-        settle_run_files(
-            folder=folder,
-            status=result.status,
-            spec=spec,
-            experiment_id=experiment_id,
-            environment=environment,
-        )
-    index(session_factory=factory, experiment_id=experiment_id, folder=folder)
+    try:
+        if not keeper.lease_lost and not handing_back:
+            settle_run_files(
+                folder=folder,
+                status=result.status,
+                spec=spec,
+                experiment_id=experiment_id,
+                environment=environment,
+            )
+        index(session_factory=factory, experiment_id=experiment_id, folder=folder)
+    except Exception:
+        if removed_if_deleted(factory, experiment_id, folder):
+            return DELETED
+        raise
     if keeper.lease_lost:
+        if removed_if_deleted(factory, experiment_id, folder):
+            return DELETED
         logger.warning("experiment %s was taken over by another worker", experiment_id)
         return "lease_lost"
     if handing_back:
@@ -215,7 +251,7 @@ def execute_experiment(
         if released:
             logger.warning("experiment %s handed back: this worker is stopping", experiment_id)
             return HANDED_BACK
-        return "lease_lost"
+        return DELETED if removed_if_deleted(factory, experiment_id, folder) else "lease_lost"
     recorded = finish(
         ExperimentStatus(result.status),
         final_metrics=result.final_metrics or None,
@@ -224,6 +260,8 @@ def execute_experiment(
         progress=keeper.latest_progress,
         resumed_from_epoch=result.resumed_from_epoch,
     )
+    if recorded is None and removed_if_deleted(factory, experiment_id, folder):
+        return DELETED
     return (recorded or ExperimentStatus(result.status)).value
 
 

@@ -9,8 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.store.manage import experiment_exists
 from core.store.models import CheckpointRow
 from core.store.session import serialized_on_sqlite
 
@@ -32,7 +34,17 @@ def sync_checkpoints(
     *, session: Session, experiment_id: str, files: Sequence[CheckpointFile]
 ) -> None:
     """Make the index of an experiment's checkpoints say exactly ``files``: new files are
-    added, changed ones updated, and rows of files no longer on disk removed."""
+    added, changed ones updated, and rows of files no longer on disk removed. Nothing is
+    written for an experiment that has been deleted (the foreign key refuses the rows)."""
+    try:
+        _sync(session, experiment_id, files)
+    except IntegrityError:
+        session.rollback()
+        if experiment_exists(session=session, experiment_id=experiment_id):
+            raise
+
+
+def _sync(session: Session, experiment_id: str, files: Sequence[CheckpointFile]) -> None:
     indexed = {
         row.path: row
         for row in session.scalars(

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.metrics import MetricPoint, MetricSeries, finite_or_none
+from core.store.manage import experiment_exists
 from core.store.models import MetricPointRow
 from core.store.paging import InvalidCursorError, decode_cursor, encode_cursor
 from core.store.session import serialized_on_sqlite
@@ -26,7 +28,9 @@ def upsert_metric_points(
     *, session: Session, experiment_id: str, points: Iterable[MetricPoint]
 ) -> int:
     """Insert the points, replacing any with the same (experiment, name, step); one
-    statement per ``UPSERT_CHUNK_ROWS`` rows. Returns how many were written."""
+    statement per ``UPSERT_CHUNK_ROWS`` rows. Returns how many were written: 0 when the
+    experiment has been deleted (its worker's last points are dropped, never stored
+    without it; their foreign key refuses them)."""
     dialect = session.get_bind().dialect.name
     # PostgreSQL keeps NaN and ±inf; SQLite turns NaN into NULL and would hand back ±inf,
     # which JSON cannot carry, so non-finite values are stored as NULL there.
@@ -46,14 +50,24 @@ def upsert_metric_points(
         }
     values = list(rows.values())
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for start in range(0, len(values), UPSERT_CHUNK_ROWS):
-        statement = insert(MetricPointRow).values(values[start : start + UPSERT_CHUNK_ROWS])
-        statement = statement.on_conflict_do_update(
-            index_elements=[MetricPointRow.experiment_id, MetricPointRow.name, MetricPointRow.step],
-            set_={"epoch": statement.excluded.epoch, "value": statement.excluded.value},
-        )
-        session.execute(statement)
-    session.commit()
+    try:
+        for start in range(0, len(values), UPSERT_CHUNK_ROWS):
+            statement = insert(MetricPointRow).values(values[start : start + UPSERT_CHUNK_ROWS])
+            statement = statement.on_conflict_do_update(
+                index_elements=[
+                    MetricPointRow.experiment_id,
+                    MetricPointRow.name,
+                    MetricPointRow.step,
+                ],
+                set_={"epoch": statement.excluded.epoch, "value": statement.excluded.value},
+            )
+            session.execute(statement)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if experiment_exists(session=session, experiment_id=experiment_id):
+            raise
+        return 0
     return len(values)
 
 

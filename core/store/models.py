@@ -151,6 +151,9 @@ class ExperimentRow(Base):
     resumed_from_epoch: Mapped[int | None] = mapped_column(Integer)
     environment: Mapped[dict[str, Any] | None]
     """The run's reproducibility record (``core.run_environment.RunEnvironment``)."""
+    note: Mapped[str | None] = mapped_column(Text)
+    """Free text of its owner's (``core.store.manage.edit_experiment``), at most
+    ``core.text.MAX_NOTE_CHARS`` characters; null: none."""
 
     tags: Mapped[list[ExperimentTagRow]] = relationship(
         back_populates="experiment",

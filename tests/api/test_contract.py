@@ -21,7 +21,7 @@ from tests.support.service import KeyedService
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
 EXAMPLES_PER_OPERATION = 12
-"""Cases per operation and run: 14 operations, about 170 requests, well under a minute."""
+"""Cases per operation and run: 16 operations, about 190 requests, well under a minute."""
 FINISHED_RUN = digits_body(name="contract-finished", epochs=1, device="cpu")
 # The gpu queue has no worker in the tests: a parked experiment stays queued.
 PARKED_RUN = digits_body(name="contract-parked", device="cuda")

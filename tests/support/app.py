@@ -41,6 +41,7 @@ class InProcessApi:
 def inprocess_api(store: Store, monkeypatch: Any) -> Iterator[InProcessApi]:
     """The app answering on ``store``'s sessions; a test's ``monkeypatch`` undoes the
     dependency overrides."""
+    import core.store.session as store_session
     from api.deps import get_dispatch, get_session
     from api.main import app
     from core.settings import settings
@@ -55,6 +56,9 @@ def inprocess_api(store: Store, monkeypatch: Any) -> Iterator[InProcessApi]:
         return lambda experiment_id, queue: api.dispatched.append((experiment_id, queue))
 
     monkeypatch.setattr(settings, "auth", "required")
+    # The key is looked up before any dependency runs (api.auth.KeyedRoute), in a session
+    # of the process's default store: that store is the test's too.
+    monkeypatch.setattr(store_session, "default_session_factory", lambda: store.session_factory)
     monkeypatch.setitem(app.dependency_overrides, get_session, session)
     monkeypatch.setitem(app.dependency_overrides, get_dispatch, dispatch)
     yield api

@@ -140,8 +140,13 @@ def fuzz(
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=REQUEST_TIMEOUT_S)
     report = FuzzReport()
     session = requests.Session()
-    for result in schema.get_all_operations():
-        operation = result.ok()
+    # DELETE last: its cases remove the experiments of experiment_ids, which the other
+    # operations' cases are to find.
+    all_operations = sorted(
+        (result.ok() for result in schema.get_all_operations()),
+        key=lambda operation: operation.method.upper() == "DELETE",
+    )
+    for operation in all_operations:
         if operations and operation.label not in operations:
             continue
         strategy = _cases(operation, experiment_ids)

@@ -237,6 +237,40 @@ def test_a_job_taken_over_stops_without_writing_its_end(store: Store, config: Se
     assert (row.status, row.lease_id, row.worker) == ("running", takeover.lease_id, "second")
 
 
+def test_a_job_deleted_while_running_stops_and_leaves_no_folder(
+    store: Store, config: Settings
+) -> None:
+    """The rows go (as DELETE does) while the folder is left in place, as when the worker
+    writes to it after the API removed it: the worker stops and removes it itself."""
+    from core.store.manage import delete_experiment
+    from worker.tasks import DELETED
+
+    experiment_id = submit(store, LONG)
+    folder = config.checkpoint_dir(experiment_id)
+    thread, outcome = run_in_thread(store, config, experiment_id)
+    wait_until(lambda: (read(store, experiment_id).epoch or 0) >= 2, timeout_s=90, what="epoch 2")
+    assert any(folder.glob("*.pt")) and (folder / "run.log").is_file()
+    with store.session() as session:
+        assert delete_experiment(session=session, experiment_id=experiment_id, tenant_id=None)
+    thread.join(timeout=10)
+    assert outcome == [DELETED]
+    assert not folder.exists()
+    with store.session() as session:
+        assert get_experiment(session=session, experiment_id=experiment_id, tenant_id=None) is None
+        assert metric_names(session=session, experiment_id=experiment_id) == []
+        assert list_checkpoints(session=session, experiment_id=experiment_id) == []
+
+
+def test_a_delivery_of_a_deleted_job_runs_nothing(store: Store, config: Settings) -> None:
+    from core.store.manage import delete_experiment
+
+    experiment_id = submit(store, QUICK)
+    with store.session() as session:
+        delete_experiment(session=session, experiment_id=experiment_id, tenant_id=None)
+    assert execute(store, config, experiment_id) == "skipped"
+    assert not config.checkpoint_dir(experiment_id).exists()
+
+
 def test_a_stored_spec_that_no_longer_validates_fails_at_once(
     store: Store, config: Settings
 ) -> None:

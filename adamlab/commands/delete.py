@@ -1,0 +1,43 @@
+"""adamlab delete ID...: delete experiments, with their curves, checkpoints, weights and
+logs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from adamlab.commands._remote import EXIT_BAD_REQUEST, EXIT_OK, add_server_arguments, remote_command
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "delete",
+        help="delete experiments and everything stored of them",
+        description="Delete each experiment named, in any status, without asking: its "
+        "metric points, checkpoints, final weights and log go with it, and cannot be had "
+        "back. A queued one never starts; a running one stops within about a second. "
+        "Prints one line per experiment deleted. Exit codes: 0 every one was deleted; 2 the "
+        "server refused one or more (each is named: an unknown id is a 404); 3 no server "
+        "answered.",
+    )
+    parser.add_argument("ids", nargs="+", metavar="ID", help="experiment ids")
+    add_server_arguments(parser)
+    parser.set_defaults(func=_delete)
+
+
+@remote_command
+def _delete(args: argparse.Namespace, client: Any) -> int:
+    from adamlab.client import ApiError
+
+    refused = False
+    for experiment_id in dict.fromkeys(args.ids):
+        try:
+            experiment = client.get(experiment_id)  # to say what was deleted
+            client.delete(experiment_id)
+        except ApiError as error:
+            print(f"adamlab delete: {experiment_id}: {error}", file=sys.stderr)
+            refused = True
+            continue
+        print(f"{experiment_id}: deleted ({experiment['name']}, {experiment['status']})")
+    return EXIT_BAD_REQUEST if refused else EXIT_OK
