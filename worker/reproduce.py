@@ -14,7 +14,8 @@ import torch
 
 from core.figure_style import optimizer_line
 from core.metrics import Progress
-from core.plots import Curve, Panel, render_panels, series, write_png
+from core.plots.chart import Curve, Panel, series
+from core.plots.drawing import render_panels, write_png
 from core.spec import ExperimentSpec
 from core.table1 import (
     BATCH_SIZE,
