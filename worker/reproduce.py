@@ -34,8 +34,9 @@ from core.table1 import (
     table1_configs,
 )
 from core.table1 import table1_markdown as _outcomes_markdown
-from worker.engine import RunResult, run_experiment
+from worker.engine import run_experiment
 from worker.outputs import SavedRun, read_run, write_run
+from worker.run_result import RunResult
 from worker.sinks import ListSink
 
 __all__ = [

@@ -132,7 +132,7 @@ def train(spec, out: Path, *, fresh: bool, progress_bar: bool) -> int:
 
 def _same_training(first, second) -> bool:
     """Whether two specs train the same thing (they may differ in name, tags, device)."""
-    from worker.engine import NON_TRAINING_FIELDS
+    from worker.resume import NON_TRAINING_FIELDS
 
     return first.model_dump(exclude=NON_TRAINING_FIELDS) == second.model_dump(
         exclude=NON_TRAINING_FIELDS

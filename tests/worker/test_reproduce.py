@@ -10,8 +10,8 @@ import pytest
 from core.figure_style import OPTIMIZER_LINES, SHADES, shade
 from core.metrics import MetricPoint
 from core.plots import chart, drawing
-from worker.engine import RunResult
 from worker.reproduce import PUBLISHED, CellRun, table1_configs, table1_figures
+from worker.run_result import RunResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
