@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.methods import method_not_allowed
 from api.schemas import FieldErrorPublic, ValidationErrorPublic
-from core.cost import CostLimitError
+from core.cost_limits import CostLimitError
 from core.spec import ExperimentSpec
 from core.spec.fields import SpecPart, variant_name
 from core.store.outage import RETRY_AFTER_S
@@ -165,7 +165,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _cost_limit_error(request: Request, exc: Exception) -> JSONResponse:
-    """A spec beyond a cost limit (core/cost.py): the same 422 body as a bad field, the
+    """A spec beyond a cost limit (core/cost_limits.py): the same 422 body as a bad field, the
     field the one to change, the message with the estimate and the limit."""
     assert isinstance(exc, CostLimitError)
     errors = [

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Query, Response
 
 from api.schemas import ErrorPublic
-from core.plots import MEDIA_TYPES, ImageFormat
+from core.plots.drawing import MEDIA_TYPES, ImageFormat
 from core.run_environment import RunEnvironment
 
 CSV_MEDIA_TYPE = "text/csv"

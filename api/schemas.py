@@ -318,7 +318,7 @@ class ComponentPublic(BaseModel):
 
 
 class LimitPublic(BaseModel):
-    """One limit on what a run may cost (core/cost.py); beyond it a submission is 422."""
+    """One limit on what a run may cost (core/cost_limits.py); beyond it a submission is 422."""
 
     name: str = Field(description="parameters, memory_bytes, steps or stored_points.")
     value: int = Field(description="The limit, in ``unit``.")

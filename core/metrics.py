@@ -108,7 +108,7 @@ PANELS: dict[PanelName, PanelInfo] = {
     "accuracy": PanelInfo("Accuracy per epoch", "epoch", "accuracy"),
     "line": PanelInfo("Fitted line", "epoch", "value"),
 }
-"""The panels of ``core.plots.learning_curve_panels``, in drawing order."""
+"""The panels of ``core.plots.run_chart.learning_curve_panels``, in drawing order."""
 
 
 @dataclass(frozen=True, slots=True)

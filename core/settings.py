@@ -214,7 +214,7 @@ class Settings(BaseSettings):
         "one API process serves; a request beyond it is answered 503 at once; default 2048.",
     )
 
-    # --- what one run may cost (core/cost.py): beyond a limit, a submission is 422 ---------
+    # --- what one run may cost (core/cost_limits.py): beyond a limit, a submission is 422 ---
     max_parameters: int = Field(
         default=100_000_000,
         ge=1,

@@ -26,8 +26,9 @@ value ends the run as ``failed`` with the first bad step named; nothing after it
 Determinism: the spec's seed seeds torch's global RNG before the model is built (so the
 initialisation and then dropout draw from it), and each epoch's shuffle comes from its own
 generator seeded by (seed, epoch). A checkpoint after every epoch holds model, optimizer,
-RNG states and position, so a resumed run repeats the uninterrupted run's metrics exactly
-(wall times aside).
+RNG states and position (``worker/resume.py``), so a resumed run repeats the uninterrupted
+run's metrics exactly (wall times aside). The evaluation pass is ``worker/evaluation.py``,
+the ``RunResult`` ``worker/run_result.py``.
 """
 
 from __future__ import annotations
@@ -36,45 +37,28 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec, Task
-from worker.checkpoints import Checkpoint, CheckpointError, load_latest_checkpoint, save_checkpoint
+from worker.checkpoints import CheckpointError, load_latest_checkpoint, save_checkpoint
 from worker.datasets import Data, DatasetUnavailableError, load_dataset
-from worker.devices import DeviceSplit, place_split, resolve_device, synchronize
+from worker.devices import place_split, resolve_device, synchronize
 from worker.errors import EngineError
-from worker.evaluation import evaluate_split, task_loss
+from worker.evaluation import evaluate_epoch, l2_penalty, line_parameters, task_loss
 from worker.models import build_model
 from worker.optimizers import build_optimizer
+from worker.resume import RunState
+from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOG_EVERY = 50
-# Spec fields that do not change what is computed: a checkpoint stays valid across them.
-NON_TRAINING_FIELDS = frozenset({"name", "tags", "device"})
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a run ended. ``final_metrics`` are the last completed epoch's metrics."""
-
-    status: Literal["succeeded", "failed", "cancelled"]
-    final_metrics: dict[str, float]
-    error: str | None
-    device: str
-    epochs_completed: int = 0
-    steps_completed: int = 0
-    resumed_from_epoch: int = 0
-    metadata: dict[str, float | int | str] = field(default_factory=dict)
 
 
 def run_experiment(
@@ -121,11 +105,6 @@ def epoch_permutation(seed: int, epoch: int, size: int) -> torch.Tensor:
     return torch.randperm(size, generator=generator)
 
 
-def l2_penalty(model: nn.Module) -> torch.Tensor:
-    """‖Θ‖² = Σ over all parameters of the sum of their squared entries."""
-    return torch.stack([p.pow(2).sum() for p in model.parameters()]).sum()
-
-
 class _Run:
     """One run's state; ``run()`` is the loop. Split into methods only for readability."""
 
@@ -169,50 +148,12 @@ class _Run:
 
         self.start_epoch = 1
         self.last_metrics: dict[str, float] = {}
+        self.state = RunState(spec, self.steps_per_epoch, self.model, self.optimizer, device)
         checkpoint = load_latest_checkpoint(folder)
         if checkpoint is not None:
-            self._restore(checkpoint)
-
-    # --- resume --------------------------------------------------------------------------
-
-    def _restore(self, checkpoint: Checkpoint) -> None:
-        stored = ExperimentSpec.model_validate_json(checkpoint.spec_json)
-        ours = self.spec.model_dump(exclude=set(NON_TRAINING_FIELDS))
-        theirs = stored.model_dump(exclude=set(NON_TRAINING_FIELDS))
-        if ours != theirs:
-            differing = sorted(key for key in ours if ours[key] != theirs.get(key))
-            raise EngineError(
-                f"checkpoint folder {self.folder} holds a run of a different spec "
-                f"(differs in {', '.join(differing)}); use a new folder for a new spec"
-            )
-        if checkpoint.step != checkpoint.epoch * self.steps_per_epoch:
-            raise EngineError(f"checkpoint of epoch {checkpoint.epoch} is at an odd step")
-        self.model.load_state_dict(checkpoint.model_state)
-        self.optimizer.load_state_dict(checkpoint.optimizer_state)
-        torch.set_rng_state(checkpoint.cpu_rng_state)
-        if self.device.type == "cuda" and checkpoint.cuda_rng_state is not None:
-            torch.cuda.set_rng_state(checkpoint.cuda_rng_state, self.device)
-        self.start_epoch = checkpoint.epoch + 1
-        self.last_metrics = dict(checkpoint.epoch_metrics)
-
-    def _save(self, epoch: int, metrics: dict[str, float]) -> None:
-        if self.folder is None:
-            return
-        save_checkpoint(
-            self.folder,
-            Checkpoint(
-                epoch=epoch,
-                step=epoch * self.steps_per_epoch,
-                spec_json=self.spec.model_dump_json(),
-                model_state=self.model.state_dict(),
-                optimizer_state=self.optimizer.state_dict(),
-                cpu_rng_state=torch.get_rng_state(),
-                cuda_rng_state=(
-                    torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
-                ),
-                epoch_metrics=metrics,
-            ),
-        )
+            self.state.restore(checkpoint, folder)
+            self.start_epoch = checkpoint.epoch + 1
+            self.last_metrics = dict(checkpoint.epoch_metrics)
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -300,12 +241,19 @@ class _Run:
         measured = {"train_loss": loss_sum / self.n_train}
         if self.task == "classification":
             measured["train_acc"] = correct.to(torch.float64) / self.n_train
-        measured |= self._evaluate_all()
+        measured |= evaluate_epoch(
+            self.model,
+            task=self.task,
+            device=self.device,
+            train=self.train,
+            validation=self.validation,
+            test=self.test,
+        )
         names = list(measured)
         values = torch.stack([v.to(torch.float64) for v in measured.values()]).tolist()
         metrics = dict(zip(names, values, strict=True))
         if self.task == "regression":
-            metrics |= self._line_parameters()
+            metrics |= line_parameters(self.model)
         bad = [name for name, value in metrics.items() if not math.isfinite(value)]
         if bad:
             self.sink.flush()
@@ -320,7 +268,8 @@ class _Run:
         self.sink.write([MetricPoint(name, step, v, epoch) for name, v in metrics.items()])
         self.sink.flush()
         self.last_metrics = metrics
-        self._save(epoch, metrics)
+        if self.folder is not None:
+            save_checkpoint(self.folder, self.state.checkpoint(epoch, metrics))
         self._report(epoch, step)
         logger.info(
             "epoch %d/%d: %s",
@@ -358,26 +307,6 @@ class _Run:
         self.sink.write(points)
         return None
 
-    def _evaluate(self, split: DeviceSplit, prefix: str) -> dict[str, torch.Tensor]:
-        return evaluate_split(self.model, split, task=self.task, device=self.device, prefix=prefix)
-
-    def _evaluate_all(self) -> dict[str, torch.Tensor]:
-        measured: dict[str, torch.Tensor] = {}
-        if self.task == "regression":
-            measured |= self._evaluate(self.train, "train")
-        if self.validation is not None:
-            measured |= self._evaluate(self.validation, "val")
-        if self.test is not None:
-            measured |= self._evaluate(self.test, "test")
-        return measured
-
-    def _line_parameters(self) -> dict[str, float]:
-        """w and b of a one-input linear regression."""
-        linear = getattr(self.model, "linear", None)
-        if not isinstance(linear, nn.Linear) or linear.weight.numel() != 1:
-            return {}
-        return {"w": linear.weight.detach().item(), "b": linear.bias.detach().item()}
-
     def _report(self, epoch: int, step: int) -> None:
         if self.on_progress is None:
             return
@@ -414,9 +343,7 @@ class _Run:
             epochs_completed=epochs_completed,
             steps_completed=steps if steps is not None else epochs_completed * self.steps_per_epoch,
             resumed_from_epoch=self.start_epoch - 1,
-            metadata={
-                "steps_per_epoch": self.steps_per_epoch,
-                "train_examples": self.n_train,
-                "parameters": sum(p.numel() for p in self.model.parameters()),
-            },
+            metadata=run_metadata(
+                self.model, steps_per_epoch=self.steps_per_epoch, train_examples=self.n_train
+            ),
         )

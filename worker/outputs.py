@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from core.metrics import MetricPoint
-from core.plots import learning_curves_png, write_png
+from core.plots.drawing import write_png
+from core.plots.run_chart import learning_curves_png
 from core.spec import ExperimentSpec
-from worker.engine import RunResult
+from worker.run_result import RunResult
 
 METRICS_JSON = "metrics.json"
 METRICS_CSV = "metrics.csv"

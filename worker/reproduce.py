@@ -14,7 +14,8 @@ import torch
 
 from core.figure_style import optimizer_line
 from core.metrics import Progress
-from core.plots import Curve, Panel, render_panels, series, write_png
+from core.plots.chart import Curve, Panel, series
+from core.plots.drawing import render_panels, write_png
 from core.spec import ExperimentSpec
 from core.table1 import (
     BATCH_SIZE,
@@ -33,8 +34,9 @@ from core.table1 import (
     table1_configs,
 )
 from core.table1 import table1_markdown as _outcomes_markdown
-from worker.engine import RunResult, run_experiment
+from worker.engine import run_experiment
 from worker.outputs import SavedRun, read_run, write_run
+from worker.run_result import RunResult
 from worker.sinks import ListSink
 
 __all__ = [

@@ -5,7 +5,7 @@ Shows a progress bar and writes ``metrics.json``, ``metrics.csv`` and ``curves.p
 same command run again after an interruption (Ctrl-C stops cleanly at the next
 iteration) continues from the last finished epoch; run again after the run has finished,
 it says so and shows that run's result; ``--force`` (or ``--fresh``) trains again from the
-start. A spec beyond a cost limit (``core/cost.py``: parameters, memory, iterations,
+start. A spec beyond a cost limit (``core/cost_limits.py``: parameters, memory, iterations,
 stored points; the settings ``ADAMLAB_MAX_*``) is refused before it starts, as the service
 refuses it. Exit status: 0 succeeded, 1 failed, 2 bad input, 130 cancelled.
 """
@@ -132,7 +132,7 @@ def train(spec, out: Path, *, fresh: bool, progress_bar: bool) -> int:
 
 def _same_training(first, second) -> bool:
     """Whether two specs train the same thing (they may differ in name, tags, device)."""
-    from worker.engine import NON_TRAINING_FIELDS
+    from worker.resume import NON_TRAINING_FIELDS
 
     return first.model_dump(exclude=NON_TRAINING_FIELDS) == second.model_dump(
         exclude=NON_TRAINING_FIELDS
@@ -140,9 +140,9 @@ def _same_training(first, second) -> bool:
 
 
 def _beyond_cost_limits(spec) -> str | None:
-    """Each limit of ``core.cost`` that ``spec`` exceeds, one line each naming the spec's
+    """Each limit of ``core.cost_limits`` that ``spec`` exceeds, one line each naming the spec's
     field, and how to lift it; None when it fits. The service refuses such a spec (422)."""
-    from core.cost import CostLimits, cost_problems
+    from core.cost_limits import CostLimits, cost_problems
 
     problems = cost_problems(spec, CostLimits.from_settings())
     if not problems:

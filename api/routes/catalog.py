@@ -13,7 +13,7 @@ from pydantic_core import to_jsonable_python
 
 from api.auth import KeyedRoute
 from api.schemas import CatalogPublic, ComponentPublic, LimitPublic, ParamPublic
-from core.cost import LIMITS, CostLimits
+from core.cost_limits import LIMITS, CostLimits
 from core.spec import (
     DATASET_VARIANTS,
     MODEL_VARIANTS,
@@ -115,7 +115,7 @@ def build_catalog() -> CatalogPublic:
 
 
 def cost_limits() -> list[LimitPublic]:
-    """The limits on what one run may cost (``core.cost``), with this process's values."""
+    """The limits on what one run may cost (``core.cost_limits``), with this process's values."""
     values = CostLimits.from_settings()
     return [
         LimitPublic(

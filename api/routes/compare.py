@@ -23,15 +23,10 @@ from api.schemas import ComparisonPublic
 from core.compare import MAX_COMPARED, compare
 from core.figure_style import XAxis
 from core.metrics import METRICS
-from core.plots import (
-    Chart,
-    ComparedRun,
-    ImageFormat,
-    Pace,
-    comparison_panels,
-    render,
-    smoothable,
-)
+from core.plots.chart import Chart
+from core.plots.comparison import ComparedRun, Pace, comparison_panels
+from core.plots.drawing import ImageFormat, render
+from core.plots.smoothing import smoothable
 from core.store.models import ExperimentRow
 from core.store.plot_series import plot_series, smoothed_series
 

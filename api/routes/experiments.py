@@ -35,7 +35,7 @@ from api.schemas import (
     ExperimentsPublic,
 )
 from core.celery_app import BrokerNotConfiguredError, BrokerUnavailableError, queue_for_device
-from core.cost import CostLimits, check_cost
+from core.cost_limits import CostLimits, check_cost
 from core.presence import QueuePresence, queue_presence
 from core.run_logs import bytes_on_disk
 from core.settings import settings

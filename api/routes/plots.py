@@ -7,7 +7,9 @@ from fastapi import APIRouter, HTTPException, Response, status
 from api.auth import KeyedRoute
 from api.deps import OwnedExperiment, SessionDep
 from api.representations import IMAGE_RESPONSES, Smoothing, image_response
-from core.plots import ImageFormat, render, run_chart, smoothable
+from core.plots.drawing import ImageFormat, render
+from core.plots.run_chart import run_chart
+from core.plots.smoothing import smoothable
 from core.store.plot_series import plot_series, smoothed_series
 
 router = APIRouter(prefix="/v1/experiments", tags=["plots"], route_class=KeyedRoute)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from core.metrics import MetricSeries
-from core.plots import ema_series
+from core.plots.smoothing import ema_series
 from core.store.metrics import downsample, metric_names, read_curve
 
 PLOT_MAX_POINTS = 2000
@@ -36,7 +36,7 @@ def plot_series(
 def smoothed_series(
     *, session: Session, experiment_id: str, names: Sequence[str], factor: float
 ) -> dict[str, MetricSeries]:
-    """The EMA (``core.plots.ema``, ``factor``) of each of ``names`` that has points,
+    """The EMA (``core.plots.smoothing.ema``, ``factor``) of each of ``names`` that has points,
     computed over every point and then downsampled like ``plot_series``: smoothing the
     downsampled curve instead would weigh each bucket's extremes as much as its mean."""
     found: dict[str, MetricSeries] = {}

@@ -1,4 +1,4 @@
-"""POST /v1/experiments against the cost limits (core/cost.py) and strict types, and the
+"""POST /v1/experiments against the cost limits (core/cost_limits.py) and strict types, and the
 limits in GET /v1/catalog: the app in-process on a real SQLite store, the queue replaced
 by a recorder (tests/api/test_service.py covers the same 422s over a real server)."""
 

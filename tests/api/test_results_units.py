@@ -1,6 +1,6 @@
 """Pieces of the results routes on their own (no server): the bound on plotted points,
 content negotiation and the CSV writer, the parsing of compare's query, titles and file
-names, and core/plots' figures."""
+names, and core/plots/' figures."""
 
 from __future__ import annotations
 
@@ -16,12 +16,9 @@ from api.representations import points_csv, prefers_csv
 from api.routes.compare import MAX_COMPARED, parse_ids, parse_metrics
 from api.routes.weights import download_name
 from core.metrics import METRICS, MetricSeries
-from core.plots import (
-    comparison_panels,
-    learning_curve_panels,
-    render_panels,
-    spec_title,
-)
+from core.plots.comparison import comparison_panels
+from core.plots.drawing import render_panels
+from core.plots.run_chart import learning_curve_panels, spec_title
 from core.store import plot_series as plots
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -1,5 +1,6 @@
-"""What a run will cost, from its spec (core/cost.py), and the limits that refuse a spec
-that would exhaust a machine, while every spec the project itself uses fits."""
+"""What a run will cost, from its spec (core/cost_estimate.py), and the limits that refuse a
+spec that would exhaust a machine (core/cost_limits.py), while every spec the project itself
+uses fits."""
 
 from __future__ import annotations
 
@@ -10,17 +11,13 @@ from typing import Any
 
 import pytest
 
-from core.cost import (
-    LIMITS,
+from core.cost_estimate import (
     MODEL_SHAPES,
-    CostLimitError,
-    CostLimits,
-    check_cost,
-    cost_problems,
     estimate_cost,
     optimizer_state_tensors,
     points_per_epoch,
 )
+from core.cost_limits import LIMITS, CostLimitError, CostLimits, check_cost, cost_problems
 from core.settings import Settings
 from core.spec import MODEL_VARIANTS, OPTIMIZER_VARIANTS, ExperimentSpec, variant_name
 from core.table1 import table1_configs

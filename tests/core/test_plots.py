@@ -1,4 +1,4 @@
-"""core/plots.py: learning curves from plain points, without torch."""
+"""core/plots/: learning curves from plain points, without torch."""
 
 from __future__ import annotations
 
@@ -18,21 +18,11 @@ from core.figure_style import (
     shade,
 )
 from core.metrics import MetricSeries
-from core.plots import (
-    Chart,
-    ComparedRun,
-    Curve,
-    Pace,
-    Panel,
-    comparison_panels,
-    draw,
-    ema,
-    learning_curve_panels,
-    learning_curves_png,
-    render_panels,
-    run_chart,
-    series,
-)
+from core.plots.chart import Chart, Curve, Panel, series
+from core.plots.comparison import ComparedRun, Pace, comparison_panels
+from core.plots.drawing import draw, render_panels
+from core.plots.run_chart import learning_curve_panels, learning_curves_png, run_chart
+from core.plots.smoothing import ema
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -80,7 +70,11 @@ def test_render_without_curves_is_an_error() -> None:
 
 
 def test_importing_plots_does_not_load_torch_or_matplotlib() -> None:
-    code = "import sys, core.plots; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    code = (
+        "import sys, core.plots.chart, core.plots.comparison, core.plots.drawing, "
+        "core.plots.run_chart, core.plots.smoothing; "
+        "print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 

@@ -1,4 +1,4 @@
-"""core/cost.py against the real thing: its parameter counts, activation counts, optimizer
+"""core/cost_estimate.py against the real thing: its parameter counts, activation counts, optimizer
 state and stored points equal what the modules, optimizers and engine of worker/ make."""
 
 from __future__ import annotations
@@ -9,7 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from core.cost import EVALUATION_BATCH_SIZE, MODEL_SHAPES, estimate_cost, optimizer_state_tensors
+from core.cost_estimate import (
+    EVALUATION_BATCH_SIZE,
+    MODEL_SHAPES,
+    estimate_cost,
+    optimizer_state_tensors,
+)
 from core.spec import DATASET_VARIANTS, OPTIMIZER_VARIANTS, ExperimentSpec, variant_name
 from worker.datasets import load_dataset
 from worker.engine import run_experiment

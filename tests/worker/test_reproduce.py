@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from core import plots
 from core.figure_style import OPTIMIZER_LINES, SHADES, shade
 from core.metrics import MetricPoint
-from worker.engine import RunResult
+from core.plots import chart, drawing
 from worker.reproduce import PUBLISHED, CellRun, table1_configs, table1_figures
+from worker.run_result import RunResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,13 +47,13 @@ def test_table1_figures_draw_each_optimizer_in_its_line(
     """Adam solid and AdaMax dashed in their colours in all three figures; dropout and the
     models are shades and markers of that line."""
     drawn: dict[str, Figure] = {}
-    real_render = plots.render
+    real_render = drawing.render
 
-    def capture(chart: plots.Chart, **kwargs: Any) -> bytes:
-        drawn[chart.title] = plots.draw(chart)
-        return real_render(chart, **kwargs)
+    def capture(figure: chart.Chart, **kwargs: Any) -> bytes:
+        drawn[figure.title] = drawing.draw(figure)
+        return real_render(figure, **kwargs)
 
-    monkeypatch.setattr(plots, "render", capture)
+    monkeypatch.setattr(drawing, "render", capture)
     runs = []
     for config in table1_configs():
         points = [
