@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
+from core.store.cancel import request_cancel
 from core.store.checkpoints import CheckpointFile, sync_checkpoints
 from core.store.experiments import (
     ExperimentFilters,
@@ -23,13 +24,7 @@ from core.store.experiments import (
     get_experiment,
     list_experiments,
 )
-from core.store.lifecycle import (
-    Claim,
-    claim_experiment,
-    finish_experiment,
-    record_heartbeat,
-    request_cancel,
-)
+from core.store.lifecycle import Claim, claim_experiment, finish_experiment, record_heartbeat
 from core.store.manage import (
     ExperimentEdit,
     delete_experiment,
