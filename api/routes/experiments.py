@@ -42,14 +42,13 @@ from core.settings import settings
 from core.store.cancel import CancelOutcome, request_cancel
 from core.store.checkpoints import list_checkpoints
 from core.store.experiments import (
-    ExperimentFilters,
     IdempotencyConflictError,
     TenantLimitError,
     create_experiment,
     get_experiment,
-    list_experiments,
 )
 from core.store.lifecycle import mark_dispatch_failed
+from core.store.listing import ExperimentFilters, list_experiments
 from core.store.outage import RETRY_AFTER_S
 from core.store.paging import InvalidCursorError
 

@@ -21,19 +21,14 @@ from core.metrics import MetricPoint, MetricSeries, Progress
 from core.spec import ExperimentSpec
 from core.store.cancel import CancelOutcome, request_cancel
 from core.store.checkpoints import CheckpointFile, list_checkpoints, sync_checkpoints
-from core.store.experiments import (
-    ExperimentFilters,
-    IdempotencyConflictError,
-    create_experiment,
-    get_experiment,
-    list_experiments,
-)
+from core.store.experiments import IdempotencyConflictError, create_experiment, get_experiment
 from core.store.lifecycle import (
     claim_experiment,
     finish_experiment,
     record_heartbeat,
     release_experiment,
 )
+from core.store.listing import ExperimentFilters, list_experiments
 from core.store.metrics import (
     downsample,
     read_curve,
