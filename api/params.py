@@ -20,7 +20,7 @@ from api.schemas import Status
 from core.compare import MAX_COMPARED
 from core.metrics import METRICS
 from core.spec.experiment import MAX_TAGS
-from core.store.experiments import MAX_SEARCH_CHARS, SORT_KEYS, SORT_METRICS, parse_sort
+from core.store.listing import MAX_SEARCH_CHARS, SORT_KEYS, SORT_METRICS, parse_sort
 from core.store.models import BIGINT_MAX
 from core.store.paging import MAX_CURSOR_CHARS
 from core.text import PlainText

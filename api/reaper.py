@@ -26,9 +26,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.celery_app import BrokerUnavailableError, dispatch_experiment
 from core.presence import queue_presence
 from core.settings import settings
-from core.store.lifecycle import ReapReport, fail_unserved_experiments, reap_lost_experiments
 from core.store.models import utc_now
 from core.store.outage import is_store_unavailable
+from core.store.reaping import ReapReport, fail_unserved_experiments, reap_lost_experiments
 from core.store.session import default_engine, ping, session_scope
 
 logger = logging.getLogger(__name__)

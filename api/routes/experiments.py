@@ -39,16 +39,16 @@ from core.cost_limits import CostLimits, check_cost
 from core.presence import QueuePresence, queue_presence
 from core.run_logs import bytes_on_disk
 from core.settings import settings
+from core.store.cancel import CancelOutcome, request_cancel
 from core.store.checkpoints import list_checkpoints
 from core.store.experiments import (
-    ExperimentFilters,
     IdempotencyConflictError,
     TenantLimitError,
     create_experiment,
     get_experiment,
-    list_experiments,
 )
-from core.store.lifecycle import CancelOutcome, mark_dispatch_failed, request_cancel
+from core.store.lifecycle import mark_dispatch_failed
+from core.store.listing import ExperimentFilters, list_experiments
 from core.store.outage import RETRY_AFTER_S
 from core.store.paging import InvalidCursorError
 

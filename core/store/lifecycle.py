@@ -7,7 +7,9 @@
       └─cancel──> cancelled   (a running job is asked to stop through cancel_requested;
                                its finish then records cancelled, whatever the run says)
 
-Every transition is one conditional UPDATE (compare-and-set, ``_transition``), so two
+This module holds the claim, the heartbeat, the finish and the hand-back; the cancel is
+``core.store.cancel``, the reaper's transitions ``core.store.reaping``. Every transition
+is one conditional UPDATE (compare-and-set, ``core.store.transition``), so two
 processes racing for the same row cannot both win: a worker owns a running job through
 ``lease_id``, a fresh id written by its claim; its heartbeats and its final write only
 count while the row still holds that lease. A delivery of a job that is finished,
@@ -18,16 +20,13 @@ reaper safe.
 
 from __future__ import annotations
 
-import enum
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, cast
 
 from sqlalchemy import (
     ColumnElement,
-    CursorResult,
     and_,
     case,
     func,
@@ -49,16 +48,7 @@ from core.store.models import (
     utc_now,
 )
 from core.store.session import serialized_on_sqlite
-
-
-def _transition(session: Session, *conditions: ColumnElement[bool], **values: object) -> bool:
-    """Write ``values`` to the experiment row matching every one of ``conditions`` and
-    commit; returns whether a row matched (at most one: the conditions name an id)."""
-    # An UPDATE gives a CursorResult; Session.execute's stubs say only Result.
-    result = session.execute(update(ExperimentRow).where(*conditions).values(**values))
-    changed = cast(CursorResult[Any], result).rowcount
-    session.commit()
-    return changed == 1
+from core.store.transition import transition
 
 
 @serialized_on_sqlite
@@ -66,7 +56,7 @@ def mark_dispatch_failed(
     *, session: Session, experiment_id: str, reason: str, now: datetime | None = None
 ) -> None:
     """A queued job whose message never reached the broker: failed, with the reason."""
-    _transition(
+    transition(
         session,
         ExperimentRow.id == experiment_id,
         ExperimentRow.status == ExperimentStatus.QUEUED,
@@ -127,7 +117,7 @@ def claim_experiment(
     stale_before = now - timedelta(seconds=heartbeat_timeout_s)
     due = (ExperimentRow.id == experiment_id, _claimable(stale_before))
     lease_id = str(uuid.uuid4())
-    claimed = _transition(
+    claimed = transition(
         session,
         *due,
         ExperimentRow.cancel_requested.is_(False),
@@ -142,14 +132,14 @@ def claim_experiment(
     )
     if not claimed:
         # Due but not to be run: cancelled while its worker was gone, or out of attempts.
-        _transition(
+        transition(
             session,
             *due,
             ExperimentRow.cancel_requested.is_(True),
             status=ExperimentStatus.CANCELLED,
             finished_at=now,
         )
-        _transition(
+        transition(
             session,
             *due,
             ExperimentRow.attempts >= max_attempts,
@@ -190,7 +180,7 @@ def record_heartbeat(
     values: dict[str, object] = {"heartbeat_at": now or utc_now()}
     if progress is not None:
         values |= _progress_values(progress)
-    held = _transition(session, *_leased(experiment_id, lease_id), **values)
+    held = transition(session, *_leased(experiment_id, lease_id), **values)
     cancel_requested = session.scalar(
         select(ExperimentRow.cancel_requested).where(ExperimentRow.id == experiment_id)
     )
@@ -203,7 +193,7 @@ def record_environment(
 ) -> bool:
     """Keep the reproducibility record of the run that holds ``lease_id`` (written when
     the run starts, again by each resumed delivery: a resume may run elsewhere)."""
-    return _transition(
+    return transition(
         session,
         *_leased(experiment_id, lease_id),
         environment=environment.model_dump(mode="json"),
@@ -330,7 +320,7 @@ def release_experiment(
         values |= {
             key: value for key, value in _progress_values(progress).items() if key != "eta_s"
         }
-    return _transition(session, *_leased(experiment_id, lease_id), **values)
+    return transition(session, *_leased(experiment_id, lease_id), **values)
 
 
 def _json_safe(value: object) -> object:
@@ -344,196 +334,3 @@ def _json_safe(value: object) -> object:
         sequence = cast("list[object] | tuple[object, ...]", value)
         return [_json_safe(item) for item in sequence]
     return value
-
-
-# --- cancelling -------------------------------------------------------------------------------
-
-
-class CancelOutcome(enum.StrEnum):
-    """What a cancel request found, and so what it answers. A repeat answers the same as
-    long as the job is in the same state: a cancelled job is CANCELLED to every request,
-    a running one STOPPING to every request until it has stopped (then CANCELLED)."""
-
-    CANCELLED = "cancelled"
-    """It is cancelled: it was queued and is cancelled now, never to start, or an earlier
-    cancel already ended it."""
-    STOPPING = "stopping"
-    """It is running and asked to stop: its worker sees the request at its next heartbeat
-    and stops; however the run ends, it is recorded as cancelled."""
-    FINISHED = "finished"
-    """It had already succeeded or failed; nothing to cancel."""
-    NOT_FOUND = "not_found"
-
-
-@serialized_on_sqlite
-def request_cancel(
-    *, session: Session, experiment_id: str, tenant_id: str | None, now: datetime | None = None
-) -> CancelOutcome:
-    """Cancel a queued job at once, or ask a running one to stop; another tenant's job is
-    NOT_FOUND.
-
-    One UPDATE does it (a queued row becomes cancelled, a running one gets
-    ``cancel_requested``), so racing cancels, claims and finishes of the same job are
-    ordered by the database: a claim never starts a job cancelled while queued, and a
-    finish after a STOPPING answer records cancelled (``finish_experiment``)."""
-    this_one = (
-        (ExperimentRow.id == experiment_id,)
-        if tenant_id is None
-        else (ExperimentRow.id == experiment_id, ExperimentRow.tenant_id == tenant_id)
-    )
-    queued = ExperimentRow.status == ExperimentStatus.QUEUED
-    result = session.execute(
-        update(ExperimentRow)
-        .where(
-            *this_one,
-            ExperimentRow.status.in_([ExperimentStatus.QUEUED, ExperimentStatus.RUNNING]),
-        )
-        .values(
-            cancel_requested=True,
-            # SET expressions read the row as it was: a queued row ends here.
-            status=case(
-                (queued, literal(ExperimentStatus.CANCELLED.value)), else_=ExperimentRow.status
-            ),
-            finished_at=case(
-                (queued, literal(now or utc_now(), UtcDateTime())),
-                else_=ExperimentRow.finished_at,
-            ),
-            error=case((queued, literal(CANCELLED_ERROR)), else_=ExperimentRow.error),
-        )
-        .returning(ExperimentRow.status)
-    )
-    changed = result.scalar_one_or_none()
-    session.commit()
-    if changed is None:  # not queued nor running: say what it is
-        changed = session.scalar(select(ExperimentRow.status).where(*this_one))
-        session.commit()
-    if changed is None:
-        return CancelOutcome.NOT_FOUND
-    if changed == ExperimentStatus.CANCELLED:
-        return CancelOutcome.CANCELLED
-    if changed == ExperimentStatus.RUNNING:
-        return CancelOutcome.STOPPING
-    return CancelOutcome.FINISHED
-
-
-# --- the reaper -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReapReport:
-    requeued: list[str] = field(default_factory=list[str])
-    failed: list[str] = field(default_factory=list[str])
-    cancelled: list[str] = field(default_factory=list[str])
-
-
-@serialized_on_sqlite
-def reap_lost_experiments(
-    *,
-    session: Session,
-    heartbeat_timeout_s: float,
-    max_attempts: int,
-    dispatch: Callable[[str, str], None],
-    now: datetime | None = None,
-) -> ReapReport:
-    """Requeue each running job whose heartbeat is older than ``heartbeat_timeout_s`` (its
-    worker was killed, lost its machine, or hangs), or fail it once it has used
-    ``max_attempts``, or mark it cancelled if a cancel was asked for; returns what it did.
-
-    ``dispatch(experiment_id, queue)`` sends the job's message. It is called BEFORE the row
-    goes back to queued: a stale running job is already claimable, so a message consumed
-    at once finds it; and if sending fails, the row stays stale and the next sweep tries
-    again, where the other order could leave a queued row with no message.
-    """
-    now = now or utc_now()
-    stale_before = now - timedelta(seconds=heartbeat_timeout_s)
-    lost = session.execute(
-        select(
-            ExperimentRow.id,
-            ExperimentRow.queue,
-            ExperimentRow.lease_id,
-            ExperimentRow.attempts,
-            ExperimentRow.cancel_requested,
-        ).where(
-            ExperimentRow.status == ExperimentStatus.RUNNING,
-            ExperimentRow.heartbeat_at < stale_before,
-        )
-    ).all()
-    session.commit()
-    report = ReapReport()
-    for job in lost:
-        still_lost = (
-            ExperimentRow.id == job.id,
-            ExperimentRow.status == ExperimentStatus.RUNNING,
-            ExperimentRow.lease_id == job.lease_id,
-            ExperimentRow.heartbeat_at < stale_before,
-        )
-        if job.cancel_requested:  # asked to stop, then its worker vanished: done
-            if _transition(
-                session, *still_lost, status=ExperimentStatus.CANCELLED, finished_at=now
-            ):
-                report.cancelled.append(job.id)
-        elif job.attempts >= max_attempts:
-            if _transition(
-                session,
-                *still_lost,
-                status=ExperimentStatus.FAILED,
-                finished_at=now,
-                error=f"gave up after {job.attempts} attempts: its worker stopped sending "
-                f"heartbeats for more than {heartbeat_timeout_s:g} s each time "
-                "(killed, or out of memory?)",
-            ):
-                report.failed.append(job.id)
-        else:
-            dispatch(job.id, job.queue)
-            if _transition(
-                session,
-                *still_lost,
-                status=ExperimentStatus.QUEUED,
-                lease_id=None,
-                worker=None,
-                eta_s=None,
-                error=f"requeued: worker lost (no heartbeat for more than "
-                f"{heartbeat_timeout_s:g} s) on attempt {job.attempts}",
-            ):
-                report.requeued.append(job.id)
-    return report
-
-
-@serialized_on_sqlite
-def fail_unserved_experiments(
-    *,
-    session: Session,
-    queue: str,
-    unserved_since: datetime,
-    timeout_s: float,
-    now: datetime | None = None,
-) -> list[str]:
-    """Fail the queued jobs of ``queue`` that have waited more than ``timeout_s`` while no
-    worker consumed it: since ``unserved_since`` (when the queue lost its last worker, or
-    later) or since they were queued, whichever is later. Returns their ids; the error
-    names the queue and the setting."""
-    now = now or utc_now()
-    cutoff = now - timedelta(seconds=timeout_s)
-    if unserved_since >= cutoff:
-        return []
-    since = unserved_since.strftime("%Y-%m-%d %H:%M:%S UTC")
-    result = session.execute(
-        update(ExperimentRow)
-        .where(
-            ExperimentRow.status == ExperimentStatus.QUEUED,
-            ExperimentRow.queue == queue,
-            ExperimentRow.created_at < cutoff,
-        )
-        .values(
-            status=ExperimentStatus.FAILED,
-            finished_at=now,
-            error=f"no worker for queue {queue!r}: none has consumed it since {since}, and "
-            f"the job waited longer than ADAMLAB_NO_WORKER_TIMEOUT_S ({timeout_s:g} s); start one "
-            f"(adamlab worker --queues {queue}) and submit again"
-            + (", or submit with device 'cpu'" if queue == "gpu" else ""),
-        )
-        .returning(ExperimentRow.id)
-    )
-    failed = list(result.scalars())
-    session.commit()
-    return failed

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import create_engine, text, update
 
 from core.spec import ExperimentSpec
+from core.store.cancel import request_cancel
 from core.store.experiments import TenantLimitError, create_experiment, get_experiment
-from core.store.lifecycle import claim_experiment, request_cancel
+from core.store.lifecycle import claim_experiment
 from core.store.migrate import alembic_config, upgrade_to_head
 from core.store.models import DEFAULT_TENANT_ID, ExperimentRow
 from core.store.session import make_engine, make_session_factory

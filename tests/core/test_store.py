@@ -19,24 +19,16 @@ from sqlalchemy import update
 
 from core.metrics import MetricPoint, MetricSeries, Progress
 from core.spec import ExperimentSpec
+from core.store.cancel import CancelOutcome, request_cancel
 from core.store.checkpoints import CheckpointFile, list_checkpoints, sync_checkpoints
-from core.store.experiments import (
-    ExperimentFilters,
-    IdempotencyConflictError,
-    create_experiment,
-    get_experiment,
-    list_experiments,
-)
+from core.store.experiments import IdempotencyConflictError, create_experiment, get_experiment
 from core.store.lifecycle import (
-    CancelOutcome,
     claim_experiment,
-    fail_unserved_experiments,
     finish_experiment,
-    reap_lost_experiments,
     record_heartbeat,
     release_experiment,
-    request_cancel,
 )
+from core.store.listing import ExperimentFilters, list_experiments
 from core.store.metrics import (
     downsample,
     read_curve,
@@ -46,6 +38,7 @@ from core.store.metrics import (
 from core.store.migrate import upgrade_to_head
 from core.store.models import DEFAULT_TENANT_ID, Base, ExperimentRow, ExperimentStatus
 from core.store.paging import InvalidCursorError
+from core.store.reaping import fail_unserved_experiments, reap_lost_experiments
 from tests.factories import digits_body
 from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
 from tests.support.store import Store, open_store

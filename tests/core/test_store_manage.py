@@ -16,20 +16,11 @@ from sqlalchemy.exc import IntegrityError
 
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
+from core.store.cancel import request_cancel
 from core.store.checkpoints import CheckpointFile, sync_checkpoints
-from core.store.experiments import (
-    ExperimentFilters,
-    create_experiment,
-    get_experiment,
-    list_experiments,
-)
-from core.store.lifecycle import (
-    Claim,
-    claim_experiment,
-    finish_experiment,
-    record_heartbeat,
-    request_cancel,
-)
+from core.store.experiments import create_experiment, get_experiment
+from core.store.lifecycle import Claim, claim_experiment, finish_experiment, record_heartbeat
+from core.store.listing import ExperimentFilters, list_experiments
 from core.store.manage import (
     ExperimentEdit,
     delete_experiment,

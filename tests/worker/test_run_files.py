@@ -15,9 +15,9 @@ import pytest
 from core.run_logs import read_log_tail, run_log_path
 from core.settings import Settings
 from core.spec import ExperimentSpec
+from core.store.cancel import request_cancel
 from core.store.checkpoints import list_checkpoints
 from core.store.experiments import create_experiment, get_experiment
-from core.store.lifecycle import request_cancel
 from core.store.migrate import upgrade_to_head
 from core.store.models import DEFAULT_TENANT_ID
 from tests.factories import digits_body, diverging_body, per_example_body

@@ -17,9 +17,10 @@ from sqlalchemy import update
 from core.metrics import MetricPoint
 from core.settings import Settings
 from core.spec import ExperimentSpec
+from core.store.cancel import request_cancel
 from core.store.checkpoints import list_checkpoints
 from core.store.experiments import create_experiment, get_experiment
-from core.store.lifecycle import claim_experiment, request_cancel
+from core.store.lifecycle import claim_experiment
 from core.store.metrics import metric_names, read_curve
 from core.store.migrate import upgrade_to_head
 from core.store.models import DEFAULT_TENANT_ID, ExperimentRow, utc_now

@@ -1,0 +1,82 @@
+"""Cancelling an experiment: one UPDATE that cancels a queued job at once or asks a
+running one to stop (its finish then records cancelled, ``lifecycle.finish_experiment``);
+a repeat answers the same while the job is in the same state."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import case, literal, select, update
+from sqlalchemy.orm import Session
+
+from core.store.lifecycle import CANCELLED_ERROR
+from core.store.models import ExperimentRow, ExperimentStatus, UtcDateTime, utc_now
+from core.store.session import serialized_on_sqlite
+
+
+class CancelOutcome(enum.StrEnum):
+    """What a cancel request found, and so what it answers. A repeat answers the same as
+    long as the job is in the same state: a cancelled job is CANCELLED to every request,
+    a running one STOPPING to every request until it has stopped (then CANCELLED)."""
+
+    CANCELLED = "cancelled"
+    """It is cancelled: it was queued and is cancelled now, never to start, or an earlier
+    cancel already ended it."""
+    STOPPING = "stopping"
+    """It is running and asked to stop: its worker sees the request at its next heartbeat
+    and stops; however the run ends, it is recorded as cancelled."""
+    FINISHED = "finished"
+    """It had already succeeded or failed; nothing to cancel."""
+    NOT_FOUND = "not_found"
+
+
+@serialized_on_sqlite
+def request_cancel(
+    *, session: Session, experiment_id: str, tenant_id: str | None, now: datetime | None = None
+) -> CancelOutcome:
+    """Cancel a queued job at once, or ask a running one to stop; another tenant's job is
+    NOT_FOUND.
+
+    One UPDATE does it (a queued row becomes cancelled, a running one gets
+    ``cancel_requested``), so racing cancels, claims and finishes of the same job are
+    ordered by the database: a claim never starts a job cancelled while queued, and a
+    finish after a STOPPING answer records cancelled (``finish_experiment``)."""
+    this_one = (
+        (ExperimentRow.id == experiment_id,)
+        if tenant_id is None
+        else (ExperimentRow.id == experiment_id, ExperimentRow.tenant_id == tenant_id)
+    )
+    queued = ExperimentRow.status == ExperimentStatus.QUEUED
+    result = session.execute(
+        update(ExperimentRow)
+        .where(
+            *this_one,
+            ExperimentRow.status.in_([ExperimentStatus.QUEUED, ExperimentStatus.RUNNING]),
+        )
+        .values(
+            cancel_requested=True,
+            # SET expressions read the row as it was: a queued row ends here.
+            status=case(
+                (queued, literal(ExperimentStatus.CANCELLED.value)), else_=ExperimentRow.status
+            ),
+            finished_at=case(
+                (queued, literal(now or utc_now(), UtcDateTime())),
+                else_=ExperimentRow.finished_at,
+            ),
+            error=case((queued, literal(CANCELLED_ERROR)), else_=ExperimentRow.error),
+        )
+        .returning(ExperimentRow.status)
+    )
+    changed = result.scalar_one_or_none()
+    session.commit()
+    if changed is None:  # not queued nor running: say what it is
+        changed = session.scalar(select(ExperimentRow.status).where(*this_one))
+        session.commit()
+    if changed is None:
+        return CancelOutcome.NOT_FOUND
+    if changed == ExperimentStatus.CANCELLED:
+        return CancelOutcome.CANCELLED
+    if changed == ExperimentStatus.RUNNING:
+        return CancelOutcome.STOPPING
+    return CancelOutcome.FINISHED
