@@ -9,6 +9,7 @@ One job per module:
 - ``service``: the API and Celery workers as processes, and a keyed API beside them.
 - ``client``: submitting experiments and polling them over HTTP.
 - ``store``: the store's engine and sessions in this process.
+- ``task``: the experiment task's function run in this process, on such a store.
 - ``threads``: one intra-op torch thread for the tests that train.
 - ``fixtures``: the pytest fixtures over the above (a plugin, see tests/conftest.py).
 """
