@@ -4,7 +4,6 @@ listing, metric points, checkpoints."""
 from __future__ import annotations
 
 import math
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +43,7 @@ from core.store.metrics import (
 from core.store.models import DEFAULT_TENANT_ID, Base, ExperimentRow, ExperimentStatus
 from core.store.paging import InvalidCursorError
 from tests.factories import digits_body
+from tests.support.concurrency import at_once
 from tests.support.store import Store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -371,18 +371,7 @@ def test_repeated_cancels_answer_the_same(store: Store) -> None:
 
 def test_simultaneous_cancels_of_a_queued_job_answer_the_same(store: Store) -> None:
     experiment_id = new_experiment(store)
-    start = threading.Barrier(4)
-    answers: list[CancelOutcome] = []
-
-    def cancel_at_once() -> None:
-        start.wait(timeout=10)
-        answers.append(cancel(store, experiment_id))
-
-    threads = [threading.Thread(target=cancel_at_once) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    answers = at_once([lambda: cancel(store, experiment_id)] * 4)
     assert answers == [CancelOutcome.CANCELLED] * 4
 
 

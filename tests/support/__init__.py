@@ -12,5 +12,6 @@ One job per module:
 - ``store``: the store's engine and sessions in this process.
 - ``task``: the experiment task's function run in this process, on such a store.
 - ``threads``: one intra-op torch thread for the tests that train.
+- ``concurrency``: calls made at the same moment, for the tests of races.
 - ``fixtures``: the pytest fixtures over the above (a plugin, see tests/conftest.py).
 """
