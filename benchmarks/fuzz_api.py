@@ -38,7 +38,7 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from adamlab.processes import free_port, start_child, stop_child, wait_until  # noqa: E402
+from benchmarks._common import adamlab_serve, serve_env  # noqa: E402
 from tests.support.fuzz import FuzzReport, fuzz  # noqa: E402
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432"
@@ -86,8 +86,7 @@ def postgres_database(server_url: str) -> Iterator[str]:
 def keyed_service(state: Path, database_url: str | None) -> Iterator[tuple[str, str]]:
     """``adamlab serve`` on ``state`` (SQLite there when ``database_url`` is None), with
     one API key made before it starts, so that it requires keys; (its URL, the key)."""
-    port = free_port()
-    env = {"ADAMLAB_TORCH_THREADS": "1"} | dict(os.environ) | {"ADAMLAB_STATE_DIR": str(state)}
+    env = serve_env(state)
     for variable in ("REDIS_URL", "ADAMLAB_AUTH", "ADAMLAB_MAX_ACTIVE_PER_TENANT"):
         env.pop(variable, None)
     env.pop("DATABASE_URL", None)
@@ -95,24 +94,8 @@ def keyed_service(state: Path, database_url: str | None) -> Iterator[tuple[str, 
         env["DATABASE_URL"] = database_url
     _command(["migrate"], env)
     key = _command(["keys", "create", "--tenant", "fuzz"], env)
-    base_url = f"http://127.0.0.1:{port}"
-    with (state / "serve.log").open("wb") as log:
-        argv = [sys.executable, "-m", "adamlab.cli", "serve", "--port", str(port)]
-        serve = start_child(argv, env=env, cwd=REPO_ROOT, output=log)
-        try:
-
-            def ready() -> bool:
-                if serve.poll() is not None:
-                    raise RuntimeError(f"adamlab serve exited; see {state / 'serve.log'}")
-                try:
-                    return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
-            yield base_url, key
-        finally:
-            stop_child(serve)
+    with adamlab_serve(env) as base_url:
+        yield base_url, key
 
 
 def prepared_experiments(client: httpx.Client) -> list[str]:

@@ -22,15 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
-import os
 import random
-import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +34,7 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from adamlab.processes import free_port, start_child, stop_child, wait_until  # noqa: E402
+from benchmarks._common import latency_summary, report, service  # noqa: E402
 
 PARKED = {
     "name": "load-submit",
@@ -68,22 +62,6 @@ QUICK = {
 }
 CURVE_POINTS = 10_000
 FINISHED = ("succeeded", "failed", "cancelled")
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))]
-
-
-def summary(values_s: list[float]) -> dict[str, float]:
-    ms = [value * 1000 for value in values_s]
-    return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ms), 1),
-        "p99_ms": round(percentile(ms, 0.99), 1),
-        "max_ms": round(max(ms), 1),
-    }
 
 
 async def submit_latency(
@@ -117,7 +95,7 @@ async def submit_latency(
         wall = time.perf_counter() - wall
         for experiment_id in ids:  # they wait in the gpu queue; do not leave them there
             await client.post(f"/v1/experiments/{experiment_id}/cancel")
-    return summary(latencies) | {
+    return latency_summary(latencies) | {
         "clients": clients,
         "interval_s": interval_s,
         "throughput_per_s": round(len(latencies) / wall, 1),
@@ -154,7 +132,7 @@ def curve_read_latency(client: httpx.Client, *, repeats: int) -> dict[str, Any]:
             response = client.get(path, params=params)
             latencies.append(time.perf_counter() - started)
             response.raise_for_status()
-        results[label] = summary(latencies)
+        results[label] = latency_summary(latencies)
     return {"points": points} | results
 
 
@@ -183,7 +161,7 @@ def queue_to_start_latency(client: httpx.Client, *, samples: int) -> dict[str, A
             ).total_seconds()
         )
         time.sleep(0.5)  # let the worker go idle again
-    return {"server": summary(server_s), "client_observed": summary(client_s)}
+    return {"server": latency_summary(server_s), "client_observed": latency_summary(client_s)}
 
 
 def run(base_url: str, *, clients: int, per_client: int, repeats: int, samples: int) -> dict:
@@ -204,31 +182,6 @@ def run(base_url: str, *, clients: int, per_client: int, repeats: int, samples: 
     }
 
 
-@contextlib.contextmanager
-def embedded_service(state: str) -> Iterator[str]:
-    """``adamlab serve`` on a free port with ``state`` as its state folder; its URL."""
-    port = free_port()
-    # One torch thread per worker: tiny models on a shared machine (ADAMLAB_TORCH_THREADS);
-    # set it in the environment to override.
-    env = {"ADAMLAB_TORCH_THREADS": "1"} | dict(os.environ) | {"ADAMLAB_STATE_DIR": state}
-    argv = [sys.executable, "-m", "adamlab.cli", "serve", "--port", str(port)]
-    base_url = f"http://127.0.0.1:{port}"
-    with Path(state, "serve.log").open("wb") as log:
-        serve = start_child(argv, env=env, cwd=REPO_ROOT, output=log)
-        try:
-
-            def ready() -> bool:
-                try:
-                    return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
-            yield base_url
-        finally:
-            stop_child(serve)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", help="base URL of a running service (default: start one)")
@@ -239,11 +192,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    with contextlib.ExitStack() as stack:
-        base_url = args.server
-        if base_url is None:
-            state = stack.enter_context(tempfile.TemporaryDirectory(prefix="adamlab-load-"))
-            base_url = stack.enter_context(embedded_service(state))
+    with service(args.server, state_prefix="adamlab-load-") as base_url:
         figures = run(
             base_url,
             clients=args.clients,
@@ -251,9 +200,7 @@ def main() -> int:
             repeats=args.repeats,
             samples=args.samples,
         )
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    report(figures, args.json)
     return 0
 
 

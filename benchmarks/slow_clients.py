@@ -18,14 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import multiprocessing
-import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
@@ -37,13 +33,7 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from adamlab.processes import free_port, start_child, stop_child, wait_until  # noqa: E402
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))]
+from benchmarks._common import latency_summary, report, service  # noqa: E402
 
 
 async def slow_client(host: str, port: int, *, trickle_s: float) -> dict[str, Any]:
@@ -95,16 +85,7 @@ def normal_requests(base_url: str, done: EventType, results: Queue[dict[str, Any
             if key is not None:
                 failures[key] = failures.get(key, 0) + 1
             time.sleep(0.01)
-    ms = [value * 1000 for value in latencies]
-    results.put(
-        {
-            "n": len(ms),
-            "failures": failures,
-            "p50_ms": round(statistics.median(ms), 1),
-            "p99_ms": round(percentile(ms, 0.99), 1),
-            "max_ms": round(max(ms), 1),
-        }
-    )
+    results.put(latency_summary(latencies) | {"failures": failures})
 
 
 async def measure(base_url: str, *, connections: int, trickle_s: float) -> dict[str, Any]:
@@ -140,29 +121,6 @@ async def measure(base_url: str, *, connections: int, trickle_s: float) -> dict[
     }
 
 
-@contextlib.contextmanager
-def served(state: str) -> Iterator[str]:
-    """``adamlab serve`` on a free port with ``state`` as its state folder; its URL."""
-    port = free_port()
-    env = {"ADAMLAB_TORCH_THREADS": "1"} | dict(os.environ) | {"ADAMLAB_STATE_DIR": state}
-    argv = [sys.executable, "-m", "adamlab.cli", "serve", "--port", str(port)]
-    base_url = f"http://127.0.0.1:{port}"
-    with Path(state, "serve.log").open("wb") as log:
-        serve = start_child(argv, env=env, cwd=REPO_ROOT, output=log)
-        try:
-
-            def ready() -> bool:
-                try:
-                    return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
-            yield base_url
-        finally:
-            stop_child(serve)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", help="base URL of a running service (default: start one)")
@@ -172,17 +130,11 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    with contextlib.ExitStack() as stack:
-        base_url = args.server
-        if base_url is None:
-            state = stack.enter_context(tempfile.TemporaryDirectory(prefix="adamlab-slow-"))
-            base_url = stack.enter_context(served(state))
+    with service(args.server, state_prefix="adamlab-slow-") as base_url:
         figures = asyncio.run(
             measure(base_url, connections=args.connections, trickle_s=args.trickle_s)
         )
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    report(figures, args.json)
     return 0
 
 

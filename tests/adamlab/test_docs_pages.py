@@ -5,7 +5,6 @@ pages cannot lean on a CDN; a screenshot of each is taken and must not be blank.
 from __future__ import annotations
 
 import io
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,10 +15,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, Route
 
-from adamlab.processes import free_port, start_child, stop_child, wait_until
 from tests.support.browser import headless_chromium
-from tests.support.env import REPO_ROOT, base_env
-from tests.support.processes import adamlab_executable
+from tests.support.env import base_env
+from tests.support.serve import adamlab_serve
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
@@ -28,30 +26,9 @@ pytestmark = [pytest.mark.service, pytest.mark.slow]
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`adamlab serve` with nothing configured (SQLite and a private Redis); its base URL."""
     root = tmp_path_factory.mktemp("serve-docs")
-    port = free_port()
     env = base_env(ADAMLAB_STATE_DIR=str(root / "state"), ADAMLAB_TORCH_THREADS="1")
-    log_path = root / "serve.log"
-    with log_path.open("wb") as log:
-        serve = start_child(
-            [adamlab_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=REPO_ROOT,
-            output=log,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            assert serve.poll() is None, log_path.read_text()
-            try:
-                return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        try:
-            wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
-            yield base_url
-        finally:
-            stop_child(serve, first_signal=signal.SIGINT)
+    with adamlab_serve(env=env, log_path=root / "serve.log") as serve:
+        yield serve.base_url
 
 
 def open_offline(page: Page, base_url: str) -> list[str]:

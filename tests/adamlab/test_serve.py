@@ -4,7 +4,6 @@ ADAMLAB_AUTH=disabled is tested in tests/api/test_auth_disabled.py."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -13,13 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adamlab.processes import free_port, start_child, stop_child, wait_until
+from adamlab.processes import free_port
 from core.auth_policy import AuthRefusedError, choose_auth
 from core.store.migrate import upgrade_to_head
 from core.store.session import make_engine, make_session_factory
 from core.store.tenants import create_api_key
-from tests.support.env import REPO_ROOT, base_env
-from tests.support.processes import adamlab_executable, run_to_end
+from tests.support.env import base_env
+from tests.support.processes import run_to_end
+from tests.support.serve import adamlab_serve, serve_argv
 
 # --- the rule ---------------------------------------------------------------------------------
 
@@ -64,10 +64,6 @@ def test_serve_refuses_to_open_the_api_beyond_loopback_without_keys(
 # --- the command ------------------------------------------------------------------------------
 
 
-def serve_argv(host: str, port: int) -> list[str]:
-    return [adamlab_executable(), "serve", "--host", host, "--port", str(port)]
-
-
 @pytest.mark.parametrize(
     ("extra_env", "names"),
     [({}, "the store has none"), ({"ADAMLAB_AUTH": "disabled"}, "ADAMLAB_AUTH=disabled")],
@@ -102,66 +98,35 @@ def test_serve_requires_keys_once_the_store_has_one(
     tmp_path: Path, store_with_a_key: tuple[Path, str]
 ) -> None:
     state_dir, key = store_with_a_key
-    port = free_port()
-    log_path = tmp_path / "serve.log"
     env = base_env(ADAMLAB_STATE_DIR=str(state_dir), ADAMLAB_TORCH_THREADS="1")
-    with log_path.open("wb") as log:
-        serve = start_child(serve_argv("127.0.0.1", port), env=env, cwd=REPO_ROOT, output=log)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-
-            def ready() -> bool:
-                assert serve.poll() is None, log_path.read_text()
-                try:
-                    return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
-            assert "API keys are required (1 active" in log_path.read_text()
-            anonymous = httpx.get(f"{base_url}/v1/experiments", timeout=10)
-            assert anonymous.status_code == 401
-            assert anonymous.headers["www-authenticate"].startswith("Bearer")
-            keyed = httpx.get(
-                f"{base_url}/v1/experiments",
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=10,
-            )
-            assert keyed.status_code == 200, keyed.text
-        finally:
-            stop_child(serve, first_signal=signal.SIGINT)
+    with adamlab_serve(env=env, log_path=tmp_path / "serve.log") as serve:
+        assert "API keys are required (1 active" in serve.log()
+        anonymous = httpx.get(f"{serve.base_url}/v1/experiments", timeout=10)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        keyed = httpx.get(
+            f"{serve.base_url}/v1/experiments",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert keyed.status_code == 200, keyed.text
 
 
 @pytest.mark.service
 @pytest.mark.slow
 def test_serve_closes_a_silent_connection_after_the_header_timeout(tmp_path: Path) -> None:
-    port = free_port()
-    log_path = tmp_path / "serve.log"
     env = base_env(
         ADAMLAB_STATE_DIR=str(tmp_path / "state"),
         ADAMLAB_TORCH_THREADS="1",
         ADAMLAB_HTTP_HEADER_TIMEOUT_S="1",
     )
-    with log_path.open("wb") as log:
-        serve = start_child(serve_argv("127.0.0.1", port), env=env, cwd=REPO_ROOT, output=log)
-        try:
-
-            def ready() -> bool:
-                assert serve.poll() is None, log_path.read_text()
-                try:
-                    return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).is_success
-                except httpx.TransportError:
-                    return False
-
-            wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
-                opened = time.monotonic()
-                silent.sendall(b"GET /healthz HTTP/1.1\r\n")  # and never the rest
-                answer = b""
-                while chunk := silent.recv(65536):
-                    answer += chunk
-                closed_after_s = time.monotonic() - opened
-            assert answer.startswith(b"HTTP/1.1 408 "), answer
-            assert 0.9 <= closed_after_s < 5, closed_after_s
-        finally:
-            stop_child(serve, first_signal=signal.SIGINT)
+    with adamlab_serve(env=env, log_path=tmp_path / "serve.log") as serve:
+        with socket.create_connection(("127.0.0.1", serve.port), timeout=10) as silent:
+            opened = time.monotonic()
+            silent.sendall(b"GET /healthz HTTP/1.1\r\n")  # and never the rest
+            answer = b""
+            while chunk := silent.recv(65536):
+                answer += chunk
+            closed_after_s = time.monotonic() - opened
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert 0.9 <= closed_after_s < 5, closed_after_s

@@ -4,7 +4,6 @@ simultaneous cancel gets the same answer as the first."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.factories import digits_body
 from tests.support.client import finished, poll_experiment, submitted_id
+from tests.support.concurrency import at_once
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
@@ -29,18 +29,9 @@ JOBS = 8
 def cancel_at_once(base_url: str, experiment_id: str, times: int = 2) -> list[httpx.Response]:
     """``times`` cancels of the experiment sent at the same moment, one client each."""
     clients = [httpx.Client(base_url=base_url, timeout=30.0) for _ in range(times)]
-    start = threading.Barrier(times)
-    answers: list[httpx.Response] = []
-
-    def cancel(own: httpx.Client) -> None:
-        start.wait(timeout=10)
-        answers.append(own.post(f"/v1/experiments/{experiment_id}/cancel"))
-
-    threads = [threading.Thread(target=cancel, args=(own,)) for own in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    answers = at_once(
+        [lambda own=own: own.post(f"/v1/experiments/{experiment_id}/cancel") for own in clients]
+    )
     for own in clients:
         own.close()
     assert len(answers) == times

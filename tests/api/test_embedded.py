@@ -12,12 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adamlab.processes import free_port, start_child, stop_child, wait_until
+from adamlab.processes import wait_until
 from core.store.migrate import head_revision
 from tests.factories import digits_body
 from tests.support.client import finished, poll_experiment
-from tests.support.env import REPO_ROOT, base_env
+from tests.support.env import base_env
 from tests.support.processes import adamlab_executable
+from tests.support.serve import adamlab_serve
 
 pytestmark = [
     pytest.mark.service,
@@ -56,54 +57,39 @@ def alive(pid: int) -> bool:
 def test_serve_with_nothing_configured_runs_an_experiment_and_stops_cleanly(
     tmp_path: Path,
 ) -> None:
-    port = free_port()
     state_dir = tmp_path / "state"
     # Only the state folder is given; ADAMLAB_TORCH_THREADS=1 for this shared machine.
     env = base_env(ADAMLAB_STATE_DIR=str(state_dir), ADAMLAB_TORCH_THREADS="1")
     assert "REDIS_URL" not in env and "DATABASE_URL" not in env
-    log = (tmp_path / "serve.log").open("wb")
-    argv = [adamlab_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    serve = start_child(argv, env=env, cwd=REPO_ROOT, output=log)
     children: set[int] = set()
     try:
-        base_url = f"http://127.0.0.1:{port}"
+        with adamlab_serve(env=env, log_path=tmp_path / "serve.log") as served:
+            with httpx.Client(base_url=served.base_url, timeout=30) as client:
+                created = client.post("/v1/experiments", json=DIGITS)
+                assert created.status_code == 201, created.text
+                done = poll_experiment(client, created.json()["id"], until=finished, timeout_s=90)
+                assert done["status"] == "succeeded", done
+                assert done["final_metrics"]["test_acc"] > 0.8  # 0.87 on this machine
+                curves = client.get(f"/v1/experiments/{done['id']}/metrics").json()["curves"]
+                assert len(curves["test_acc"]["steps"]) == 5
+            assert (state_dir / "adamlab.db").is_file()
+            assert (state_dir / "redis").is_dir()
+            # No key in the store, a loopback host: no keys asked for, and the log says so.
+            assert "API keys are NOT required" in served.log()
 
-        def ready() -> bool:
-            assert serve.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(ready, timeout_s=120, what="adamlab serve answering /readyz")
-        with httpx.Client(base_url=base_url, timeout=30) as client:
-            created = client.post("/v1/experiments", json=DIGITS)
-            assert created.status_code == 201, created.text
-            done = poll_experiment(client, created.json()["id"], until=finished, timeout_s=90)
-            assert done["status"] == "succeeded", done
-            assert done["final_metrics"]["test_acc"] > 0.8  # 0.87 on this machine
-            curves = client.get(f"/v1/experiments/{done['id']}/metrics").json()["curves"]
-            assert len(curves["test_acc"]["steps"]) == 5
-        assert (state_dir / "adamlab.db").is_file()
-        assert (state_dir / "redis").is_dir()
-        # No key in the store, a loopback host: no keys asked for, and the log says so.
-        assert "API keys are NOT required" in (tmp_path / "serve.log").read_text()
-
-        children = descendants(serve.pid)
-        assert len(children) >= 4  # redis-server, worker (main + pool child), uvicorn
-        serve.send_signal(signal.SIGINT)  # what Ctrl-C delivers
-        assert serve.wait(timeout=60) == 0
-        wait_until(
-            lambda: not any(alive(pid) for pid in children),
-            timeout_s=10,
-            what="every child of adamlab serve exiting",
-        )
+            children = descendants(served.process.pid)
+            assert len(children) >= 4  # redis-server, worker (main + pool child), uvicorn
+            served.process.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+            assert served.process.wait(timeout=60) == 0
+            wait_until(
+                lambda: not any(alive(pid) for pid in children),
+                timeout_s=10,
+                what="every child of adamlab serve exiting",
+            )
     finally:
-        stop_child(serve)
         for pid in children:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        log.close()
 
 
 def test_migrate_command_creates_and_keeps_the_schema(tmp_path: Path) -> None:

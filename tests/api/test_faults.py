@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.factories import digits_body, per_example_body
-from tests.support.client import finished, poll_experiment, submitted_id
+from tests.support.client import finished, poll_experiment, poll_until_epoch, submitted_id
 from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
 from tests.support.processes import free_port, stop_child
 from tests.support.redis import start_throwaway_redis
@@ -103,13 +103,7 @@ def curves(client: httpx.Client, experiment_id: str) -> dict[str, Any]:
 def test_clean_worker_restart_resumes_the_job_at_once(faults: FaultService) -> None:
     service, client = faults.service, faults.client
     victim_id = submitted_id(client, RESUMABLE | {"name": "restarted"})
-    running = poll_experiment(
-        client,
-        victim_id,
-        until=lambda e: finished(e) or (e["progress"]["epoch"] or 0) >= 2,
-        timeout_s=120,
-        interval_s=0.05,
-    )
+    running = poll_until_epoch(client, victim_id, 2)
     assert running["status"] == "running", "the run ended before it could be interrupted"
     old = service.worker_named("faultworker1")
 

@@ -20,40 +20,14 @@ from api.params import MAX_FILTER_VALUES, MAX_METRIC_NAMES
 from core.compare import MAX_COMPARED
 from core.spec.experiment import MAX_TAGS
 from core.store.checkpoints import CheckpointFile, sync_checkpoints
-from core.store.migrate import upgrade_to_head
 from core.store.models import BIGINT_MAX, utc_now
 from core.store.paging import encode_cursor
 from core.store.session import make_engine, make_session_factory
 from tests.factories import digits_body
 from tests.support.app import InProcessApi, inprocess_api
-from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
-from tests.support.store import Store, open_store
+from tests.support.store import Store
 
 CONTROL_CHARACTERS = ["\x00", "\x1f", "\x7f", "\n"]
-
-
-@pytest.fixture(scope="module")
-def migrated_postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with (
-        postgres_server(tmp_path_factory.mktemp("pgdata")) as admin_url,
-        postgres_database(admin_url, f"{POSTGRES_TEST_DATABASE}_input", migrated=True) as url,
-    ):
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        upgrade_to_head(url)
-        return url
-    return request.getfixturevalue("migrated_postgres_url")
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -395,11 +369,11 @@ TIMEOUT_S = 0.5
 
 
 @pytest.fixture
-def impatient_store(store_url: str) -> Iterator[Store]:
+def impatient_store(each_store_url: str) -> Iterator[Store]:
     """The test's store on an engine whose statements may run TIMEOUT_S."""
-    engine = make_engine(store_url, statement_timeout_s=TIMEOUT_S)
+    engine = make_engine(each_store_url, statement_timeout_s=TIMEOUT_S)
     try:
-        yield Store(url=store_url, engine=engine, session_factory=make_session_factory(engine))
+        yield Store(url=each_store_url, engine=engine, session_factory=make_session_factory(engine))
     finally:
         engine.dispose()
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.factories import digits_body, endless_body, per_example_body
-from tests.support.client import finished, poll_experiment, submit, submitted_id
+from tests.support.client import finished, poll_experiment, poll_until_epoch, submit, submitted_id
 from tests.support.service import Service
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
@@ -320,13 +320,7 @@ def test_job_of_a_killed_worker_resumes_and_ends_as_if_uninterrupted(
     reference_id = submitted_id(client, RESUMABLE | {"name": "uninterrupted"})
     victim_id = submitted_id(client, RESUMABLE | {"name": "interrupted"})
     # Both run at once, one per worker; kill the victim's worker after its 2nd checkpoint.
-    running = poll_experiment(
-        client,
-        victim_id,
-        until=lambda e: finished(e) or (e["progress"]["epoch"] or 0) >= 3,
-        timeout_s=120,
-        interval_s=0.05,
-    )
+    running = poll_until_epoch(client, victim_id, 3)
     assert running["status"] == "running", "the run ended before it could be interrupted"
     node = running["worker"].split("@")[0]
     service.kill_worker(service.worker_named(node))

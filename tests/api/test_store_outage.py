@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.factories import per_example_body
-from tests.support.client import finished, poll_experiment, submitted_id
+from tests.support.client import finished, poll_experiment, poll_until_epoch, submitted_id
 from tests.support.processes import start_private_redis, stop_child, wait_until
 from tests.support.service import Service, make_service, migrate
 from tests.support.throwaway_postgres import ThrowawayPostgres, throwaway_postgres
@@ -129,13 +129,7 @@ def test_store_outage_is_503_and_the_run_through_it_loses_nothing(
         assert reference["status"] == "succeeded", reference
 
         victim_id = submitted_id(client, RUN | {"name": "through-an-outage"})
-        running = poll_experiment(
-            client,
-            victim_id,
-            until=lambda e: finished(e) or (e["progress"]["epoch"] or 0) >= 1,
-            timeout_s=120,
-            interval_s=0.05,
-        )
+        running = poll_until_epoch(client, victim_id, 1)
         assert running["status"] == "running", "the run ended before the outage"
 
         postgres.stop()

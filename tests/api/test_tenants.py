@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import threading
 import uuid
 from typing import Any
 
@@ -18,6 +17,7 @@ from fastapi.routing import iter_route_contexts
 from api.main import app
 from tests.factories import digits_body
 from tests.support.client import finished, poll_experiment, submit, submitted_id
+from tests.support.concurrency import at_once
 from tests.support.processes import run_to_end
 from tests.support.service import KeyedService
 
@@ -220,19 +220,16 @@ def test_submissions_beyond_the_tenant_cap_are_429_even_when_racing(
     """Eight submissions at once, on fresh connections spread over both API processes:
     exactly the cap (3) is created; the others get 429 with Retry-After."""
     key = keyed_service.new_key(tenant_name("capped"))
-    responses: list[httpx.Response] = []
-    start = threading.Barrier(8)
-
-    def submit_once() -> None:
-        with keyed_service.client(key) as client:
-            start.wait(timeout=30)
-            responses.append(submit(client, PARKED))
-
-    threads = [threading.Thread(target=submit_once) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    clients = [keyed_service.client(key) for _ in range(8)]
+    try:
+        responses = at_once(
+            [lambda own=own: submit(own, PARKED) for own in clients],
+            start_timeout_s=30,
+            timeout_s=60,
+        )
+    finally:
+        for own in clients:
+            own.close()
     codes = sorted(response.status_code for response in responses)
     assert codes == [201] * 3 + [429] * 5, [response.text for response in responses]
     for refused in (response for response in responses if response.status_code == 429):

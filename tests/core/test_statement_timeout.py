@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
-from core.store.migrate import upgrade_to_head
 from core.store.session import StatementTimeoutError, make_engine
-from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
 
 TIMEOUT_S = 0.3
 SLOW = {
@@ -25,23 +22,9 @@ SLOW = {
 }
 
 
-@pytest.fixture(scope="module")
-def migrated_postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with (
-        postgres_server(tmp_path_factory.mktemp("pgdata")) as admin_url,
-        postgres_database(admin_url, f"{POSTGRES_TEST_DATABASE}_timeout", migrated=True) as url,
-    ):
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        upgrade_to_head(url)
-    else:
-        url = request.getfixturevalue("migrated_postgres_url")
-    made = make_engine(url, statement_timeout_s=TIMEOUT_S)
+@pytest.fixture
+def engine(each_store_url: str) -> Iterator[Engine]:
+    made = make_engine(each_store_url, statement_timeout_s=TIMEOUT_S)
     yield made
     made.dispose()
 

@@ -4,10 +4,7 @@ listing, metric points, checkpoints."""
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,37 +32,15 @@ from core.store.metrics import (
     read_history,
     upsert_metric_points,
 )
-from core.store.migrate import upgrade_to_head
 from core.store.models import DEFAULT_TENANT_ID, Base, ExperimentRow, ExperimentStatus
 from core.store.paging import InvalidCursorError
 from core.store.reaping import fail_unserved_experiments, reap_lost_experiments
 from tests.factories import digits_body
-from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
-from tests.support.store import Store, open_store
+from tests.support.concurrency import at_once
+from tests.support.store import Store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TIMEOUT_S = 10.0
-
-
-@pytest.fixture(scope="module")
-def migrated_postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with (
-        postgres_server(tmp_path_factory.mktemp("pgdata")) as admin_url,
-        postgres_database(admin_url, f"{POSTGRES_TEST_DATABASE}_store", migrated=True) as url,
-    ):
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """An empty migrated store: a new SQLite file, or the PostgreSQL test database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        upgrade_to_head(url)
-    else:
-        url = request.getfixturevalue("migrated_postgres_url")
-    with open_store(url) as opened:
-        yield opened
 
 
 def make_spec(**overrides: Any) -> ExperimentSpec:
@@ -517,18 +492,7 @@ def test_repeated_cancels_answer_the_same(store: Store) -> None:
 
 def test_simultaneous_cancels_of_a_queued_job_answer_the_same(store: Store) -> None:
     experiment_id = new_experiment(store)
-    start = threading.Barrier(4)
-    answers: list[CancelOutcome] = []
-
-    def cancel_at_once() -> None:
-        start.wait(timeout=10)
-        answers.append(cancel(store, experiment_id))
-
-    threads = [threading.Thread(target=cancel_at_once) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    answers = at_once([lambda: cancel(store, experiment_id)] * 4)
     assert answers == [CancelOutcome.CANCELLED] * 4
 
 

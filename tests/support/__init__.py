@@ -7,8 +7,11 @@ One job per module:
 - ``processes``: starting, waiting on and stopping child processes.
 - ``redis``, ``postgres``: a Redis database and a PostgreSQL database of this run's.
 - ``service``: the API and Celery workers as processes, and a keyed API beside them.
+- ``serve``: ``adamlab serve`` as a child process, waited on until /readyz answers.
 - ``client``: submitting experiments and polling them over HTTP.
 - ``store``: the store's engine and sessions in this process.
+- ``task``: the experiment task's function run in this process, on such a store.
 - ``threads``: one intra-op torch thread for the tests that train.
+- ``concurrency``: calls made at the same moment, for the tests of races.
 - ``fixtures``: the pytest fixtures over the above (a plugin, see tests/conftest.py).
 """

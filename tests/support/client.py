@@ -43,3 +43,16 @@ def poll_experiment(
 
 def finished(experiment: dict[str, Any]) -> bool:
     return experiment["status"] in ("succeeded", "failed", "cancelled")
+
+
+def poll_until_epoch(client: httpx.Client, experiment_id: str, epoch: int) -> dict[str, Any]:
+    """Poll (every 0.05 s, for 120 s at most) until the experiment has ended or has
+    reached ``epoch``; its state then. A test that interrupts the run asserts it is
+    still running."""
+    return poll_experiment(
+        client,
+        experiment_id,
+        until=lambda e: finished(e) or (e["progress"]["epoch"] or 0) >= epoch,
+        timeout_s=120,
+        interval_s=0.05,
+    )

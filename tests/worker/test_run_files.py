@@ -5,55 +5,18 @@ deleted)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from core.run_logs import read_log_tail, run_log_path
 from core.settings import Settings
-from core.spec import ExperimentSpec
 from core.store.cancel import request_cancel
 from core.store.checkpoints import list_checkpoints
-from core.store.experiments import create_experiment, get_experiment
-from core.store.migrate import upgrade_to_head
-from core.store.models import DEFAULT_TENANT_ID
+from core.store.experiments import get_experiment
 from tests.factories import digits_body, diverging_body, per_example_body
 from tests.support.processes import wait_until
-from tests.support.store import Store, open_store
-from tests.support.threads import _one_thread  # noqa: F401  # pyright: ignore[reportUnusedImport]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade_to_head(url)
-    with open_store(url) as opened:
-        yield opened
-
-
-def submit(store: Store, body: dict[str, Any]) -> str:
-    with store.session() as session:
-        experiment, _ = create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=ExperimentSpec.model_validate(body),
-            queue="cpu",
-        )
-    return experiment.id
-
-
-def execute(store: Store, config: Settings, experiment_id: str) -> str:
-    from worker.tasks import execute_experiment
-
-    return execute_experiment(
-        experiment_id,
-        worker_name="test-worker",
-        session_factory=store.session_factory,
-        config=config,
-    )
+from tests.support.store import Store
+from tests.support.task import execute, run_in_thread, submit
 
 
 def run_task(store: Store, config: Settings, body: dict[str, Any]) -> tuple[str, str]:
@@ -129,11 +92,7 @@ def test_a_cancelled_run_keeps_its_newest_checkpoint_and_its_weights(
 
     config = Settings(state_dir=tmp_path / "state", heartbeat_interval_s=0.05)
     experiment_id = submit(store, per_example_body(epochs=50, device="cpu"))
-    outcome: list[str] = []
-    thread = threading.Thread(
-        target=lambda: outcome.append(execute(store, config, experiment_id)), daemon=True
-    )
-    thread.start()
+    thread, outcome = run_in_thread(store, config, experiment_id)
 
     def epochs_done() -> int:
         with store.session() as session:

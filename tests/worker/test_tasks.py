@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -19,14 +17,14 @@ from core.settings import Settings
 from core.spec import ExperimentSpec
 from core.store.cancel import request_cancel
 from core.store.checkpoints import list_checkpoints
-from core.store.experiments import create_experiment, get_experiment
+from core.store.experiments import get_experiment
 from core.store.lifecycle import claim_experiment
 from core.store.metrics import metric_names, read_curve
-from core.store.migrate import upgrade_to_head
-from core.store.models import DEFAULT_TENANT_ID, ExperimentRow, utc_now
+from core.store.models import ExperimentRow, utc_now
 from tests.factories import digits_body, endless_body
 from tests.support.processes import wait_until
-from tests.support.store import Store, open_store
+from tests.support.store import Store
+from tests.support.task import execute, run_in_thread, submit
 from worker.sinks import ListSink
 from worker.store_sink import StoreMetricSink
 
@@ -42,25 +40,6 @@ QUICK = digits_body(
 LONG = endless_body(name="long", optimizer={"name": "adamax"})
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models on a shared machine: one intra-op thread is many times faster."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade_to_head(url)
-    with open_store(url) as opened:
-        yield opened
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Settings:
     return Settings(
@@ -72,41 +51,11 @@ def config(tmp_path: Path) -> Settings:
     )
 
 
-def submit(store: Store, body: dict[str, Any]) -> str:
-    with store.session() as session:
-        experiment, _ = create_experiment(
-            session=session,
-            tenant_id=DEFAULT_TENANT_ID,
-            spec=ExperimentSpec.model_validate(body),
-            queue="cpu",
-        )
-    return experiment.id
-
-
-def execute(store: Store, config: Settings, experiment_id: str) -> str:
-    from worker.tasks import execute_experiment
-
-    return execute_experiment(
-        experiment_id, worker_name="test", session_factory=store.session_factory, config=config
-    )
-
-
 def read(store: Store, experiment_id: str) -> ExperimentRow:
     with store.session() as session:
         experiment = get_experiment(session=session, experiment_id=experiment_id, tenant_id=None)
         assert experiment is not None
         return experiment
-
-
-def run_in_thread(
-    store: Store, config: Settings, experiment_id: str
-) -> tuple[threading.Thread, list]:
-    outcome: list[str] = []
-    thread = threading.Thread(
-        target=lambda: outcome.append(execute(store, config, experiment_id)), daemon=True
-    )
-    thread.start()
-    return thread, outcome
 
 
 def test_claimed_job_runs_to_success_with_every_point_stored(
@@ -118,7 +67,12 @@ def test_claimed_job_runs_to_success_with_every_point_stored(
     assert execute(store, config, experiment_id) == "succeeded"
 
     row = read(store, experiment_id)
-    assert (row.status, row.attempts, row.device, row.worker) == ("succeeded", 1, "cpu", "test")
+    assert (row.status, row.attempts, row.device, row.worker) == (
+        "succeeded",
+        1,
+        "cpu",
+        "test-worker",
+    )
     assert row.resumed_from_epoch == 0
     assert row.fraction == 1.0 and row.epoch == 3 and row.started_at <= row.finished_at
     reference = ListSink()
