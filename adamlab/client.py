@@ -9,7 +9,8 @@
         print(final["status"], final["final_metrics"])
 
 Every method returns the API's JSON (dicts) or bytes, and raises ``ApiError`` for an HTTP
-error answer and ``ServerUnreachable`` when no server answers.
+error answer and ``ServerUnreachable`` when no server answers (both in
+``adamlab/answers.py``, with what counts as a transient answer and how long to wait).
 
 Transient errors are retried (tenacity), with exponential backoff and jitter, for at most
 ``retry_for_s`` seconds in all (``ADAMLAB_RETRY_FOR_S``, default 60): a connection that
@@ -36,13 +37,18 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_before_delay,
-    wait_exponential,
-    wait_random,
+)
+
+from adamlab.answers import (
+    TRANSIENT_STATUS_CODES,
+    RetryAfterOrBackoff,
+    ServerUnreachable,
+    TransientAnswer,
+    api_error,
+    describe_error,
 )
 
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-TRANSIENT_STATUS_CODES = frozenset({502, 503, 504})
-"""Answers of a gateway or a server that is (re)starting: a repeatable request is retried."""
 DEFAULT_RETRY_FOR_S = 60.0
 
 
@@ -65,33 +71,6 @@ class ClientSettings(BaseSettings):
     )
 
 
-class ApiError(Exception):
-    """The server answered with an HTTP error; ``detail`` is its explanation."""
-
-    def __init__(
-        self,
-        status_code: int,
-        detail: str,
-        errors: list[dict[str, Any]] | None = None,
-        *,
-        retry_after_s: float | None = None,
-    ):
-        self.status_code = status_code
-        self.detail = detail
-        self.errors = errors or []
-        self.retry_after_s = retry_after_s
-        """The Retry-After header's seconds (a 429 or 503), when it gave a number."""
-        lines = [f"HTTP {status_code}: {detail}"]
-        lines += [
-            f"  {error.get('field', '?')}: {error.get('message', '')}" for error in self.errors
-        ]
-        super().__init__("\n".join(lines))
-
-
-class ServerUnreachable(Exception):
-    """No adamlab server answered at the base URL."""
-
-
 @dataclass(frozen=True)
 class Submitted:
     """A submission's answer: the experiment, and whether the server replayed it (the
@@ -99,14 +78,6 @@ class Submitted:
 
     experiment: dict[str, Any]
     replayed: bool
-
-
-class _TransientAnswer(Exception):
-    """A 502/503/504 answer, raised inside the retry loop so that tenacity retries it."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
 
 
 class AdamlabClient:
@@ -151,33 +122,33 @@ class AdamlabClient:
             repeatable = method in ("GET", "HEAD")
         retrying = Retrying(
             retry=retry_if_exception(lambda error: self._transient(error, repeatable)),
-            wait=_RetryAfterOrBackoff(),
+            wait=RetryAfterOrBackoff(),
             stop=stop_before_delay(self.retry_for_s),
             before_sleep=self._tell_retry,
             reraise=True,
         )
         try:
             response = retrying(self._send, method, path, **kwargs)
-        except _TransientAnswer as answer:
-            raise _api_error(answer.response) from None
+        except TransientAnswer as answer:
+            raise api_error(answer.response) from None
         except httpx.TransportError as error:
             raise ServerUnreachable(self._unreachable(error)) from None
         if response.is_error:
-            raise _api_error(response)
+            raise api_error(response)
         return response
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._http.request(method, path, **kwargs)
         self._answered = True
         if response.status_code in TRANSIENT_STATUS_CODES:
-            raise _TransientAnswer(response)
+            raise TransientAnswer(response)
         return response
 
     def _transient(self, error: BaseException, repeatable: bool) -> bool:
         if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
             # Nothing reached the server: safe for any request, once it has answered.
             return self._answered
-        if isinstance(error, _TransientAnswer | httpx.TransportError):
+        if isinstance(error, TransientAnswer | httpx.TransportError):
             return repeatable
         return False
 
@@ -186,12 +157,12 @@ class AdamlabClient:
             return
         error = state.outcome.exception() if state.outcome is not None else None
         self._on_retry(
-            f"the server at {self.base_url} did not answer ({_describe(error)}); "
+            f"the server at {self.base_url} did not answer ({describe_error(error)}); "
             f"trying again for up to {self.retry_for_s:g} s"
         )
 
     def _unreachable(self, error: httpx.TransportError) -> str:
-        message = f"no adamlab server answered at {self.base_url}: {_describe(error)}"
+        message = f"no adamlab server answered at {self.base_url}: {describe_error(error)}"
         if self._answered and self.retry_for_s > 0:
             message += f" (retried for {self.retry_for_s:g} s)"
         return message
@@ -317,7 +288,7 @@ class AdamlabClient:
             with self._http.stream("GET", url) as response:
                 if response.is_error:
                     response.read()
-                    raise _api_error(response)
+                    raise api_error(response)
                 written = 0
                 with partial.open("wb") as out:
                     for chunk in response.iter_bytes():
@@ -363,62 +334,3 @@ class AdamlabClient:
         if not curve or not curve["values"]:
             return None
         return curve["values"][-1]
-
-
-def _api_error(response: httpx.Response) -> ApiError:
-    retry_after_s = _retry_after_s(response.headers.get("Retry-After"))
-    try:
-        body = response.json()
-    except ValueError:
-        return ApiError(
-            response.status_code,
-            response.text.strip() or response.reason_phrase,
-            retry_after_s=retry_after_s,
-        )
-    if isinstance(body, dict):
-        detail = body.get("detail")
-        errors = body.get("errors")
-        if isinstance(detail, list):  # FastAPI's default validation error shape
-            errors = [
-                {"field": ".".join(str(part) for part in item.get("loc", [])), **item}
-                for item in detail
-            ]
-            detail = "invalid request"
-        return ApiError(
-            response.status_code,
-            str(detail),
-            errors if isinstance(errors, list) else [],
-            retry_after_s=retry_after_s,
-        )
-    return ApiError(response.status_code, str(body), retry_after_s=retry_after_s)
-
-
-class _RetryAfterOrBackoff:
-    """tenacity's wait: the Retry-After of a 503 that gave one, else exponential backoff
-    with jitter (0.25 s, doubling, at most 5 s)."""
-
-    def __init__(self) -> None:
-        self._backoff = wait_exponential(multiplier=0.25, max=5.0) + wait_random(0, 0.25)
-
-    def __call__(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, _TransientAnswer):
-            retry_after_s = _retry_after_s(error.response.headers.get("Retry-After"))
-            if retry_after_s is not None:
-                return retry_after_s
-        return self._backoff(state)
-
-
-def _describe(error: BaseException | None) -> str:
-    if error is None:
-        return "no answer"
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    """Seconds of a Retry-After header given as a number (an HTTP date gives None)."""
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None

@@ -91,7 +91,8 @@ def remote_command(func: Callable[[argparse.Namespace, Any], int]) -> Callable:
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
-        from adamlab.client import AdamlabClient, ApiError, ClientSettings, ServerUnreachable
+        from adamlab.answers import ApiError, ServerUnreachable
+        from adamlab.client import AdamlabClient, ClientSettings
 
         prefix = f"adamlab {args.command}"
         try:

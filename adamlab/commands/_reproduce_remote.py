@@ -32,7 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from adamlab.client import FINISHED_STATUSES, AdamlabClient, ApiError
+from adamlab.answers import ApiError
+from adamlab.client import FINISHED_STATUSES, AdamlabClient
 from adamlab.commands._progress import LineBar, stderr_is_terminal
 from adamlab.commands._remote import StoppedWaiting
 from adamlab.commands.reproduce import configs_from_args

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @remote_command
 def _cancel(args: argparse.Namespace, client: Any) -> int:
-    from adamlab.client import ApiError
+    from adamlab.answers import ApiError
 
     refused = False
     for experiment_id in dict.fromkeys(args.ids):

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from adamlab.client import AdamlabClient, ApiError, ServerUnreachable
+from adamlab.answers import ApiError, ServerUnreachable
+from adamlab.client import AdamlabClient
 
 EXPERIMENT = {"id": "e1", "status": "running", "progress": {}}
 Step = Callable[[httpx.Request], httpx.Response]
