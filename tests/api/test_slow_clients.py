@@ -10,10 +10,12 @@ takes seconds (``benchmarks/slow_clients.py`` measures the defaults with 1,000 c
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import http.client
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,16 +131,19 @@ async def slow_client(port: int, start: bytes, trickle: bytes) -> Closed:
     return Closed(after_s=time.monotonic() - opened, answer=answer)
 
 
-async def healthz_latencies(base_url: str, until: asyncio.Task[object]) -> list[float]:
-    """GET /healthz one after another (new connection each) until ``until`` is done."""
+def healthz_latencies(base_url: str, until: threading.Event) -> list[float]:
+    """GET /healthz one after another (new connection each) until ``until`` is set. Run in
+    a thread of its own: timed from the slow clients' event loop, a request would wait on
+    that loop opening hundreds of connections, which is the client's delay, not the
+    server's."""
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        while not until.done() or not latencies:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        while not until.is_set() or not latencies:
             started = time.perf_counter()
-            response = await client.get("/healthz", headers={"Connection": "close"})
+            response = client.get("/healthz", headers={"Connection": "close"})
             latencies.append(time.perf_counter() - started)
             assert response.status_code == 200, response.text
-            await asyncio.sleep(0.02)
+            time.sleep(0.02)
     return latencies
 
 
@@ -154,19 +159,22 @@ def assert_closed_with_408_at_the_deadline(closed: list[Closed]) -> None:
 def test_slow_headers_are_408_and_closed_while_normal_requests_are_served(
     server: Server,
 ) -> None:
-    async def scenario() -> tuple[list[Closed], list[float]]:
-        slow = asyncio.ensure_future(
-            asyncio.gather(
-                *(
-                    slow_client(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"X-a: b\r\n")
-                    for _ in range(SLOW_CLIENTS)
-                )
+    async def slow_clients() -> list[Closed]:
+        head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        return list(
+            await asyncio.gather(
+                *(slow_client(server.port, head, b"X-a: b\r\n") for _ in range(SLOW_CLIENTS))
             )
         )
-        latencies = await healthz_latencies(server.base_url, until=slow)
-        return await slow, latencies
 
-    closed, latencies = asyncio.run(scenario())
+    done = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        measuring = pool.submit(healthz_latencies, server.base_url, done)
+        try:
+            closed = asyncio.run(slow_clients())
+        finally:
+            done.set()
+        latencies = measuring.result(timeout=30)
     assert len(closed) == SLOW_CLIENTS
     assert_closed_with_408_at_the_deadline(closed)
     assert b"ADAMLAB_HTTP_HEADER_TIMEOUT_S" in closed[0].answer
