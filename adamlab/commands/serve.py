@@ -77,7 +77,7 @@ def _data_banner(data_dir: Path) -> str:
 
     found = inspect_datasets(data_dir)
     states = ", ".join(f"{dataset.name} {dataset.state}" for dataset in found)
-    line = f"adamlab: data sets read from {data_dir}: {states}"
+    line = f"adamlab: data sets read from {data_dir.resolve()}: {states}"
     if any(dataset.state in ("missing", "corrupt") for dataset in found):
         line += " (`adamlab datasets` says what is wrong; ADAMLAB_DATA_DIR sets the folder)"
     return line
