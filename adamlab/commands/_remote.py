@@ -157,3 +157,21 @@ def _format_value(value: float | None) -> str:
     if isinstance(value, float) and value != 0.0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
         return f"{value:.4e}"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def each_experiment(ids: Sequence[str], *, command: str, act: Callable[[str], str]) -> int:
+    """``act`` on each id once, in order, printing the line it returns; a refusal of the
+    server is printed on stderr, naming the id, and the others go on. EXIT_BAD_REQUEST
+    when the server refused one or more, else EXIT_OK."""
+    from adamlab.answers import ApiError
+
+    refused = False
+    for experiment_id in dict.fromkeys(ids):
+        try:
+            line = act(experiment_id)
+        except ApiError as error:
+            print(f"adamlab {command}: {experiment_id}: {error}", file=sys.stderr)
+            refused = True
+            continue
+        print(line)
+    return EXIT_BAD_REQUEST if refused else EXIT_OK

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from adamlab.commands._remote import EXIT_BAD_REQUEST, EXIT_OK, add_server_arguments, remote_command
+from adamlab.commands._remote import add_server_arguments, each_experiment, remote_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,21 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @remote_command
 def _cancel(args: argparse.Namespace, client: Any) -> int:
-    from adamlab.answers import ApiError
+    def cancel(experiment_id: str) -> str:
+        experiment = client.cancel(experiment_id)
+        active = experiment["status"] in ("queued", "running")
+        asked = " (stop requested)" if experiment.get("cancel_requested") and active else ""
+        return f"{experiment['id']}: {experiment['status']}{asked}"
 
-    refused = False
-    for experiment_id in dict.fromkeys(args.ids):
-        try:
-            experiment = client.cancel(experiment_id)
-        except ApiError as error:
-            print(f"adamlab cancel: {experiment_id}: {error}", file=sys.stderr)
-            refused = True
-            continue
-        asked = (
-            " (stop requested)"
-            if experiment.get("cancel_requested")
-            and (experiment["status"] in ("queued", "running"))
-            else ""
-        )
-        print(f"{experiment['id']}: {experiment['status']}{asked}")
-    return EXIT_BAD_REQUEST if refused else EXIT_OK
+    return each_experiment(args.ids, command="cancel", act=cancel)

@@ -4,10 +4,9 @@ logs."""
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from adamlab.commands._remote import EXIT_BAD_REQUEST, EXIT_OK, add_server_arguments, remote_command
+from adamlab.commands._remote import add_server_arguments, each_experiment, remote_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,16 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @remote_command
 def _delete(args: argparse.Namespace, client: Any) -> int:
-    from adamlab.answers import ApiError
+    def delete(experiment_id: str) -> str:
+        experiment = client.get(experiment_id)  # to say what was deleted
+        client.delete(experiment_id)
+        return f"{experiment_id}: deleted ({experiment['name']}, {experiment['status']})"
 
-    refused = False
-    for experiment_id in dict.fromkeys(args.ids):
-        try:
-            experiment = client.get(experiment_id)  # to say what was deleted
-            client.delete(experiment_id)
-        except ApiError as error:
-            print(f"adamlab delete: {experiment_id}: {error}", file=sys.stderr)
-            refused = True
-            continue
-        print(f"{experiment_id}: deleted ({experiment['name']}, {experiment['status']})")
-    return EXIT_BAD_REQUEST if refused else EXIT_OK
+    return each_experiment(args.ids, command="delete", act=delete)
