@@ -3,8 +3,9 @@
 # the CUDA build, which is what the GPU workers need.
 FROM python:3.11-slim
 
-# gcc: optim/ compiles its fused CPU kernel at first use (CPU workers); without a compiler
-# the optimizers fall back to their plain path.
+# gcc: `pip install` builds optim/'s fused CPU kernels (a C extension, optim/csrc/) with
+# -march=native, so the image suits CPUs like the one it was built on; without a compiler
+# the install still succeeds and the optimizers take their plain path.
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends make gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
