@@ -3,6 +3,7 @@ the step loop. A subclass names its moment estimates and calls its functional up
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, overload
 
@@ -26,7 +27,7 @@ def _scalar(value: float | Tensor) -> float:
     return value.item() if isinstance(value, Tensor) else float(value)
 
 
-class AdamFamily(torch.optim.Optimizer):
+class AdamFamily(torch.optim.Optimizer, abc.ABC):
     """A ``torch.optim.Optimizer`` of the Adam family, in torch.optim's anatomy: the
     constructor checks lr, betas, eps and weight_decay (``ValueError`` naming the value),
     state is created in ``self.state[p]`` at a parameter's first step, and
@@ -146,6 +147,7 @@ class AdamFamily(torch.optim.Optimizer):
             "fused": group["fused"],
         }
 
+    @abc.abstractmethod
     def _update(
         self,
         group: dict[str, Any],
@@ -155,7 +157,6 @@ class AdamFamily(torch.optim.Optimizer):
         state_steps: list[Tensor],
     ) -> None:
         """One step of this optimizer's update over one group's lists, in place."""
-        raise NotImplementedError
 
     @overload
     def step(self, closure: None = None) -> None: ...
