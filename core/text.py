@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -54,23 +55,32 @@ def check_plain_text(value: str, *, refused: re.Pattern[str] = _REFUSED) -> str:
     )
 
 
-class _PlainTextRule:
-    """Annotated metadata: the check after str validation, and the pattern in the schema."""
+@dataclass(frozen=True)
+class _TextRule:
+    """Annotated metadata: ``check_plain_text`` with ``refused`` after str validation, and
+    ``pattern`` (the same rule) in the JSON schema."""
+
+    refused: re.Pattern[str]
+    pattern: str
+
+    def _check(self, value: str) -> str:
+        return check_plain_text(value, refused=self.refused)
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(check_plain_text, handler(source))
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
-        json_schema.setdefault("pattern", PLAIN_TEXT_PATTERN)
+        json_schema.setdefault("pattern", self.pattern)
         return json_schema
 
 
-PlainText = Annotated[str, _PlainTextRule()]
+PLAIN_TEXT_RULE = _TextRule(_REFUSED, PLAIN_TEXT_PATTERN)
+PlainText = Annotated[str, PLAIN_TEXT_RULE]
 """A string without control characters or lone surrogates (422 ``control_character``)."""
 
 
@@ -84,33 +94,10 @@ NOTE_TEXT_PATTERN = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
 """``NoteText``'s rule as a JSON Schema pattern (lone surrogates are refused as well)."""
 
 
-def check_note_text(value: str) -> str:
-    """``value`` unchanged if it may be a note: plain text, where a tab (U+0009) and a
-    line feed (U+000A) are allowed too; else ``check_plain_text``'s error
-    (``control_character``) for the first character refused."""
-    return check_plain_text(value, refused=_REFUSED_IN_NOTES)
-
-
-class _NoteTextRule:
-    """Annotated metadata of ``NoteText``: the check after str validation, its pattern."""
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(check_note_text, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        json_schema.setdefault("pattern", NOTE_TEXT_PATTERN)
-        return json_schema
-
-
-PLAIN_TEXT_RULE = _PlainTextRule()
-NOTE_TEXT_RULE = _NoteTextRule()
-"""The rules as metadata, to follow length constraints in an ``Annotated`` (then a
-refusal names the field alone, also inside an optional field):
+NOTE_TEXT_RULE = _TextRule(_REFUSED_IN_NOTES, NOTE_TEXT_PATTERN)
+"""Like ``PLAIN_TEXT_RULE``, where a tab (U+0009) and a line feed (U+000A) are allowed too.
+Both rules are metadata, to follow length constraints in an ``Annotated`` (then a refusal
+names the field alone, also inside an optional field):
 ``Annotated[str, StringConstraints(max_length=64), PLAIN_TEXT_RULE] | None``."""
 
 NoteText = Annotated[str, NOTE_TEXT_RULE]
