@@ -10,6 +10,7 @@ its md5 differs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -140,8 +141,19 @@ def _fetch(url: str, destination: Path, md5: str) -> None:
 
 
 def file_md5(path: Path) -> str:
+    """The md5 of the file's bytes. Hashed once per process for a file as it is on disk:
+    the loader's check, ``adamlab datasets`` and each run's reproducibility record ask for
+    the same files, and a file that is replaced or changes (another size or mtime) is
+    hashed again."""
+    stat = path.stat()
+    return _md5_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _md5_of(path: str, size: int, mtime_ns: int) -> str:
+    del size, mtime_ns  # the cache key only: a changed file is hashed again
     digest = hashlib.md5()
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
