@@ -16,36 +16,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.settings import settings
-from core.store.migrate import upgrade_to_head
 from core.text import MAX_NOTE_CHARS
 from tests.factories import digits_body
 from tests.support.app import InProcessApi, inprocess_api
-from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
-from tests.support.store import open_store
+from tests.support.store import Store
 
 MERGE_PATCH = "application/merge-patch+json"
 
 
-@pytest.fixture(scope="module")
-def migrated_postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with (
-        postgres_server(tmp_path_factory.mktemp("pgdata")) as admin_url,
-        postgres_database(admin_url, f"{POSTGRES_TEST_DATABASE}_edit", migrated=True) as url,
-    ):
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def api(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[InProcessApi]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        upgrade_to_head(url)
-    else:
-        url = request.getfixturevalue("migrated_postgres_url")
+@pytest.fixture
+def api(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessApi]:
     monkeypatch.setattr(settings, "state_dir", tmp_path / "state")
-    with open_store(url) as store, inprocess_api(store, monkeypatch) as running:
+    with inprocess_api(store, monkeypatch) as running:
         yield running
 
 

@@ -5,9 +5,7 @@ tags) in any status."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +26,6 @@ from core.store.manage import (
     experiment_exists,
 )
 from core.store.metrics import upsert_metric_points
-from core.store.migrate import upgrade_to_head
 from core.store.models import (
     DEFAULT_TENANT_ID,
     CheckpointRow,
@@ -38,31 +35,10 @@ from core.store.models import (
 )
 from core.store.tenants import get_or_create_tenant
 from tests.factories import digits_body
-from tests.support.postgres import POSTGRES_TEST_DATABASE, postgres_database, postgres_server
-from tests.support.store import Store, open_store
+from tests.support.store import Store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 POINTS = [MetricPoint(name="batch_loss", step=step, value=1.0 / step, epoch=1) for step in (1, 2)]
-
-
-@pytest.fixture(scope="module")
-def migrated_postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with (
-        postgres_server(tmp_path_factory.mktemp("pgdata")) as admin_url,
-        postgres_database(admin_url, f"{POSTGRES_TEST_DATABASE}_manage", migrated=True) as url,
-    ):
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        upgrade_to_head(url)
-    else:
-        url = request.getfixturevalue("migrated_postgres_url")
-    with open_store(url) as opened:
-        yield opened
 
 
 def new_experiment(db: Store, *, tenant_id: str = DEFAULT_TENANT_ID, **overrides: Any) -> str:
