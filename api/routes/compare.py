@@ -26,9 +26,8 @@ from core.metrics import METRICS
 from core.plots.chart import Chart
 from core.plots.comparison import ComparedRun, Pace, comparison_panels
 from core.plots.drawing import ImageFormat, render
-from core.plots.smoothing import smoothable
 from core.store.models import ExperimentRow
-from core.store.plot_series import plot_series, smoothed_series
+from core.store.plot_series import plot_series
 
 router = APIRouter(prefix="/v1", tags=["compare"], route_class=KeyedRoute)
 
@@ -98,18 +97,16 @@ def compared_run(
     learning rate and pace (iterations per epoch, examples per iteration) from its spec,
     and, with ``smoothing``, the EMA of its per-iteration measurements."""
     spec = experiment.spec
-    names = [name for name in metrics if smoothable(name)] if smoothing else []
+    series = plot_series(
+        session=session, experiment_id=experiment.id, names=metrics, smoothing=smoothing
+    )
     return ComparedRun(
         label=f"{experiment.name} ({experiment.id[:8]})",
-        curves=plot_series(session=session, experiment_id=experiment.id, names=metrics),
+        curves=series.curves,
         optimizer=spec["optimizer"]["name"],
         lr=spec["optimizer"].get("lr"),
         pace=Pace.of_spec(spec),
-        smoothed=smoothed_series(
-            session=session, experiment_id=experiment.id, names=names, factor=smoothing
-        )
-        if names
-        else None,
+        smoothed=series.smoothed,
     )
 
 

@@ -9,8 +9,7 @@ from api.deps import OwnedExperiment, SessionDep
 from api.representations import IMAGE_RESPONSES, Smoothing, image_response
 from core.plots.drawing import ImageFormat, render
 from core.plots.run_chart import run_chart
-from core.plots.smoothing import smoothable
-from core.store.plot_series import plot_series, smoothed_series
+from core.store.plot_series import plot_series
 
 router = APIRouter(prefix="/v1/experiments", tags=["plots"], route_class=KeyedRoute)
 
@@ -32,19 +31,13 @@ def plot_experiment(
     dataset, model, optimizer, learning rate and epochs, or how far a stopped run got.
     Drawn while it runs, too. 409 while it has no points."""
     experiment_id = experiment.id
-    curves = plot_series(session=session, experiment_id=experiment_id)
-    smoothed = None
-    if smoothing:
-        names = [name for name in curves if smoothable(name)]
-        smoothed = smoothed_series(
-            session=session, experiment_id=experiment_id, names=names, factor=smoothing
-        )
+    series = plot_series(session=session, experiment_id=experiment_id, smoothing=smoothing)
     chart = run_chart(
-        curves,
+        series.curves,
         spec=experiment.spec,
         status=experiment.status,
         smoothing=smoothing,
-        smoothed=smoothed,
+        smoothed=series.smoothed,
     )
     if not chart.panels:
         raise HTTPException(

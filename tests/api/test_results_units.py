@@ -41,7 +41,7 @@ def test_plot_series_downsamples_long_curves_keeping_ends_and_extremes(
     monkeypatch.setattr(plots, "metric_names", lambda **_: list(stored))
     monkeypatch.setattr(plots, "read_curve", lambda *, name, **_: stored[name])
 
-    drawn = plots.plot_series(session=None, experiment_id="e")  # type: ignore[arg-type]
+    drawn = plots.plot_series(session=None, experiment_id="e").curves  # type: ignore[arg-type]
 
     assert set(drawn) == {"batch_loss", "test_acc"}  # a metric without points is left out
     loss = drawn["batch_loss"]
