@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from api.sessions import session_opener
 from core.auth_policy import KEY_HINT, is_loopback
 from core.settings import settings
-from core.store.session import session_scope
 from core.store.tenants import DEFAULT_TENANT, KeyRefusal, TenantIdentity, authenticate_api_key
 
 bearer_scheme = HTTPBearer(
@@ -58,7 +57,7 @@ def arrived_on_loopback(request: Request) -> bool:
 def identify_tenant(
     request: Request,
     *,
-    open_session: Callable[[], AbstractContextManager[Session]] = session_scope,
+    open_session: Callable[[], AbstractContextManager[Session]],
 ) -> TenantIdentity:
     """The tenant of the request's key; raises the 401 (or 403) described above. The store
     is opened (``open_session``) only to look a key up."""

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import bearer_scheme, checked_tenant, identify_tenant
 from api.schemas import ErrorPublic
-from api.sessions import get_session
+from api.sessions import get_session, session_opener
 from core.celery_app import dispatch_experiment
 from core.store.experiments import get_experiment, is_experiment_id
 from core.store.models import ExperimentRow
@@ -38,7 +38,9 @@ def get_current_tenant(
     """The tenant ``KeyedRoute`` found before the body was read; on any other route, the
     key is checked now."""
     tenant = checked_tenant(request)
-    return tenant if tenant is not None else identify_tenant(request)
+    if tenant is not None:
+        return tenant
+    return identify_tenant(request, open_session=session_opener(request))
 
 
 CurrentTenant = Annotated[TenantIdentity, Depends(get_current_tenant)]

@@ -16,10 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.methods import method_not_allowed
 from api.schemas import FieldErrorPublic, ValidationErrorPublic
+from api.store_outage import store_unavailable_response
 from core.cost_limits import CostLimitError
 from core.spec import ExperimentSpec
 from core.spec.fields import SpecPart, variant_name
-from core.store.outage import RETRY_AFTER_S
 from core.store.session import StatementTimeoutError
 from core.text import did_you_mean
 
@@ -204,14 +204,10 @@ async def _statement_timeout(request: Request, exc: Exception) -> JSONResponse:
     # The database stopped a statement at ADAMLAB_STATEMENT_TIMEOUT_S: the request asked
     # for more work than one answer may take, or the store is overloaded.
     assert isinstance(exc, StatementTimeoutError)
-    return JSONResponse(
-        {
-            "detail": f"The store did not answer within {exc.timeout_s:g} s "
-            "(ADAMLAB_STATEMENT_TIMEOUT_S), so this request was stopped. Ask for less "
-            "(fewer filters, a narrower step range, max_points) or try again later."
-        },
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": str(RETRY_AFTER_S)},
+    return store_unavailable_response(
+        f"The store did not answer within {exc.timeout_s:g} s "
+        "(ADAMLAB_STATEMENT_TIMEOUT_S), so this request was stopped. Ask for less "
+        "(fewer filters, a narrower step range, max_points) or try again later."
     )
 
 

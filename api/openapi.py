@@ -67,16 +67,17 @@ NOT_ON_LOOPBACK = _error(
 NO_SUCH_EXPERIMENT = _error("No experiment with this id (another tenant's is the same 404).")
 BODY_TOO_LARGE = _error("The request body is larger than ADAMLAB_MAX_BODY_BYTES.")
 NOT_JSON = _error("The body was not sent with Content-Type: application/json.")
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
 STORE_UNAVAILABLE = _error(
     "The store cannot be reached (api/store_outage.py), or one of its statements ran longer "
     "than ADAMLAB_STATEMENT_TIMEOUT_S and was stopped; try again after Retry-After.",
-    headers={
-        "Retry-After": {
-            "description": "Seconds to wait before trying again.",
-            "required": True,
-            "schema": {"type": "string"},
-        }
-    },
+    headers=RETRY_AFTER_HEADER,
 )
 INVALID = _json(
     ValidationErrorPublic,

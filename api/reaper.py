@@ -2,7 +2,7 @@
 
 Every ``ADAMLAB_REAPER_INTERVAL_S`` it requeues the running jobs whose heartbeat is older
 than ``ADAMLAB_HEARTBEAT_TIMEOUT_S`` (or fails those out of attempts); see
-``core.store.lifecycle.reap_lost_experiments``. It also fails the queued jobs of a queue
+``core.store.reaping.reap_lost_experiments``. It also fails the queued jobs of a queue
 that no live worker has consumed for ``ADAMLAB_NO_WORKER_TIMEOUT_S`` (``core/presence.py``,
 ``fail_unserved_experiments``), counting from this process's start at the earliest, so
 that a service restarted after a long stop gives its workers time to announce themselves.

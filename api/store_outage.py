@@ -20,9 +20,10 @@ from core.store.outage import RETRY_AFTER_S, STORE_UNAVAILABLE_DETAIL, is_store_
 logger = logging.getLogger(__name__)
 
 
-def store_unavailable_response() -> JSONResponse:
+def store_unavailable_response(detail: str = STORE_UNAVAILABLE_DETAIL) -> JSONResponse:
+    """503 with ``Retry-After`` and ``detail``: the store cannot answer now."""
     return JSONResponse(
-        {"detail": STORE_UNAVAILABLE_DETAIL},
+        {"detail": detail},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )

@@ -17,6 +17,7 @@ from api.deps import (
     experiment_not_found,
     find_owned_experiment,
 )
+from api.errors import invalid_parameter
 from api.params import CompareIds, CompareMetrics
 from api.representations import IMAGE_RESPONSES, Smoothing, image_response
 from api.schemas import ComparisonPublic
@@ -43,9 +44,7 @@ def parse_ids(ids: list[str]) -> list[str]:
     elif len(parsed) > MAX_COMPARED:
         problem = f"at most {MAX_COMPARED} experiments can be compared (got {len(parsed)})"
     if problem is not None:
-        raise RequestValidationError(
-            [{"loc": ("query", "ids"), "msg": problem, "type": "value_error", "input": ids}]
-        )
+        raise invalid_parameter("ids", problem, value=ids)
     return parsed
 
 

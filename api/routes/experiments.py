@@ -17,6 +17,7 @@ from api.deps import (
     experiment_not_found,
 )
 from api.errors import invalid_parameter
+from api.openapi import RETRY_AFTER_HEADER
 from api.params import (
     Cursor,
     DatasetFilter,
@@ -81,13 +82,7 @@ def presence_for(*queued_in: str) -> dict[str, QueuePresence] | None:
             "model": ErrorPublic,
             "description": "The queue's broker or the store is unreachable (or a statement "
             "of the store ran past ADAMLAB_STATEMENT_TIMEOUT_S); try again after Retry-After.",
-            "headers": {
-                "Retry-After": {
-                    "description": "Seconds to wait before trying again.",
-                    "required": True,
-                    "schema": {"type": "string"},
-                }
-            },
+            "headers": RETRY_AFTER_HEADER,
         },
     },
 )

@@ -6,7 +6,7 @@ dropped the connection, is shutting down or starting up, or has no connection le
 SQLite, the file is locked past the busy timeout or cannot be opened. Anything else (a
 bad statement, a constraint, a statement timeout) is a real error and stays one.
 
-The API answers an outage 503 with ``Retry-After`` (``api/errors.py``) and serves again
+The API answers an outage 503 with ``Retry-After`` (``api/store_outage.py``) and serves again
 by itself when the store is back: the engine checks each pooled connection before use
 (``pool_pre_ping``, ``core/store/session.py``). A worker retries its writes (metric points,
 the end of the run, the index of checkpoint files) with ``retry_while_store_unavailable``,
