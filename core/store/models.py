@@ -1,5 +1,5 @@
 """The store's tables: tenants and their API keys, experiments (with their tags), metric
-points, checkpoint files.
+points, checkpoint files, sweeps and their members.
 
 Times are UTC. They are stored without a zone (SQLite has none) and come back aware.
 """
@@ -63,10 +63,17 @@ class ExperimentStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    STOPPED = "stopped"
+    """Stopped early by its sweep's early-stopping rule (``stop_reason`` says why)."""
 
 
 FINISHED_STATUSES = frozenset(
-    {ExperimentStatus.SUCCEEDED, ExperimentStatus.FAILED, ExperimentStatus.CANCELLED}
+    {
+        ExperimentStatus.SUCCEEDED,
+        ExperimentStatus.FAILED,
+        ExperimentStatus.CANCELLED,
+        ExperimentStatus.STOPPED,
+    }
 )
 
 
@@ -151,6 +158,8 @@ class ExperimentRow(Base):
     resumed_from_epoch: Mapped[int | None] = mapped_column(Integer)
     environment: Mapped[dict[str, Any] | None]
     """The run's reproducibility record (``core.run_environment.RunEnvironment``)."""
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    """Why a sweep's early-stopping rule stopped it (status ``stopped``); else null."""
     note: Mapped[str | None] = mapped_column(Text)
     """Free text of its owner's (``core.store.manage.edit_experiment``), at most
     ``core.text.MAX_NOTE_CHARS`` characters; null: none."""
@@ -227,3 +236,68 @@ class CheckpointRow(Base):
     modified_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("experiment_id", "path"),)
+
+
+class SweepStatus(enum.StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+class SweepRow(Base):
+    """A sweep: a study over configurations x seeds, each member an experiment.
+
+    ``spec`` is the sweep's definition (``core.sweeps.spec.SweepSpec``, defaults filled),
+    updated when it is extended; ``rounds`` counts the sampling rounds so far (the
+    creation, each extension, each top-up of an adaptive search): the sampler of round k
+    is seeded from the sweep's ``sampler_seed`` and k, so the same sweep samples the same
+    configurations. ``finished_at`` is set when its last member ends (and cleared when an
+    extension adds members)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", name="fk_sweeps_tenant_id_tenants")
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_sweeps_tenant_id_created_at", "tenant_id", "created_at"),
+        UniqueConstraint(
+            "tenant_id", "idempotency_key", name="uq_sweeps_tenant_id_idempotency_key"
+        ),
+    )
+
+
+class SweepMemberRow(Base):
+    """One member of a sweep: an experiment, the configuration it runs and its seed.
+
+    ``config_key`` is the sha256 of the configuration's canonical JSON; (sweep,
+    configuration, seed) is unique, so two processes topping a sweep up at once cannot add
+    the same member twice. ``pruner_state`` is what the early-stopping rule keeps about the
+    member between its decisions (Optuna's trial system attributes, e.g. the rungs it
+    completed), so a decision never depends on a process's memory."""
+
+    __tablename__ = "sweep_members"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
+    config_index: Mapped[int] = mapped_column(Integer)
+    config_key: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]]
+    seed: Mapped[int] = mapped_column(BigInteger)
+    pruner_state: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        UniqueConstraint("sweep_id", "config_key", "seed", name="uq_sweep_members_config_seed"),
+    )
