@@ -22,7 +22,8 @@ from api.schemas import ErrorPublic
 from api.sessions import get_session, session_opener
 from core.celery_app import dispatch_experiment
 from core.store.experiments import get_experiment, is_experiment_id
-from core.store.models import ExperimentRow
+from core.store.models import ExperimentRow, SweepRow
+from core.store.sweeps import get_sweep
 from core.store.tenants import TenantIdentity
 from core.text import PlainText
 
@@ -79,6 +80,26 @@ def get_owned_experiment(
 
 
 OwnedExperiment = Annotated[ExperimentRow, Depends(get_owned_experiment)]
+
+
+def sweep_not_found(sweep_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"No sweep with id {sweep_id!r}.")
+
+
+def get_owned_sweep(sweep_id: str, session: SessionDep, tenant: CurrentTenant) -> SweepRow:
+    """The tenant's sweep of the path's ``{sweep_id}``, else 404 (another tenant's, an
+    unknown id and text that cannot be an id alike)."""
+    found = (
+        get_sweep(session=session, sweep_id=sweep_id, tenant_id=tenant.id)
+        if is_experiment_id(sweep_id)  # sweep ids are UUIDs as experiment ids are
+        else None
+    )
+    if found is None:
+        raise sweep_not_found(sweep_id)
+    return found
+
+
+OwnedSweep = Annotated[SweepRow, Depends(get_owned_sweep)]
 
 Dispatch = Callable[[str, str], None]
 """Sends the job of an experiment id to a queue."""

@@ -21,6 +21,7 @@ from core.cost_limits import CostLimitError
 from core.spec import ExperimentSpec
 from core.spec.fields import SpecPart, variant_name
 from core.store.session import StatementTimeoutError
+from core.sweeps.space import SweepDefinitionError
 from core.text import did_you_mean
 
 CATALOG_HINT = "see GET /v1/catalog for the accepted fields and values"
@@ -38,15 +39,34 @@ def _union_fields() -> frozenset[str]:
 UNION_FIELDS = _union_fields()
 
 
+PARAMETER_KINDS = ("values", "distribution")
+"""The tags of a sweep parameter's union (``core.sweeps.spec.Parameter``)."""
+
+
+def _without_union_tags(parts: list[str]) -> list[str]:
+    """A location without the tags pydantic inserts after a discriminated union's field
+    (``optimizer.adam.lr``), which the client never wrote: those of an experiment spec, of
+    the base spec of a sweep, of a sweep parameter (values or distribution) and of its
+    early-stopping rule."""
+    head = parts[0] if parts else None
+    in_base = head == "base" and len(parts) > 1 and parts[1] in UNION_FIELDS
+    in_parameter = head == "parameters" and len(parts) > 2 and parts[2] in PARAMETER_KINDS
+    if head in UNION_FIELDS or head == "early_stopping":
+        tag_at = 1
+    elif in_base or in_parameter:
+        tag_at = 2
+    else:
+        return list(parts)
+    return parts[:tag_at] + parts[tag_at + 1 :] if len(parts) > tag_at else list(parts)
+
+
 def field_error(
     error: dict[str, Any], *, unknown_field_hint: str = CATALOG_HINT
 ) -> FieldErrorPublic:
     """One pydantic error as the client should read it; ``unknown_field_hint`` ends the
     message of a field the body may not have."""
     location, *path = error["loc"] or ("body",)
-    parts = [str(part) for part in path]
-    if parts and parts[0] in UNION_FIELDS and len(parts) > 1:
-        del parts[1]  # the tag pydantic inserted
+    parts = _without_union_tags([str(part) for part in path])
     message = error["msg"]
     kind = error["type"]
     if kind == "union_tag_invalid":
@@ -164,6 +184,22 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _sweep_definition_error(request: Request, exc: Exception) -> JSONResponse:
+    """A sweep that cannot run as defined (core/sweeps/space.py): a 422 naming each field."""
+    assert isinstance(exc, SweepDefinitionError)
+    return _unprocessable(
+        [
+            FieldErrorPublic(
+                location="body",
+                field=problem.field,
+                message=problem.message,
+                type="sweep_definition",
+            )
+            for problem in exc.problems
+        ]
+    )
+
+
 async def _cost_limit_error(request: Request, exc: Exception) -> JSONResponse:
     """A spec beyond a cost limit (core/cost_limits.py): the same 422 body as a bad field, the
     field the one to change, the message with the estimate and the limit."""
@@ -222,6 +258,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(CostLimitError, _cost_limit_error)
+    app.add_exception_handler(SweepDefinitionError, _sweep_definition_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StatementTimeoutError, _statement_timeout)
     app.add_exception_handler(Exception, _internal_error)

@@ -32,6 +32,7 @@ from api.routes import (
     metrics,
     plots,
     prometheus,
+    sweeps,
     weights,
 )
 from api.store_outage import install_store_outage_handler
@@ -96,6 +97,7 @@ def create_app() -> FastAPI:
         weights.router,
         compare.router,
         catalog.router,
+        sweeps.router,
     ):
         app.include_router(router, dependencies=[Depends(get_current_tenant)])
     for router in (health.router, prometheus.router):

@@ -31,7 +31,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
 from api.auth import KeyedRoute
-from api.deps import get_owned_experiment, get_session, require_json_body
+from api.deps import get_owned_experiment, get_owned_sweep, get_session, require_json_body
 from api.schemas import ErrorPublic, ValidationErrorPublic
 
 REF = "#/components/schemas/{model}"
@@ -65,6 +65,7 @@ NOT_ON_LOOPBACK = _error(
     "address."
 )
 NO_SUCH_EXPERIMENT = _error("No experiment with this id (another tenant's is the same 404).")
+NO_SUCH_SWEEP = _error("No sweep with this id (another tenant's is the same 404).")
 BODY_TOO_LARGE = _error("The request body is larger than ADAMLAB_MAX_BODY_BYTES.")
 NOT_JSON = _error("The body was not sent with Content-Type: application/json.")
 RETRY_AFTER_HEADER: dict[str, Any] = {
@@ -115,6 +116,8 @@ def route_errors(route: Any) -> dict[str, dict[str, Any]]:
         errors["403"] = NOT_ON_LOOPBACK
     if get_owned_experiment in calls:
         errors["404"] = NO_SUCH_EXPERIMENT
+    if get_owned_sweep in calls:
+        errors["404"] = NO_SUCH_SWEEP
     errors["413"] = BODY_TOO_LARGE
     if require_json_body in calls:
         errors["415"] = NOT_JSON

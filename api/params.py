@@ -121,3 +121,8 @@ CompareMetrics = Annotated[
         f"{', '.join(METRICS)}; default test_acc.",
     ),
 ]
+
+SweepFilter = Annotated[
+    PlainText | None,
+    Query(max_length=36, description="Only the members of this sweep (its id)."),
+]

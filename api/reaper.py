@@ -23,13 +23,15 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.celery_app import BrokerUnavailableError, dispatch_experiment
+from core.celery_app import BrokerUnavailableError, dispatch_experiment, queue_for_device
 from core.presence import queue_presence
 from core.settings import settings
 from core.store.models import utc_now
 from core.store.outage import is_store_unavailable
 from core.store.reaping import ReapReport, fail_unserved_experiments, reap_lost_experiments
 from core.store.session import default_engine, ping, session_scope
+from core.store.sweeps import running_sweep_ids
+from core.sweeps.scheduler import tend
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,24 @@ def reap_once() -> ReapReport:
             report.cancelled,
         )
     fail_unserved()
+    tend_sweeps()
     return report
+
+
+def tend_sweeps() -> None:
+    """Each running sweep's next step (``core.sweeps.scheduler.tend``): what a worker does
+    when a member ends, done here too, so a worker lost between a member's end and that
+    step only delays it."""
+    with session_scope() as session:
+        for sweep_id in running_sweep_ids(session=session):
+            tend(
+                session=session,
+                sweep_id=sweep_id,
+                queue_for=queue_for_device,
+                dispatch=lambda experiment_id, queue: dispatch_experiment(
+                    experiment_id, queue=queue
+                ),
+            )
 
 
 def fail_unserved() -> list[str]:

@@ -21,7 +21,7 @@ from core.spec.experiment import MAX_TAGS
 from core.store.models import CheckpointRow, ExperimentRow
 from core.text import MAX_NOTE_CHARS, NOTE_TEXT_RULE, PLAIN_TEXT_RULE
 
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled", "stopped"]
 """The values of ``core.store.models.ExperimentStatus``."""
 
 
@@ -90,6 +90,10 @@ class ExperimentPublic(BaseModel):
         description="The last completed epoch's metrics (null before the run ends)."
     )
     error: str | None = Field(description="Why it failed, or was requeued or cancelled.")
+    stop_reason: str | None = Field(
+        None,
+        description="Why its sweep's early-stopping rule stopped it (status stopped); else null.",
+    )
     timings: TimingsPublic
     worker: str | None = Field(description="The worker running (or that ran) it.")
     device: str | None = Field(description="The device it runs on, e.g. 'cpu', 'cuda:0'.")
@@ -152,6 +156,7 @@ class ExperimentPublic(BaseModel):
             ),
             final_metrics=row.final_metrics,
             error=row.error,
+            stop_reason=row.stop_reason,
             timings=TimingsPublic(
                 queued_at=row.created_at,
                 started_at=row.started_at,

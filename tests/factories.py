@@ -72,3 +72,19 @@ def linear_spec(**overrides: Any) -> ExperimentSpec:
 def _spec(*, overrides: dict[str, Any], **fields: Any) -> ExperimentSpec:
     """``fields`` with seed 0 on the CPU, then ``overrides``, validated."""
     return ExperimentSpec.model_validate(fields | {"seed": 0, "device": "cpu"} | overrides)
+
+
+def sweep_body(**overrides: Any) -> dict[str, Any]:
+    """A grid sweep over Adam's and AdaMax's learning rate on ``digits_body`` (2 epochs),
+    two seeds: 2 × 2 configurations × 2 seeds = 8 members of a second or two each."""
+    body: dict[str, Any] = {
+        "name": "digits-lr",
+        "base": digits_body(epochs=2),
+        "parameters": {
+            "optimizer.name": {"values": ["adam", "adamax"]},
+            "optimizer.lr": {"values": [0.01, 0.001]},
+        },
+        "seeds": 2,
+        "metric": {"name": "test_acc"},
+    }
+    return body | overrides

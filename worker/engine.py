@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LOG_EVERY = 50
 
+AfterEpoch = Callable[[int, dict[str, float]], str | None]
+"""Asked after an epoch (1-based) with its metrics: a reason to stop early, or None."""
+
 
 def run_experiment(
     spec: ExperimentSpec,
@@ -71,6 +74,7 @@ def run_experiment(
     log_every: int = DEFAULT_LOG_EVERY,
     data_dir: Path | None = None,
     channels_last: bool = True,
+    after_epoch: AfterEpoch | None = None,
 ) -> RunResult:
     """Train ``spec`` to the end, resuming from the newest checkpoint in ``checkpoint_dir``.
 
@@ -78,6 +82,9 @@ def run_experiment(
     ``cancelled`` after writing the points measured so far (the next run resumes from the
     last epoch's checkpoint). Returns ``failed`` with a message for a diverged loss, a
     missing data set, an unavailable device or a checkpoint of another experiment.
+    ``after_epoch`` is called after each epoch but the last, once its points are written and
+    its checkpoint saved, with the epoch and its metrics; a reason it returns ends the run
+    as ``stopped`` with that reason (a sweep's early stopping), None lets it go on.
     ``log_every`` sets how many iterations' points go to the sink in one batch;
     ``channels_last`` keeps convolution weights in channels-last memory order (faster).
     """
@@ -90,9 +97,11 @@ def run_experiment(
         device = resolve_device(spec.device)
         device_name = str(device)
         data = load_dataset(spec.dataset, data_dir=data_dir)
-        return _Run(
+        run = _Run(
             spec, data, device, sink, folder, should_stop, on_progress, log_every, channels_last
-        ).run()
+        )
+        run.after_epoch = after_epoch
+        return run.run()
     except (EngineError, DatasetUnavailableError, CheckpointError) as exc:
         logger.error("the run failed before training: %s", exc, exc_info=True)
         return RunResult(status="failed", final_metrics={}, error=str(exc), device=device_name)
@@ -126,6 +135,7 @@ class _Run:
         self.folder = folder
         self.should_stop = should_stop
         self.on_progress = on_progress
+        self.after_epoch: AfterEpoch | None = None
         self.log_every = log_every
         self.task: Task = data.task
         self.batch_size = spec.dataset.batch_size
@@ -277,6 +287,10 @@ class _Run:
             self.spec.epochs,
             ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()),
         )
+        if self.after_epoch is not None and epoch < self.spec.epochs:
+            reason = self.after_epoch(epoch, dict(metrics))
+            if reason is not None:
+                return self._result("stopped", None, epoch, stop_reason=reason)
         return None
 
     def _write_window(
@@ -327,9 +341,17 @@ class _Run:
         )
 
     def _result(
-        self, status: str, error: str | None, epochs_completed: int, *, steps: int | None = None
+        self,
+        status: str,
+        error: str | None,
+        epochs_completed: int,
+        *,
+        steps: int | None = None,
+        stop_reason: str | None = None,
     ) -> RunResult:
-        if status == "failed":
+        if status == "stopped":
+            logger.info("stopped early after epoch %d: %s", epochs_completed, stop_reason)
+        elif status == "failed":
             logger.error("the run failed: %s", error)
         elif status == "cancelled":
             logger.info("stopped after step %s, as asked", steps)
@@ -346,4 +368,5 @@ class _Run:
             metadata=run_metadata(
                 self.model, steps_per_epoch=self.steps_per_epoch, train_examples=self.n_train
             ),
+            stop_reason=stop_reason,
         )

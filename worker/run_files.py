@@ -4,6 +4,8 @@
   checkpoint is deleted (nothing resumes a finished run);
 - cancelled: the weights of the newest checkpoint are exported for download (metadata
   ``complete: "false"``) and only that checkpoint is kept;
+- stopped (early, by its sweep's rule): as succeeded, the weights it had when it stopped
+  (metadata ``complete: "false"``); no checkpoint is kept, nothing resumes it;
 - failed: only the newest checkpoint is kept (a rerun can resume from it).
 
 If the export fails, the checkpoints stay: the weights can still be had from them.
@@ -34,7 +36,7 @@ def settle_run_files(
     """Export the weights a finished run offers and delete the checkpoints it no longer
     needs (see the module's docstring); a failure to export is logged, not raised."""
     exported = False
-    if status in ("succeeded", "cancelled") and list_checkpoints(folder):
+    if status in ("succeeded", "cancelled", "stopped") and list_checkpoints(folder):
         try:
             export_final_weights(
                 folder=folder,
@@ -46,7 +48,7 @@ def settle_run_files(
             exported = True
         except (ExportError, OSError):
             logger.error("experiment %s: weights not exported", experiment_id, exc_info=True)
-    keep = 0 if status == "succeeded" and exported else 1
+    keep = 0 if status in ("succeeded", "stopped") and exported else 1
     checkpoints = list_checkpoints(folder)
     for old in checkpoints[: len(checkpoints) - keep]:
         old.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class RunResult:
     """How a run ended. ``final_metrics`` are the last completed epoch's metrics."""
 
-    status: Literal["succeeded", "failed", "cancelled"]
+    status: Literal["succeeded", "failed", "cancelled", "stopped"]
     final_metrics: dict[str, float]
     error: str | None
     device: str
@@ -22,6 +22,8 @@ class RunResult:
     steps_completed: int = 0
     resumed_from_epoch: int = 0
     metadata: dict[str, float | int | str] = field(default_factory=dict)
+    stop_reason: str | None = None
+    """Why ``after_epoch`` stopped the run early (status ``stopped``)."""
 
 
 def run_metadata(

@@ -43,7 +43,12 @@ from sqlalchemy.orm import Session, sessionmaker
 import worker.pool  # noqa: F401 (connects the pool processes' start-up hook)
 import worker.presence  # noqa: F401 (connects the announcement of the worker's queues)
 import worker.shutdown
-from core.celery_app import RUN_EXPERIMENT_TASK, celery_app
+from core.celery_app import (
+    RUN_EXPERIMENT_TASK,
+    celery_app,
+    dispatch_experiment,
+    queue_for_device,
+)
 from core.run_environment import RunEnvironment
 from core.run_folder import remove_run_folder
 from core.settings import Settings, settings
@@ -60,6 +65,8 @@ from core.store.manage import experiment_exists
 from core.store.models import ExperimentStatus
 from core.store.outage import retry_while_store_unavailable
 from core.store.session import default_session_factory, session_scope
+from core.store.sweeps import member_of
+from core.sweeps.scheduler import early_stop_reason, tend
 from worker.checkpoint_index import index_checkpoints
 from worker.lease import LeaseKeeper
 from worker.run_files import settle_run_files
@@ -96,6 +103,49 @@ def record_run_environment(
             lease_id=claim.lease_id,
             environment=environment,
         )
+
+
+def early_stopping(
+    factory: sessionmaker[Session], experiment_id: str
+) -> Callable[[int, dict[str, float]], str | None]:
+    """The engine's ``after_epoch``: the sweep's early-stopping decision for a member (for
+    any other experiment, always go on). A decision that cannot be had (the store away)
+    lets the run go on: stopping early saves time, going on loses nothing."""
+
+    def after_epoch(epoch: int, metrics: dict[str, float]) -> str | None:
+        try:
+            with session_scope(factory) as session:
+                return early_stop_reason(
+                    session=session, experiment_id=experiment_id, epoch=epoch, metrics=metrics
+                )
+        except OperationalError:
+            logger.warning(
+                "experiment %s: no early-stopping decision after epoch %d",
+                experiment_id,
+                epoch,
+                exc_info=True,
+            )
+            return None
+
+    return after_epoch
+
+
+def tend_sweep_of(factory: sessionmaker[Session], experiment_id: str) -> None:
+    """After a sweep member ends, its sweep's next step (``core.sweeps.scheduler.tend``);
+    a failure is logged: the API's reaper tends every running sweep too."""
+    try:
+        with session_scope(factory) as session:
+            member = member_of(session=session, experiment_id=experiment_id)
+            if member is None:
+                return
+            tend(
+                session=session,
+                sweep_id=member.sweep_id,
+                queue_for=queue_for_device,
+                dispatch=lambda member_id, queue: dispatch_experiment(member_id, queue=queue),
+            )
+    except Exception:
+        logger.warning("experiment %s: its sweep was not tended", experiment_id, exc_info=True)
 
 
 def execute_experiment(
@@ -201,6 +251,7 @@ def execute_experiment(
                 should_stop=keeper.should_stop,
                 on_progress=keeper.on_progress,
                 data_dir=config.data_dir,
+                after_epoch=early_stopping(factory, experiment_id),
             )
             sink.flush()
         except OperationalError:
@@ -259,9 +310,11 @@ def execute_experiment(
         device=result.device,
         progress=keeper.latest_progress,
         resumed_from_epoch=result.resumed_from_epoch,
+        stop_reason=result.stop_reason,
     )
     if recorded is None and removed_if_deleted(factory, experiment_id, folder):
         return DELETED
+    tend_sweep_of(factory, experiment_id)
     return (recorded or ExperimentStatus(result.status)).value
 
 

@@ -27,6 +27,7 @@ from api.params import (
     OptimizerFilter,
     SortParam,
     StatusFilter,
+    SweepFilter,
     TagFilter,
 )
 from api.schemas import (
@@ -146,14 +147,15 @@ def list_experiments_route(
     name: NameFilter = None,
     tag: TagFilter = None,
     name_contains: NameContains = None,
+    sweep: SweepFilter = None,
     sort: SortParam = "-created_at",
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ExperimentsPublic:
     """A page of experiments: filters (repeat a parameter for alternatives; name_contains
     a substring of the name) are applied before paging; ``count`` is the number matching
-    them. Sorted by a column or a final metric (sort=-test_acc: the best first, runs
-    without it last). Only the tenant's own."""
+    them; ``sweep`` keeps a sweep's members. Sorted by a column or a final metric
+    (sort=-test_acc: the best first, runs without it last). Only the tenant's own."""
     filters = ExperimentFilters(
         status=status_ or (),
         dataset=dataset or (),
@@ -162,6 +164,7 @@ def list_experiments_route(
         name=name or (),
         tags=tag or (),
         name_contains=name_contains,
+        sweep=sweep,
     )
     try:
         page = list_experiments(

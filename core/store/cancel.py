@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import ColumnElement, CursorResult, Update, case, literal, select, update
 from sqlalchemy.orm import Session
 
 from core.store.lifecycle import CANCELLED_ERROR
-from core.store.models import ExperimentRow, ExperimentStatus, UtcDateTime, utc_now
+from core.store.models import (
+    ExperimentRow,
+    ExperimentStatus,
+    SweepMemberRow,
+    UtcDateTime,
+    utc_now,
+)
 from core.store.session import serialized_on_sqlite
 
 
@@ -31,6 +38,41 @@ class CancelOutcome(enum.StrEnum):
     NOT_FOUND = "not_found"
 
 
+def _cancel_update(*which: ColumnElement[bool], now: datetime | None) -> Update:
+    """The UPDATE that cancels the queued jobs among ``which`` and asks the running ones to
+    stop (SET expressions read the row as it was: a queued row ends here)."""
+    queued = ExperimentRow.status == ExperimentStatus.QUEUED
+    return (
+        update(ExperimentRow)
+        .where(
+            *which,
+            ExperimentRow.status.in_([ExperimentStatus.QUEUED, ExperimentStatus.RUNNING]),
+        )
+        .values(
+            cancel_requested=True,
+            status=case(
+                (queued, literal(ExperimentStatus.CANCELLED.value)), else_=ExperimentRow.status
+            ),
+            finished_at=case(
+                (queued, literal(now or utc_now(), UtcDateTime())),
+                else_=ExperimentRow.finished_at,
+            ),
+            error=case((queued, literal(CANCELLED_ERROR)), else_=ExperimentRow.error),
+        )
+    )
+
+
+@serialized_on_sqlite
+def cancel_sweep_members(*, session: Session, sweep_id: str, now: datetime | None = None) -> int:
+    """Cancel every queued member of a sweep and ask every running one to stop, in one
+    UPDATE (as ``request_cancel`` does for one job); returns how many it reached."""
+    members = select(SweepMemberRow.experiment_id).where(SweepMemberRow.sweep_id == sweep_id)
+    result = session.execute(_cancel_update(ExperimentRow.id.in_(members), now=now))
+    reached = cast(CursorResult[Any], result).rowcount  # an UPDATE's result (stubs: Result)
+    session.commit()
+    return reached
+
+
 @serialized_on_sqlite
 def request_cancel(
     *, session: Session, experiment_id: str, tenant_id: str | None, now: datetime | None = None
@@ -47,27 +89,7 @@ def request_cancel(
         if tenant_id is None
         else (ExperimentRow.id == experiment_id, ExperimentRow.tenant_id == tenant_id)
     )
-    queued = ExperimentRow.status == ExperimentStatus.QUEUED
-    result = session.execute(
-        update(ExperimentRow)
-        .where(
-            *this_one,
-            ExperimentRow.status.in_([ExperimentStatus.QUEUED, ExperimentStatus.RUNNING]),
-        )
-        .values(
-            cancel_requested=True,
-            # SET expressions read the row as it was: a queued row ends here.
-            status=case(
-                (queued, literal(ExperimentStatus.CANCELLED.value)), else_=ExperimentRow.status
-            ),
-            finished_at=case(
-                (queued, literal(now or utc_now(), UtcDateTime())),
-                else_=ExperimentRow.finished_at,
-            ),
-            error=case((queued, literal(CANCELLED_ERROR)), else_=ExperimentRow.error),
-        )
-        .returning(ExperimentRow.status)
-    )
+    result = session.execute(_cancel_update(*this_one, now=now).returning(ExperimentRow.status))
     changed = result.scalar_one_or_none()
     session.commit()
     if changed is None:  # not queued nor running: say what it is

@@ -101,28 +101,9 @@ def create_experiment(
             return _replayed(existing, idempotency_key, request_hash), False
     if max_active is not None:
         _check_active_limit(session, tenant_id=tenant_id, limit=max_active)
-    experiment = ExperimentRow(
-        id=str(uuid.uuid4()),
-        tenant_id=tenant_id,
-        name=spec.name,
-        dataset=spec.dataset.name,
-        model=spec.model.name,
-        optimizer=spec.optimizer.name,
-        requested_device=spec.device,
-        queue=queue,
-        spec=spec.model_dump(mode="json"),
-        spec_version=SPEC_VERSION,
-        status=ExperimentStatus.QUEUED,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        cancel_requested=False,
-        attempts=0,
-        created_at=now or utc_now(),
-        tags=[
-            ExperimentTagRow(tag=tag, position=position)
-            for position, tag in enumerate(dict.fromkeys(spec.tags))
-        ],
-    )
+    experiment = new_experiment_row(tenant_id=tenant_id, spec=spec, queue=queue, now=now)
+    experiment.idempotency_key = idempotency_key
+    experiment.request_hash = request_hash
     session.add(experiment)
     try:
         session.commit()
@@ -136,6 +117,32 @@ def create_experiment(
             raise
         return _replayed(existing, idempotency_key, request_hash), False
     return experiment, True
+
+
+def new_experiment_row(
+    *, tenant_id: str, spec: ExperimentSpec, queue: str, now: datetime | None = None
+) -> ExperimentRow:
+    """A new queued experiment's row (not yet added to a session)."""
+    return ExperimentRow(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        name=spec.name,
+        dataset=spec.dataset.name,
+        model=spec.model.name,
+        optimizer=spec.optimizer.name,
+        requested_device=spec.device,
+        queue=queue,
+        spec=spec.model_dump(mode="json"),
+        spec_version=SPEC_VERSION,
+        status=ExperimentStatus.QUEUED,
+        cancel_requested=False,
+        attempts=0,
+        created_at=now or utc_now(),
+        tags=[
+            ExperimentTagRow(tag=tag, position=position)
+            for position, tag in enumerate(dict.fromkeys(spec.tags))
+        ],
+    )
 
 
 def _by_idempotency_key(session: Session, tenant_id: str, key: str) -> ExperimentRow | None:

@@ -222,6 +222,7 @@ class RunEnding(TypedDict, total=False):
     device: str | None
     progress: Progress | None
     resumed_from_epoch: int | None
+    stop_reason: str | None
 
 
 @serialized_on_sqlite
@@ -236,6 +237,7 @@ def finish_experiment(
     device: str | None = None,
     progress: Progress | None = None,
     resumed_from_epoch: int | None = None,
+    stop_reason: str | None = None,
     now: datetime | None = None,
 ) -> ExperimentStatus | None:
     """Record the end of a run, if the job is still this lease's; returns the status
@@ -257,6 +259,7 @@ def finish_experiment(
         "final_metrics": _json_safe(final_metrics) if final_metrics is not None else None,
         "error": case((cancelled, literal(error or CANCELLED_ERROR)), else_=literal(error, Text())),
         "resumed_from_epoch": resumed_from_epoch,
+        "stop_reason": stop_reason,
     }
     if progress is not None:
         values |= _progress_values(progress)

@@ -16,6 +16,7 @@ from core.metrics import METRICS
 from core.store.models import (
     ExperimentRow,
     ExperimentTagRow,
+    SweepMemberRow,
 )
 from core.store.paging import (
     InvalidCursorError,
@@ -65,6 +66,8 @@ class ExperimentFilters:
     name: Sequence[str] = ()
     tags: Sequence[str] = ()
     name_contains: str | None = None
+    sweep: str | None = None
+    """Only the members of this sweep."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,12 @@ def _filtered(
     ):
         if values:
             query = query.where(column.in_(list(values)))
+    if filters.sweep is not None:
+        query = query.where(
+            ExperimentRow.id.in_(
+                select(SweepMemberRow.experiment_id).where(SweepMemberRow.sweep_id == filters.sweep)
+            )
+        )
     if filters.name_contains is not None:
         query = query.where(ExperimentRow.name.icontains(filters.name_contains, autoescape=True))
     tags = list(dict.fromkeys(filters.tags))

@@ -109,7 +109,8 @@ def _default_part(head: str) -> dict[str, Any]:
     if field is None or head not in _VARIANTS:
         return {}
     default = field.get_default(call_default_factory=True)
-    return {"name": default.name} if isinstance(default, SpecPart) else {}
+    name = getattr(default, "name", None)
+    return {"name": name} if isinstance(default, SpecPart) and name is not None else {}
 
 
 _MISSING = object()

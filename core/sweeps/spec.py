@@ -221,7 +221,7 @@ class SweepSpec(SpecPart):
         4, ge=1, le=1_000, description="tpe: members in flight at once; default 4."
     )
     sampler_seed: int = Field(0, ge=0, lt=2**32, description="Seeds the search; default 0.")
-    metric: SweepMetric = Field(default_factory=lambda: SweepMetric())
+    metric: SweepMetric = Field(default_factory=lambda: SweepMetric.model_validate({}))
     early_stopping: EarlyStopping = Field(default_factory=lambda: NoEarlyStopping(method="none"))
 
     @field_validator("seeds")

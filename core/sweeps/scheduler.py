@@ -1,0 +1,374 @@
+"""A sweep's life: create it, extend it, top up an adaptive search, decide early stops,
+cancel and finish it. Each step reads the sweep from the store, decides with
+``core.sweeps.space``, ``sampling`` and ``early_stopping``, and writes the result in one
+transaction; the members it adds are dispatched to the queue after that commit, as a
+submitted experiment is. Nothing lives in a process between steps, so any API process or
+worker can take the next one.
+
+Who takes which step: the API creates, extends and cancels; a member's worker asks for the
+early-stopping decision after each epoch and tends the sweep when the member ends (an
+adaptive search samples the next configurations, a sweep with nothing left to run is
+finished); the API's reaper tends every running sweep as well, so a worker killed between
+a member's end and its tending delays the next step by one reaper interval at most.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from core.cost_limits import CostLimits
+from core.store import sweeps as store
+from core.store.cancel import cancel_sweep_members
+from core.store.models import ExperimentRow, SweepMemberRow, SweepRow, SweepStatus
+from core.sweeps.early_stopping import MemberTrace, decide
+from core.sweeps.sampling import KnownConfiguration, sample_configurations
+from core.sweeps.space import (
+    Configuration,
+    FieldProblem,
+    SweepDefinitionError,
+    base_dict,
+    config_key,
+    definition_problems,
+    grid,
+    member_problems,
+    member_spec,
+)
+from core.sweeps.spec import SweepExtension, SweepSpec
+
+logger = logging.getLogger(__name__)
+
+Dispatch = Callable[[str, str], None]
+"""Queues a job: (experiment id, queue name)."""
+QueueFor = Callable[[Literal["auto", "cpu", "cuda"]], str]
+"""The queue of a requested device ("auto", "cpu", "cuda")."""
+
+Members = Sequence[tuple[SweepMemberRow, ExperimentRow]]
+
+
+def stored_definition(spec: SweepSpec) -> dict[str, Any]:
+    """What the store keeps of a definition: the fields the client set, so that a member's
+    base is the base as written (see ``core.sweeps.space.base_dict``)."""
+    return spec.model_dump(mode="json", exclude_unset=True)
+
+
+def definition_of(sweep: SweepRow) -> SweepSpec:
+    return SweepSpec.model_validate(sweep.spec)
+
+
+# --- planning members ---------------------------------------------------------------------
+
+
+def final_value(experiment: ExperimentRow, metric: str) -> float | None:
+    """A member's result: its final metric, for a member that succeeded."""
+    if experiment.status != "succeeded" or not experiment.final_metrics:
+        return None
+    value = experiment.final_metrics.get(metric)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _known(spec: SweepSpec, existing: Members) -> list[KnownConfiguration]:
+    """Each configuration the sweep has, with the median of its seeds' results."""
+    by_key: dict[str, tuple[Configuration, list[float]]] = {}
+    for member, experiment in existing:
+        config, values = by_key.setdefault(member.config_key, (dict(member.params), []))
+        value = final_value(experiment, spec.metric.name)
+        if value is not None:
+            values.append(value)
+    return [
+        KnownConfiguration(config, statistics.median(values) if values else None)
+        for config, values in by_key.values()
+    ]
+
+
+@dataclass(frozen=True)
+class Plan:
+    members: list[store.NewMember]
+    configurations: list[Configuration]
+    """The configurations new to the sweep."""
+
+
+def plan_members(
+    spec: SweepSpec, *, existing: Members, round_index: int, new_configurations: int | None
+) -> Plan:
+    """The members a sweep lacks: every (configuration, seed) of its configurations that is
+    not a member yet, with, for a sampled search, up to ``new_configurations`` newly
+    sampled configurations (None: up to ``max_members``)."""
+    seeds = spec.seed_list
+    have_pairs = {(m.config_key, m.seed) for m, _ in existing}
+    configs: dict[str, tuple[int, Configuration]] = {}
+    for member, _ in existing:
+        configs.setdefault(member.config_key, (member.config_index, dict(member.params)))
+    fresh: list[Configuration] = []
+    if spec.method == "grid":
+        fresh = [c for c in grid(spec) if config_key(c) not in configs]
+    else:
+        room = (spec.max_configurations or 0) - len(configs)
+        count = room if new_configurations is None else min(room, new_configurations)
+        fresh = sample_configurations(
+            spec, count=count, known=_known(spec, existing), round_index=round_index
+        )
+    next_index = max((index for index, _ in configs.values()), default=-1) + 1
+    for config in fresh:
+        configs[config_key(config)] = (next_index, config)
+        next_index += 1
+    base = base_dict(spec)
+    planned: list[store.NewMember] = []
+    for key, (index, config) in sorted(configs.items(), key=lambda item: item[1][0]):
+        for seed in seeds:
+            if (key, seed) in have_pairs:
+                continue
+            try:
+                built = member_spec(spec, config, seed, base=base)
+            except ValidationError:
+                logger.warning("sweep configuration %s makes no valid spec; skipped", config)
+                continue
+            planned.append(store.NewMember(config, key, index, seed, built))
+    return Plan(planned, fresh)
+
+
+def _dispatch_all(experiments: Sequence[ExperimentRow], dispatch: Dispatch) -> None:
+    for experiment in experiments:
+        dispatch(experiment.id, experiment.queue)
+
+
+def _tpe_room(spec: SweepSpec, active: int) -> int:
+    """How many configurations an adaptive search may add now: enough to keep
+    ``parallelism`` members in flight."""
+    free = spec.parallelism - active
+    return max(0, math.ceil(free / len(spec.seed_list)))
+
+
+# --- the steps ------------------------------------------------------------------------------
+
+
+def create(
+    *,
+    session: Session,
+    tenant_id: str,
+    spec: SweepSpec,
+    queue_for: QueueFor,
+    dispatch: Dispatch,
+    limits: CostLimits | None,
+    idempotency_key: str | None = None,
+) -> tuple[SweepRow, bool]:
+    """Check a definition, store the sweep with its first members and queue them; returns
+    the sweep and whether it was created (False: an idempotent replay). Raises
+    ``SweepDefinitionError`` naming each field to fix."""
+    problems = definition_problems(spec, limits=limits)
+    if problems:
+        raise SweepDefinitionError(problems)
+    first = spec.parallelism if spec.method == "tpe" else None
+    plan = plan_members(
+        spec,
+        existing=[],
+        round_index=0,
+        new_configurations=None if first is None else _tpe_room(spec, 0),
+    )
+    if spec.method != "grid":
+        problems = member_problems(spec, plan.configurations, limits=limits)
+        if problems:
+            raise SweepDefinitionError(problems)
+    if not plan.members:
+        raise SweepDefinitionError([FieldProblem("parameters", "the sweep has no member to run")])
+    sweep, created, experiments = store.create_sweep(
+        session=session,
+        tenant_id=tenant_id,
+        spec=stored_definition(spec),
+        name=spec.name,
+        members=plan.members,
+        queue_for=queue_for,
+        idempotency_key=idempotency_key,
+    )
+    _dispatch_all(experiments, dispatch)
+    return sweep, created
+
+
+def _extended(spec: SweepSpec, extension: SweepExtension) -> SweepSpec:
+    """The definition after an extension, checked against the one it extends."""
+    data = stored_definition(spec)
+    problems: list[FieldProblem] = []
+    if extension.seeds is not None:
+        seeds = (
+            list(range(extension.seeds)) if isinstance(extension.seeds, int) else extension.seeds
+        )
+        lost = sorted(set(spec.seed_list) - set(seeds))
+        if lost:
+            problems.append(
+                FieldProblem("seeds", f"an extension keeps every seed; {lost} would be dropped")
+            )
+        data["seeds"] = extension.seeds
+    if extension.parameters is not None:
+        data["parameters"] = {
+            **data["parameters"],
+            **{
+                p: v.model_dump(mode="json", exclude_unset=True)
+                for p, v in extension.parameters.items()
+            },
+        }
+    if extension.max_members is not None:
+        if spec.method == "grid":
+            problems.append(FieldProblem("max_members", "a grid has no max_members; add values"))
+        elif spec.max_members is not None and extension.max_members < spec.max_members:
+            problems.append(
+                FieldProblem(
+                    "max_members",
+                    f"an extension raises max_members; {extension.max_members} is below "
+                    f"{spec.max_members}",
+                )
+            )
+        data["max_members"] = extension.max_members
+    if problems:
+        raise SweepDefinitionError(problems)
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SweepDefinitionError(
+            [
+                FieldProblem(".".join(str(p) for p in error["loc"]) or "body", error["msg"])
+                for error in exc.errors()
+            ]
+        ) from exc
+
+
+def extend(
+    *,
+    session: Session,
+    sweep: SweepRow,
+    extension: SweepExtension,
+    queue_for: QueueFor,
+    dispatch: Dispatch,
+    limits: CostLimits | None,
+) -> int:
+    """Extend a sweep, keeping every member it has: more seeds for every configuration, new
+    values or wider ranges, a larger ``max_members``; returns how many members it added.
+    Raises ``SweepDefinitionError``, or ``SweepCancelledError`` for a cancelled sweep."""
+    if sweep.status == SweepStatus.CANCELLED:
+        raise SweepCancelledError(sweep.id)
+    for _attempt in range(5):  # another process may add a round meanwhile: plan again
+        spec = _extended(definition_of(sweep), extension)
+        problems = definition_problems(spec, limits=limits)
+        if problems:
+            raise SweepDefinitionError(problems)
+        existing = store.members(session=session, sweep_id=sweep.id)
+        room = None
+        if spec.method == "tpe":
+            room = _tpe_room(spec, store.active_members(session=session, sweep_id=sweep.id))
+        plan = plan_members(
+            spec, existing=existing, round_index=sweep.rounds, new_configurations=room
+        )
+        if spec.method != "grid":
+            problems = member_problems(spec, plan.configurations, limits=limits)
+            if problems:
+                raise SweepDefinitionError(problems)
+        added = store.add_members(
+            session=session,
+            sweep_id=sweep.id,
+            after_round=sweep.rounds,
+            members=plan.members,
+            queue_for=queue_for,
+            spec=stored_definition(spec),
+        )
+        if added is not None:
+            _dispatch_all(added, dispatch)
+            if not added:
+                tend(session=session, sweep_id=sweep.id, queue_for=queue_for, dispatch=dispatch)
+            return len(added)
+        session.refresh(sweep)
+    raise RuntimeError(f"sweep {sweep.id}: could not add a round after 5 tries")
+
+
+class SweepCancelledError(Exception):
+    def __init__(self, sweep_id: str) -> None:
+        super().__init__(f"sweep {sweep_id} was cancelled; a cancelled sweep is not extended")
+
+
+def tend(*, session: Session, sweep_id: str, queue_for: QueueFor, dispatch: Dispatch) -> int:
+    """The step after a member ends: an adaptive search samples configurations to keep
+    ``parallelism`` members in flight; a sweep with no member left to run and nothing
+    left to sample is finished. Returns how many members it added."""
+    sweep = store.get_sweep(session=session, sweep_id=sweep_id, tenant_id=None)
+    if sweep is None or sweep.status != SweepStatus.RUNNING:
+        session.commit()
+        return 0
+    spec = definition_of(sweep)
+    active = store.active_members(session=session, sweep_id=sweep_id)
+    if spec.method == "tpe":
+        room = _tpe_room(spec, active)
+        if room > 0:
+            existing = store.members(session=session, sweep_id=sweep_id)
+            plan = plan_members(
+                spec, existing=existing, round_index=sweep.rounds, new_configurations=room
+            )
+            if plan.members:
+                added = store.add_members(
+                    session=session,
+                    sweep_id=sweep_id,
+                    after_round=sweep.rounds,
+                    members=plan.members,
+                    queue_for=queue_for,
+                )
+                _dispatch_all(added or [], dispatch)
+                return len(added or [])
+    if active == 0:
+        store.mark_finished(session=session, sweep_id=sweep_id)
+    session.commit()
+    return 0
+
+
+def cancel(*, session: Session, sweep: SweepRow) -> int:
+    """Cancel the sweep and every member (queued ones at once, running ones at their next
+    heartbeat); returns how many members it reached."""
+    store.mark_cancelled(session=session, sweep_id=sweep.id)
+    return cancel_sweep_members(session=session, sweep_id=sweep.id)
+
+
+def early_stop_reason(
+    *, session: Session, experiment_id: str, epoch: int, metrics: dict[str, float]
+) -> str | None:
+    """Whether a sweep member stops after ``epoch`` (its metrics ``metrics``), by its
+    sweep's early-stopping rule; the reason when it does, None when it goes on (or is not
+    a member of a sweep with a rule). Keeps what the rule needs of the member."""
+    member = store.member_of(session=session, experiment_id=experiment_id)
+    if member is None:
+        session.commit()
+        return None
+    sweep = store.get_sweep(session=session, sweep_id=member.sweep_id, tenant_id=None)
+    if sweep is None:
+        session.commit()
+        return None
+    spec = definition_of(sweep)
+    if spec.early_stopping.method == "none" or spec.metric.name not in metrics:
+        session.commit()
+        return None
+    values = store.metric_values(session=session, sweep_id=sweep.id, metric=spec.metric.name)
+    mine = {e: v for e, v in values.get(experiment_id, {}).items() if e <= epoch}
+    mine[epoch] = metrics[spec.metric.name]
+    others = [
+        MemberTrace(
+            other.experiment_id,
+            experiment.status,
+            values.get(other.experiment_id, {}),
+            other.pruner_state or {},
+        )
+        for other, experiment in store.members(session=session, sweep_id=sweep.id)
+        if other.experiment_id != experiment_id
+    ]
+    decision = decide(
+        spec.early_stopping,
+        metric=spec.metric.name,
+        maximize=spec.metric.maximize,
+        current=MemberTrace(experiment_id, "running", mine, member.pruner_state or {}),
+        others=others,
+    )
+    store.keep_pruner_state(
+        session=session, experiment_id=experiment_id, state=decision.pruner_state
+    )
+    return decision.reason if decision.stop else None
