@@ -42,7 +42,7 @@ def poll_experiment(
 
 
 def finished(experiment: dict[str, Any]) -> bool:
-    return experiment["status"] in ("succeeded", "failed", "cancelled")
+    return experiment["status"] in ("succeeded", "failed", "cancelled", "stopped")
 
 
 def poll_until_epoch(client: httpx.Client, experiment_id: str, epoch: int) -> dict[str, Any]:
