@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,12 @@ import numpy as np
 import pytest
 
 from core.metrics import MetricSeries
+from core.plots.sweep_report import (
+    MAX_CURVES,
+    MAX_RANKED,
+    configuration_label,
+    sweep_report_figure,
+)
 from core.sweeps.report import Goal, MemberResult, SweepReport, build_report
 from core.sweeps.report_csv import csv_columns
 
@@ -48,9 +55,7 @@ def _member(
     return MemberResult(
         experiment_id=experiment_id,
         config_key=config,
-        params=dict(params)
-        if params is not None
-        else {"optimizer.name": optimizer, "optimizer.lr": lr},
+        params=dict(params or {"optimizer.name": optimizer, "optimizer.lr": lr}),
         seed=seed,
         status=status,
         stop_reason=stop_reason,
@@ -372,3 +377,66 @@ def test_empty_sweep_reports_nothing_yet() -> None:
     assert report.counts["succeeded"] == 0
     assert report.to_csv().strip().split(",")[0] == "rank"
     assert math.isclose(report.confidence, 0.95)
+
+
+# --- the figure -------------------------------------------------------------------------------
+
+
+def _svg_ids(svg: bytes, prefix: str) -> list[str]:
+    return re.findall(rf'<g id="({prefix}:[^"]*)"', svg.decode())
+
+
+def test_figure_is_a_png_and_an_svg_with_each_part() -> None:
+    report = build_report(_two_tasks(), metric="test_acc", goal="maximize", target=0.9)
+    assert sweep_report_figure(report, fmt="png").startswith(b"\x89PNG\r\n\x1a\n")
+    svg = sweep_report_figure(report, fmt="svg")
+    assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg
+    assert sorted(_svg_ids(svg, "sensitivity")) == [
+        "sensitivity:fashion/mlp:adam", "sensitivity:fashion/mlp:adamax",
+        "sensitivity:mnist/mlp:adam", "sensitivity:mnist/mlp:adamax",
+    ]  # fmt: skip
+    keys = [c.config_key for c in report.configurations]
+    assert _svg_ids(svg, "rank") == [f"rank:{key}" for key in keys]
+    assert sorted(_svg_ids(svg, "curve")) == sorted(f"curve:{key}" for key in keys)
+
+
+def test_figure_of_one_configuration_with_one_seed_draws() -> None:
+    report = build_report([_member("a-0", "a", 0, [0.5, 0.7])], metric="test_loss", goal="minimize")
+    svg = sweep_report_figure(report, fmt="svg")
+    assert _svg_ids(svg, "rank") == ["rank:a"] and _svg_ids(svg, "curve") == ["curve:a"]
+
+
+def test_figure_of_thirty_configurations_draws_the_best_few() -> None:
+    members = []
+    for index in range(30):
+        optimizer = ("adam", "adamax", "sgd")[index % 3]
+        lr, dropout = 10.0 ** -(1 + index % 5), 0.1 * (index // 5)
+        params = {"optimizer.name": optimizer, "optimizer.lr": lr, "model.dropout": dropout}
+        finals = [0.5 + 0.01 * index, 0.52 + 0.01 * index]
+        members += _config(f"c{index:02d}", finals, optimizer=optimizer, lr=lr, params=params)
+    report = build_report(members, metric="test_acc", goal="maximize")
+    svg = sweep_report_figure(report, fmt="svg")
+    best = [f"c{index:02d}" for index in range(29, -1, -1)]
+    assert _svg_ids(svg, "curve") == [f"curve:{key}" for key in best[:MAX_CURVES]]
+    assert _svg_ids(svg, "rank") == [f"rank:{key}" for key in best[:MAX_RANKED]]
+    assert sweep_report_figure(report, fmt="png").startswith(b"\x89PNG")
+
+
+def test_figure_of_a_sweep_without_results_draws_empty_panels() -> None:
+    report = build_report([_member("a-0", "a", 0, [], status="running")],
+                          metric="test_acc", goal="maximize")  # fmt: skip
+    assert sweep_report_figure(report, fmt="png").startswith(b"\x89PNG")
+
+
+def test_figure_refuses_another_format() -> None:
+    report = build_report(_config("a", [0.5]), metric="test_acc", goal="maximize")
+    with pytest.raises(ValueError, match="fmt"):
+        sweep_report_figure(report, fmt="jpg")  # type: ignore[arg-type]
+
+
+def test_configuration_label_names_the_swept_params() -> None:
+    params = {"optimizer.name": "adamax", "optimizer.lr": 0.002, "model.dropout": 0.25}
+    (config,) = build_report(_config("a", [0.5], optimizer="adamax", lr=0.002, params=params),
+                             metric="test_acc", goal="maximize").configurations  # fmt: skip
+    assert configuration_label(config) == "AdaMax, lr 0.002, dropout=0.25"
+    assert configuration_label(config, with_task=True).endswith(", mnist/mlp")
