@@ -16,6 +16,8 @@ One module per job:
 - ``run_chart``: one run's figure (``run_chart``: a constant learning rate is a note, not
   a flat panel; the title says how far a stopped run got);
 - ``comparison``: runs overlaid (``comparison_panels``), on a shared x axis;
+- ``sweep_report``: a sweep's figure (``sweep_report_figure``: learning-rate sensitivity,
+  learning curves with their bands across seeds, the ranking with confidence intervals);
 - ``drawing``: ``draw`` builds the matplotlib ``Figure`` (object API, Agg canvas: no pyplot
   global state, safe in threads), ``render`` its PNG or SVG bytes; matplotlib is imported
   inside the functions so importing these modules stays cheap. In SVG every line is a
