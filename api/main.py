@@ -32,6 +32,7 @@ from api.routes import (
     metrics,
     plots,
     prometheus,
+    sweep_report,
     sweeps,
     weights,
 )
@@ -98,6 +99,7 @@ def create_app() -> FastAPI:
         compare.router,
         catalog.router,
         sweeps.router,
+        sweep_report.router,
     ):
         app.include_router(router, dependencies=[Depends(get_current_tenant)])
     for router in (health.router, prometheus.router):

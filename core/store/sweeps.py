@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.metrics import MetricSeries, finite_or_none
 from core.spec import ExperimentSpec
 from core.store.experiments import IdempotencyConflictError, new_experiment_row
 from core.store.models import (
@@ -351,3 +352,33 @@ def delete_sweep(*, session: Session, sweep_id: str) -> bool:
     gone = session.scalar(delete(SweepRow).where(SweepRow.id == sweep_id).returning(SweepRow.id))
     session.commit()
     return gone is not None
+
+
+def member_series(
+    *, session: Session, sweep_id: str, names: Sequence[str]
+) -> dict[str, dict[str, MetricSeries]]:
+    """The named metrics of every member, one query: experiment id → name → series (by
+    step; a non-finite value is None, as everywhere the store reads points back)."""
+    points: dict[str, dict[str, tuple[list[int], list[int], list[float | None]]]] = {}
+    for experiment_id, name, step, epoch, value in session.execute(
+        select(
+            MetricPointRow.experiment_id,
+            MetricPointRow.name,
+            MetricPointRow.step,
+            MetricPointRow.epoch,
+            MetricPointRow.value,
+        )
+        .join(SweepMemberRow, SweepMemberRow.experiment_id == MetricPointRow.experiment_id)
+        .where(SweepMemberRow.sweep_id == sweep_id, MetricPointRow.name.in_(list(names)))
+        .order_by(MetricPointRow.experiment_id, MetricPointRow.name, MetricPointRow.step)
+    ):
+        steps, epochs, values = points.setdefault(experiment_id, {}).setdefault(name, ([], [], []))
+        steps.append(step)
+        epochs.append(epoch)
+        values.append(finite_or_none(value))
+    return {
+        experiment_id: {
+            name: MetricSeries(steps=s, epochs=e, values=v) for name, (s, e, v) in by_name.items()
+        }
+        for experiment_id, by_name in points.items()
+    }

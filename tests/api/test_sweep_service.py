@@ -6,12 +6,15 @@ worker SIGKILLed mid-sweep still lets every member end."""
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
 import time
 from typing import Any
 
 import httpx
 import pytest
+from scipy.stats import trim_mean
 
 from tests.factories import digits_body, per_example_body, sweep_body
 from tests.support.service import Service
@@ -78,6 +81,36 @@ def test_a_grid_sweep_with_seeds_runs_to_the_end_and_names_its_best(http: httpx.
         done["best"]["params"]["optimizer.lr"],
     ) == best
     assert done["best"]["value"] == pytest.approx(medians[best]) and done["best"]["seeds"] == 2
+
+    # The report's numbers are the members' own: per seed, median, IQM, rank.
+    report = http.get(f"/v1/sweeps/{sweep['id']}/report", params={"target": 0.2}).json()
+    assert report["metric"] == "test_acc" and report["counts"]["succeeded"] == 8
+    ranked = report["configurations"]
+    for configuration in ranked:
+        key = (configuration["optimizer"], configuration["lr"])
+        finals = sorted(m["final"] for m in configuration["members"])
+        assert finals == pytest.approx(sorted(by_config[key]))
+        assert configuration["median"] == pytest.approx(statistics.median(by_config[key]))
+        assert configuration["iqm"] == pytest.approx(float(trim_mean(by_config[key], 0.25)))
+        assert configuration["ci_low"] <= configuration["iqm"] <= configuration["ci_high"]
+    assert [c["iqm"] for c in ranked] == sorted((c["iqm"] for c in ranked), reverse=True)
+    assert [c["rank"] for c in ranked] == [1, 2, 3, 4]
+    assert (report["best"]["optimizer"], report["best"]["lr"]) == (
+        ranked[0]["optimizer"],
+        ranked[0]["lr"],
+    )
+    assert {(p["optimizer"], len(p["points"])) for p in report["sensitivity"]} == {
+        ("adam", 2),
+        ("adamax", 2),
+    }
+    assert all(t["members"] == 2 for t in report["time_to_target"])
+    rows = list(csv.DictReader(io.StringIO(http.get(
+        f"/v1/sweeps/{sweep['id']}/report", headers={"Accept": "text/csv"}
+    ).text)))  # fmt: skip
+    assert [float(row["iqm"]) for row in rows] == pytest.approx([c["iqm"] for c in ranked])
+    figure = http.get(f"/v1/sweeps/{sweep['id']}/report.png")
+    assert figure.status_code == 200 and figure.content.startswith(b"\x89PNG")
+    assert http.get(f"/v1/sweeps/{sweep['id']}/report.svg").text.lstrip().startswith("<?xml")
 
 
 def test_asha_stops_the_worse_members_and_each_says_why(http: httpx.Client) -> None:

@@ -233,3 +233,16 @@ def test_an_idempotent_replay_answers_the_same_sweep(alice: TestClient) -> None:
         "/v1/sweeps", json=sweep_body(seeds=3), headers={"Idempotency-Key": "sweep-1"}
     )
     assert other.status_code == 409
+
+
+def test_a_report_before_any_member_ends_lists_them_and_a_bad_target_is_422(
+    alice: TestClient,
+) -> None:
+    sweep = created(alice, sweep_body())
+    report = alice.get(f"/v1/sweeps/{sweep['id']}/report").json()
+    assert report["counts"]["queued"] == 8 and report["best"] is None
+    assert all(c["rank"] is None for c in report["configurations"])
+    answer = alice.get(f"/v1/sweeps/{sweep['id']}/report", params={"target": "nan"})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "target"
+    figure = alice.get(f"/v1/sweeps/{sweep['id']}/report.png")
+    assert figure.status_code == 200 and figure.content.startswith(b"\x89PNG")

@@ -1,0 +1,69 @@
+"""A sweep's report: ``report`` (JSON, or CSV with ``Accept: text/csv``) and its figure,
+``report.png`` and ``report.svg``, from its members' stored metrics as they are now."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+
+from api.auth import KeyedRoute
+from api.deps import OwnedSweep, SessionDep
+from api.errors import invalid_parameter
+from api.representations import CSV_MEDIA_TYPE, IMAGE_RESPONSES, image_response, prefers_csv
+from core.plots.drawing import ImageFormat
+from core.plots.sweep_report import sweep_report_figure
+from core.sweeps.report_inputs import sweep_report
+
+router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"], route_class=KeyedRoute)
+
+Target = Annotated[
+    float | None,
+    Query(
+        description="A value of the sweep metric: the report then says how soon each "
+        "configuration first reached it (steps, examples, seconds) and, over several data "
+        "sets or models, the optimizers' performance profile."
+    ),
+]
+
+
+def _checked(target: float | None) -> float | None:
+    if target is not None and not math.isfinite(target):
+        raise invalid_parameter("target", "target must be a finite number", value=target)
+    return target
+
+
+@router.get(
+    "/{sweep_id}/report",
+    responses={200: {"content": {"application/json": {}, CSV_MEDIA_TYPE: {}}}},
+)
+def get_sweep_report(
+    sweep: OwnedSweep,
+    session: SessionDep,
+    target: Target = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Any:
+    """Per configuration: the metric of each seed, median, interquartile mean and its 95%
+    bootstrap confidence interval, ranked, the best named; the learning-rate sensitivity
+    per optimizer with a band across seeds; the learning curves (median and interquartile
+    band); with ``target``, the time to it; the probability of improvement of each
+    optimizer over each other, and the performance profile over several tasks. Early-
+    stopped members are listed with their reason, not counted. CSV: one row per
+    configuration."""
+    report = sweep_report(session=session, sweep=sweep, target=_checked(target))
+    if prefers_csv(accept):
+        return Response(report.to_csv(), media_type=CSV_MEDIA_TYPE)
+    return report.to_json()
+
+
+@router.get("/{sweep_id}/report.{image_format}", response_class=Response, responses=IMAGE_RESPONSES)
+def get_sweep_report_figure(
+    sweep: OwnedSweep, image_format: ImageFormat, session: SessionDep, target: Target = None
+) -> Response:
+    """The report as a figure: the learning-rate sensitivity (final metric against log lr,
+    one line per optimizer, an interquartile band across seeds), the learning curves of the
+    best configurations (median and interquartile band) and the ranking with its
+    confidence intervals."""
+    report = sweep_report(session=session, sweep=sweep, target=_checked(target))
+    return image_response(sweep_report_figure(report, fmt=image_format), image_format)
