@@ -66,4 +66,5 @@ def get_sweep_report_figure(
     best configurations (median and interquartile band) and the ranking with its
     confidence intervals."""
     report = sweep_report(session=session, sweep=sweep, target=_checked(target))
-    return image_response(sweep_report_figure(report, fmt=image_format), image_format)
+    figure = sweep_report_figure(report, fmt=image_format, name=sweep.name)
+    return image_response(figure, image_format)

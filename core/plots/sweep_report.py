@@ -226,17 +226,18 @@ def _ranking_panel(axes: Any, report: SweepReport, with_task: bool) -> None:
     axes.set_xlabel(f"final {info.label} ({better} is better; small dots: seeds)")
 
 
-def _heading(report: SweepReport) -> str:
+def _heading(report: SweepReport, name: str | None) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in report.counts.items() if n)
     goal = "maximize" if report.goal == "maximize" else "minimize"
     target = f", target {plain_number(report.target)}" if report.target is not None else ""
-    return f"Sweep: {goal} final {METRICS[report.metric].label}{target}\n{counts or 'no members'}"
+    label = f"Sweep {name!r}" if name else "Sweep"
+    return f"{label}: {goal} final {METRICS[report.metric].label}{target}\n{counts or 'no members'}"
 
 
-def sweep_report_figure(report: SweepReport, *, fmt: ImageFormat) -> bytes:
-    """The figure of ``report`` as PNG or SVG bytes: a learning-rate sensitivity panel per
-    task and the learning curves on top, the ranking under them (panels without results
-    say so). ValueError for another format."""
+def sweep_report_figure(report: SweepReport, *, fmt: ImageFormat, name: str | None = None) -> bytes:
+    """The figure of ``report`` (of the sweep ``name``, in its title) as PNG or SVG bytes:
+    a learning-rate sensitivity panel per task and the learning curves on top, the ranking
+    under them (panels without results say so). ValueError for another format."""
     if fmt not in IMAGE_FORMATS:
         raise ValueError(f"fmt must be one of {IMAGE_FORMATS}, got {fmt!r}")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -261,7 +262,7 @@ def sweep_report_figure(report: SweepReport, *, fmt: ImageFormat) -> bytes:
     for unused in axes[max(1, len(tasks)) + 1 :]:
         unused.set_visible(False)
     _ranking_panel(bottom.subplots(), report, with_task)
-    figure.suptitle(_heading(report))
+    figure.suptitle(_heading(report, name))
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, dpi=100)
     return buffer.getvalue()
