@@ -352,14 +352,23 @@ def definition_problems(sweep: SweepSpec, *, limits: CostLimits | None) -> list[
         return problems
     if sweep.method != "grid":
         return problems
-    configs = grid(sweep)
-    members = len(configs) * len(sweep.seed_list)
+    # The product of every values list bounds the grid (conditional ones may expand fewer
+    # configurations): refuse a grid too large before enumerating it.
+    bound = len(sweep.seed_list)
+    for parameter in sweep.parameters.values():
+        if isinstance(parameter, ValuesParameter):
+            bound *= len(parameter.values)
+        if bound > MAX_MEMBERS:
+            break
+    configs = grid(sweep) if bound <= MAX_MEMBERS else []
+    members = len(configs) * len(sweep.seed_list) if configs else bound
     if members > MAX_MEMBERS:
         return [
             FieldProblem(
                 "parameters",
-                f"the grid has {len(configs):,} configurations × {len(sweep.seed_list)} seeds "
-                f"= {members:,} members; a sweep has at most {MAX_MEMBERS:,}",
+                f"the grid's values × {len(sweep.seed_list)} seeds make more than "
+                f"{MAX_MEMBERS:,} members, the most a sweep has; use fewer values, or a "
+                "random, sobol or tpe search with max_members",
             )
         ]
     return member_problems(sweep, configs, limits=limits)

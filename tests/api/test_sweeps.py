@@ -246,3 +246,15 @@ def test_a_report_before_any_member_ends_lists_them_and_a_bad_target_is_422(
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "target"
     figure = alice.get(f"/v1/sweeps/{sweep['id']}/report.png")
     assert figure.status_code == 200 and figure.content.startswith(b"\x89PNG")
+
+
+def test_a_grid_beyond_the_members_limit_is_422_before_it_is_enumerated(
+    alice: TestClient,
+) -> None:
+    values = {"values": [round(0.001 * (i + 1), 6) for i in range(1000)]}
+    parameters = {
+        "optimizer.lr": values,
+        "optimizer.eps": {"values": [1e-8 * (i + 1) for i in range(1000)]},
+    }
+    parameters |= {"optimizer.weight_decay": {"values": [0.001 * i for i in range(1000)]}}
+    assert refused(alice, sweep_body(parameters=parameters)) == ["parameters"]
