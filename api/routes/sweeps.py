@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from sqlalchemy.orm import Session
 
 from api.auth import KeyedRoute
@@ -17,6 +17,7 @@ from api.deps import (
     JsonBody,
     OwnedSweep,
     SessionDep,
+    get_owned_sweep,
     sweep_not_found,
 )
 from api.errors import invalid_parameter
@@ -158,7 +159,9 @@ def get_sweep(sweep: OwnedSweep, session: SessionDep) -> SweepPublic:
 @router.post(
     "/{sweep_id}/extend",
     response_model=SweepPublic,
-    dependencies=[JsonBody],
+    # The sweep first: another tenant's id is the 404 of an unknown one, whatever the
+    # body's Content-Type (then 415).
+    dependencies=[Depends(get_owned_sweep), JsonBody],
     responses={
         409: {"model": ErrorPublic, "description": "The sweep was cancelled."},
         503: BROKER_DOWN,

@@ -26,6 +26,7 @@ from core.store.models import (
     ExperimentRow,
     ExperimentStatus,
     ExperimentTagRow,
+    SweepMemberRow,
     TenantRow,
     utc_now,
 )
@@ -88,7 +89,7 @@ def create_experiment(
     With an ``idempotency_key`` the tenant already used for the same spec, returns that
     experiment and ``False``; used for another spec, raises ``IdempotencyConflictError``.
     With ``max_active``, raises ``TenantLimitError`` when the tenant already has that many
-    experiments queued or running. The count and the insert are one transaction, and on
+    experiments queued or running (a sweep's members aside: the sweep bounds those). The count and the insert are one transaction, and on
     PostgreSQL the tenant's row is locked first (SELECT ... FOR UPDATE), so concurrent
     submissions of one tenant, in any number of API processes, are counted one after the
     other. SQLite has no row locks: there the writers of one process queue on
@@ -161,9 +162,12 @@ def _check_active_limit(session: Session, *, tenant_id: str, limit: int) -> None
     ).scalar_one_or_none()
     if locked is None:
         raise ValueError(f"tenant_id {tenant_id!r} is not a tenant of this store")
+    # A sweep's members are bounded by the sweep (core.sweeps.spec.MAX_MEMBERS), not here.
     active = session.execute(
         select(func.count(), func.min(ExperimentRow.eta_s)).where(
-            ExperimentRow.tenant_id == tenant_id, ExperimentRow.status.not_in(FINISHED_STATUSES)
+            ExperimentRow.tenant_id == tenant_id,
+            ExperimentRow.status.not_in(FINISHED_STATUSES),
+            ExperimentRow.id.not_in(select(SweepMemberRow.experiment_id)),
         )
     ).one()
     count, soonest_eta_s = active

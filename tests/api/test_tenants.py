@@ -29,7 +29,12 @@ QUICK: dict[str, Any] = digits_body(
 # The gpu queue has no worker in the tests: a parked experiment stays queued.
 PARKED: dict[str, Any] = QUICK | {"name": "tenant-parked", "device": "cuda"}
 SAMPLE_PATH_VALUES = {"image_format": "png"}
-"""A value for each path parameter other than experiment_id that a route may have."""
+"""A value for each path parameter other than experiment_id and sweep_id a route may have."""
+PARKED_SWEEP: dict[str, Any] = {
+    "name": "tenant-sweep",
+    "base": PARKED,
+    "parameters": {"optimizer.lr": {"values": [0.01, 0.001]}},
+}
 IDS_QUERY = "ids"
 
 
@@ -48,11 +53,13 @@ def app_routes() -> list[tuple[str, str, set[str]]]:
     return found
 
 
-def fill_path(template: str, experiment_id: str) -> str:
+def fill_path(template: str, experiment_id: str, sweep_id: str | None = None) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         if name == "experiment_id":
             return experiment_id
+        if name == "sweep_id":
+            return sweep_id or experiment_id
         if name not in SAMPLE_PATH_VALUES:
             pytest.fail(f"{template}: add a sample value for path parameter {name!r}")
         return SAMPLE_PATH_VALUES[name]
@@ -143,6 +150,7 @@ def test_other_tenants_experiment_is_404_on_every_route(keyed_service: KeyedServ
     with owner, other:
         done_id = submitted_id(owner, QUICK)
         parked_id = submitted_id(owner, PARKED)
+        sweep_id = owner.post("/v1/sweeps", json=PARKED_SWEEP).json()["id"]
         done = poll_experiment(owner, done_id, until=finished, timeout_s=90)
         assert done["status"] == "succeeded", done
         unknown_id = str(uuid.uuid4())
@@ -150,9 +158,9 @@ def test_other_tenants_experiment_is_404_on_every_route(keyed_service: KeyedServ
         checked = []
         for method, template, query in app_routes():
             params = {IDS_QUERY: done_id} if IDS_QUERY in query else None
-            if "{experiment_id}" not in template and params is None:
+            if "_id}" not in template and params is None:
                 continue
-            path = fill_path(template, done_id)
+            path = fill_path(template, done_id, sweep_id)
             foreign = other.request(method, path, params=params)
             assert foreign.status_code == 404, (method, template, foreign.text)
             unknown = other.request(
@@ -161,19 +169,27 @@ def test_other_tenants_experiment_is_404_on_every_route(keyed_service: KeyedServ
                 params={IDS_QUERY: unknown_id} if params else None,
             )
             assert unknown.status_code == 404, (method, template, unknown.text)
-            assert foreign.json()["detail"].replace(done_id, "ID") == unknown.json()[
-                "detail"
-            ].replace(unknown_id, "ID"), (method, template)
-            # The owner's DELETE takes an experiment of its own, so that the routes after
-            # it still find done_id (another tenant's DELETE above must have left it).
-            own_path = (
-                fill_path(template, submitted_id(owner, PARKED)) if method == "DELETE" else path
-            )
+            foreign_detail = foreign.json()["detail"].replace(done_id, "ID")
+            assert foreign_detail.replace(sweep_id, "ID") == unknown.json()["detail"].replace(
+                unknown_id, "ID"
+            ), (method, template)
+            # The owner's DELETE takes an experiment (a sweep) of its own, so that the routes
+            # after it still find done_id and sweep_id (another tenant's DELETE above must
+            # have left them).
+            own_path = path
+            if method == "DELETE" and "{sweep_id}" in template:
+                own_sweep = owner.post("/v1/sweeps", json=PARKED_SWEEP).json()["id"]
+                own_path = fill_path(template, done_id, own_sweep)
+            elif method == "DELETE":
+                own_path = fill_path(template, submitted_id(owner, PARKED))
             own = owner.request(method, own_path, params=params)
             assert own.status_code not in (401, 403, 404), (method, template, own.text)
             checked.append(template)
         # The routes of issue 5 are among them (a renamed route still has to be listed).
-        for expected in ("/cancel", "/metrics", "/metrics/history", "/plot.", "/checkpoint"):
+        for expected in (
+            "/cancel", "/metrics", "/metrics/history", "/plot.", "/checkpoint",
+            "/v1/sweeps/{sweep_id}", "/extend", "/report", "/report.",
+        ):  # fmt: skip
             assert any(expected in template for template in checked), (expected, checked)
         assert any(template.startswith("/v1/compare") for template in checked), checked
 
@@ -187,8 +203,13 @@ def test_other_tenants_experiment_is_404_on_every_route(keyed_service: KeyedServ
         assert other.post(f"/v1/experiments/{parked_id}/cancel").status_code == 404
         assert owner.get(f"/v1/experiments/{parked_id}").json()["status"] == "queued"
         owner_list = owner.get("/v1/experiments", params={"limit": 500}).json()
-        assert {row["id"] for row in owner_list["data"]} == {done_id, parked_id}
-        assert owner_list["count"] == 2
+        members = owner.get("/v1/experiments", params={"sweep": sweep_id}).json()["data"]
+        member_ids = {row["id"] for row in members}
+        assert len(member_ids) == 2  # the sweep's own; the deleted sweep's went with it
+        assert {row["id"] for row in owner_list["data"]} == {done_id, parked_id} | member_ids
+        assert owner_list["count"] == 4
+        assert [row["id"] for row in owner.get("/v1/sweeps").json()["data"]] == [sweep_id]
+        assert other.get("/v1/sweeps").json()["data"] == []
         other_list = other.get("/v1/experiments", params={"limit": 500}).json()
         assert {done_id, parked_id}.isdisjoint(row["id"] for row in other_list["data"])
         assert owner.post(f"/v1/experiments/{parked_id}/cancel").status_code == 200
