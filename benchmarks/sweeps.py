@@ -10,7 +10,8 @@ worker):
   stored points, early-stopping decision, the sweep's tending);
 - digits27: a 27-member sweep (Adam, AdaMax and SGD with momentum × 3 learning rates × 3
   seeds, the digits MLP, 5 epochs), its wall time and its best configuration;
-- disk: the bytes per member on disk (run folders) and in the store (SQLite file).
+- disk: what the 27 members added on disk (run folders: final weights and log) and to the
+  store (SQLite file: rows and metric points), per member.
 
 Usage: python benchmarks/sweeps.py [--json FILE] [--overhead-members N] [--figures DIR]
 """
@@ -153,17 +154,11 @@ def digits27_figures(http: httpx.Client) -> dict[str, Any]:
     }
 
 
-def disk_figures(state: Path, members: int) -> dict[str, Any]:
+def disk_bytes(state: Path) -> tuple[int, int]:
+    """Bytes of the run folders and of the store (the SQLite file and its journal)."""
     runs = state / "checkpoints"
-    folder_bytes = (
-        sum(p.stat().st_size for p in runs.rglob("*") if p.is_file()) if runs.exists() else 0
-    )
-    store_bytes = sum(p.stat().st_size for p in state.glob("*.db*"))
-    return {
-        "members_on_disk": members,
-        "run_folder_bytes_per_member": round(folder_bytes / members) if members else None,
-        "store_bytes_per_member": round(store_bytes / members) if members else None,
-    }
+    folders = sum(p.stat().st_size for p in runs.rglob("*") if p.is_file()) if runs.exists() else 0
+    return folders, sum(p.stat().st_size for p in state.glob("*.db*"))
 
 
 def main() -> None:
@@ -178,11 +173,15 @@ def main() -> None:
         adamlab_serve(serve_env(state)) as base_url,
         httpx.Client(base_url=base_url, timeout=60) as http,
     ):
+        folders_before, store_before = disk_bytes(Path(state))
+        figures["digits27"] = digits27_figures(http)
+        folders_after, store_after = disk_bytes(Path(state))
+        figures["disk_per_member"] = {
+            "run_folder_bytes": round((folders_after - folders_before) / 27),
+            "store_bytes": round((store_after - store_before) / 27),
+        }
         figures["create_1000"] = create_figures(http)
         figures["overhead"] = overhead_figures(http, args.overhead_members)
-        figures["digits27"] = digits27_figures(http)
-        total = figures["overhead"]["members"] + 27
-        figures["disk"] = disk_figures(Path(state), total)
         for name in ("report.png", "report.svg"):
             answer = http.get(f"/v1/sweeps/{figures['digits27']['sweep_id']}/{name}")
             if answer.status_code == 200 and args.figures is not None:
