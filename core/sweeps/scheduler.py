@@ -268,6 +268,9 @@ def extend(
             problems = member_problems(spec, plan.configurations, limits=limits)
             if problems:
                 raise SweepDefinitionError(problems)
+        if not plan.members and stored_definition(spec) == sweep.spec:
+            session.commit()
+            return 0  # nothing new: an extension another process made already, say
         added = store.add_members(
             session=session,
             sweep_id=sweep.id,

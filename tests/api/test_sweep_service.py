@@ -10,6 +10,7 @@ import csv
 import io
 import statistics
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -17,7 +18,8 @@ import pytest
 from scipy.stats import trim_mean
 
 from tests.factories import digits_body, per_example_body, sweep_body
-from tests.support.service import Service
+from tests.support.concurrency import at_once
+from tests.support.service import KeyedService, Service
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
@@ -199,3 +201,56 @@ def test_a_worker_killed_mid_sweep_still_lets_every_member_end(
     assert all(run["status"] in TERMINAL for run in runs)
     assert done["members"]["succeeded"] == 4, [run["status"] for run in runs]
     assert max(run["attempts"] for run in runs) == 2
+
+
+def test_a_tpe_search_samples_as_members_end_until_max_members(http: httpx.Client) -> None:
+    body = sweep_body(
+        name="service-tpe",
+        base=digits_body(epochs=1, device="cpu"),
+        parameters={
+            "optimizer.name": {"values": ["adam", "adamax"]},
+            "optimizer.lr": {"distribution": "log_uniform", "min": 1e-3, "max": 1e-1},
+        },
+        seeds=1, method="tpe", max_members=6, parallelism=2, sampler_seed=3,
+    )  # fmt: skip
+    sweep = create(http, body)
+    assert sweep["members"]["total"] == 2 and sweep["members"]["planned"] == 6
+    done = wait_for_sweep(http, sweep["id"])
+    assert done["members"]["total"] == 6 and done["members"]["succeeded"] == 6
+    configs = {
+        (run["spec"]["optimizer"]["name"], run["spec"]["optimizer"]["lr"])
+        for run in members(http, sweep["id"])
+    }
+    assert len(configs) == 6  # no configuration sampled twice
+
+
+def test_racing_extensions_through_two_api_processes_add_one_round(
+    keyed_service: KeyedService,
+) -> None:
+    owner = keyed_service.client(keyed_service.new_key(f"racer-{uuid.uuid4().hex[:8]}"))
+    parked = sweep_body(name="service-race", base=digits_body(device="cuda"), seeds=1)
+    with owner:
+        sweep = create(owner, parked)
+        extend = [
+            lambda: owner.post(f"/v1/sweeps/{sweep['id']}/extend", json={"seeds": 2})
+            for _ in range(6)
+        ]
+        answers = at_once(extend)
+        assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+        assert sorted(a.json()["added"] for a in answers) == [0] * 5 + [4]
+        runs = members(owner, sweep["id"])
+        assert len(runs) == 8
+        assert (
+            len(
+                {
+                    (
+                        r["spec"]["optimizer"]["lr"],
+                        r["spec"]["optimizer"]["name"],
+                        r["spec"]["seed"],
+                    )
+                    for r in runs
+                }
+            )
+            == 8
+        )
+        owner.delete(f"/v1/sweeps/{sweep['id']}")
