@@ -19,6 +19,9 @@ never answered is reported at once, as a wrong address usually is), and, for req
 are safe to repeat (reads, cancel, edit, delete), a broken connection and the gateway
 answers 502, 503 and 504, waiting the ``Retry-After`` a 503 gives. A 4xx is never retried, nor is a
 submission that may have reached the server.
+
+The sweeps routes are ``client.sweeps`` (``adamlab/sweep_client.py``), on this transport; a
+sweep's creation carries an Idempotency-Key, so it is retried as a read is, except after a 503.
 """
 
 from __future__ import annotations
@@ -47,8 +50,10 @@ from adamlab.answers import (
     api_error,
     describe_error,
 )
+from adamlab.sweep_client import SweepClient
 
-FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled", "stopped"})
+"""An experiment in one of these has ended (``stopped``: a sweep's early-stopping rule)."""
 DEFAULT_RETRY_FOR_S = 60.0
 
 
@@ -111,17 +116,31 @@ class AdamlabClient:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def sweeps(self) -> SweepClient:
+        """The sweeps routes (``/v1/sweeps``), on this client's transport and retries."""
+        return SweepClient(self)
+
     # --- transport ----------------------------------------------------------------------
 
     def _request(
-        self, method: str, path: str, *, repeatable: bool | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        repeatable: bool | None = None,
+        retry_statuses: frozenset[int] = TRANSIENT_STATUS_CODES,
+        **kwargs: Any,
     ) -> httpx.Response:
         """Send one request, retrying transient errors (module docstring). ``repeatable``:
-        whether sending it twice does no harm (default: GET and HEAD are)."""
+        whether sending it twice does no harm (default: GET and HEAD are); a repeatable
+        request is retried after the gateway answers of ``retry_statuses``."""
         if repeatable is None:
             repeatable = method in ("GET", "HEAD")
         retrying = Retrying(
-            retry=retry_if_exception(lambda error: self._transient(error, repeatable)),
+            retry=retry_if_exception(
+                lambda error: self._transient(error, repeatable, retry_statuses)
+            ),
             wait=RetryAfterOrBackoff(),
             stop=stop_before_delay(self.retry_for_s),
             before_sleep=self._tell_retry,
@@ -144,11 +163,15 @@ class AdamlabClient:
             raise TransientAnswer(response)
         return response
 
-    def _transient(self, error: BaseException, repeatable: bool) -> bool:
+    def _transient(
+        self, error: BaseException, repeatable: bool, retry_statuses: frozenset[int]
+    ) -> bool:
         if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
             # Nothing reached the server: safe for any request, once it has answered.
             return self._answered
-        if isinstance(error, TransientAnswer | httpx.TransportError):
+        if isinstance(error, TransientAnswer):
+            return repeatable and error.response.status_code in retry_statuses
+        if isinstance(error, httpx.TransportError):
             return repeatable
         return False
 

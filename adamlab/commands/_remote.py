@@ -24,13 +24,23 @@ class UsageError(Exception):
 
 
 class StoppedWaiting(Exception):
-    """Ctrl-C while waiting for runs: they go on on the server. The message says so and
-    how to stop them."""
+    """Ctrl-C while waiting for runs (or for a sweep, ``sweep_id``): they go on on the
+    server. The message says so and how to stop them."""
 
-    def __init__(self, experiment_ids: Sequence[str], *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        experiment_ids: Sequence[str] = (),
+        *,
+        hint: str | None = None,
+        sweep_id: str | None = None,
+    ) -> None:
         self.experiment_ids = list(experiment_ids)
         ids = " ".join(self.experiment_ids) or "ID"
-        if len(self.experiment_ids) > 1:
+        if sweep_id is not None:
+            sentence = (
+                f"stopped waiting; the sweep continues; `adamlab sweep cancel {sweep_id}` stops it"
+            )
+        elif len(self.experiment_ids) > 1:
             sentence = f"stopped waiting; the runs continue; `adamlab cancel {ids}` stops them"
         else:
             sentence = f"stopped waiting; the run continues; `adamlab cancel {ids}` stops it"

@@ -9,7 +9,8 @@ from typing import Any
 
 from adamlab.commands._remote import EXIT_OK, UsageError, add_server_arguments, remote_command
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "stopped")
+"""``stopped``: ended early by its sweep's early-stopping rule."""
 COLUMNS = (
     ("id", 36),
     ("status", 9),
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tag", action="append", help="only experiments with this tag (repeat: with every one)"
     )
+    parser.add_argument("--sweep", metavar="ID", help="only the members of this sweep")
     parser.add_argument(
         "--search", metavar="TEXT", help="only experiments whose name contains TEXT, ignoring case"
     )
@@ -72,6 +74,7 @@ def _list(args: argparse.Namespace, client: Any) -> int:
         "optimizer": args.optimizer,
         "tag": args.tag,
         "name_contains": args.search,
+        "sweep": args.sweep,
         "sort": args.sort,
         "limit": min(args.limit, 500),
     }

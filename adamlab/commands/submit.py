@@ -82,6 +82,8 @@ def report_final(experiment: dict) -> int:
     print(f"{experiment['id']}: {experiment['status']}")
     if experiment.get("error"):
         print(f"error: {experiment['error']}")
+    if experiment.get("stop_reason"):
+        print(f"stopped early: {experiment['stop_reason']}")
     print("final metrics:")
     print(format_metrics(experiment.get("final_metrics")))
     return EXIT_OK if experiment["status"] == "succeeded" else EXIT_EXPERIMENT_FAILED

@@ -9,6 +9,7 @@ One job per module:
 - ``service``: the API and Celery workers as processes, and a keyed API beside them.
 - ``serve``: ``adamlab serve`` as a child process, waited on until /readyz answers.
 - ``client``: submitting experiments and polling them over HTTP.
+- ``scripted_api``: an API of scripted answers, for commands run in the test's process.
 - ``store``: the store's engine and sessions in this process.
 - ``task``: the experiment task's function run in this process, on such a store.
 - ``threads``: one intra-op torch thread for the tests that train.

@@ -1,0 +1,103 @@
+"""Ready-made sweeps: request bodies of ``POST /v1/sweeps`` for the studies adamlab is
+about, for ``adamlab sweep create --preset NAME`` and for anyone writing their own.
+
+``PRESETS`` maps each name to a function of keyword arguments (``seeds`` and ``epochs``
+at least) that returns a fresh body (a plain dict, JSON as sent). The bodies are checked
+by the server like any other; ``tests/adamlab/test_cli_sweep.py`` checks that ``table1``
+expands to the ten specs of ``core.table1``. No preset tags its members (``GET
+/v1/experiments?sweep=ID`` finds them), so a table1 sweep's members are not taken for the
+runs of ``adamlab reproduce table1``, which carry the tag ``table1``.
+
+Torch-free and cheap to import: the command line reads ``PRESETS`` to list the names, so
+the study's constants (``core.table1``, which loads the spec's pydantic models) are
+imported only when a body is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Seeds = int | Sequence[int]
+"""A count n (seeds 0..n-1) or a list of distinct seeds, as the sweep's ``seeds`` takes."""
+
+LR_SENSITIVITY_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+LR_SENSITIVITY_OPTIMIZERS = ("adam", "adamax", "sgd")
+SGD_MOMENTUM = 0.9
+
+_TABLE1_MODEL_NAMES = {"lr": "logistic_regression", "mlp": "mlp", "cnn": "cnn"}
+"""The table's short model keys (``core.table1.COLUMNS``) as the spec names them."""
+
+
+def _seeds(seeds: Seeds) -> int | list[int]:
+    return seeds if isinstance(seeds, int) else list(seeds)
+
+
+def table1(seeds: Seeds = 3, epochs: int = 20) -> dict[str, Any]:
+    """The study's Table 1 as a grid sweep: its five models (logistic regression, the MLP
+    and the CNN each with and without dropout) × Adam (lr 0.001) and AdaMax (lr 0.002), on
+    MNIST with batch 128, α/√t per epoch, λ = 0, for ``epochs`` (default the study's 20),
+    each configuration once per seed (the study ran one). Ranked by test accuracy; no
+    early stopping (the table reports the accuracy after the last epoch). The settings,
+    and our choices where the study is silent, are ``core.table1``'s."""
+    from core.table1 import BATCH_SIZE, COLUMNS, DROPOUT_RATE, LEARNING_RATES
+
+    models = [
+        {"name": _TABLE1_MODEL_NAMES[model], "dropout": DROPOUT_RATE if dropout else 0.0}
+        for model, dropout, _column in COLUMNS
+    ]
+    optimizers = [{"name": name, "lr": lr} for name, lr in LEARNING_RATES.items()]
+    return {
+        "name": "table1",
+        "base": {
+            "dataset": {"name": "mnist", "batch_size": BATCH_SIZE},
+            "model": models[0],
+            "optimizer": optimizers[0],
+            "schedule": {"name": "inverse_sqrt", "per": "epoch"},
+            "epochs": epochs,
+            "l2": 0.0,
+        },
+        "parameters": {"model": {"values": models}, "optimizer": {"values": optimizers}},
+        "seeds": _seeds(seeds),
+        "method": "grid",
+        "metric": {"name": "test_acc", "goal": "maximize"},
+        "early_stopping": {"method": "none"},
+    }
+
+
+def lr_sensitivity(seeds: Seeds = 3, epochs: int = 5) -> dict[str, Any]:
+    """How the final test accuracy depends on the learning rate (DeepOBS's sensitivity
+    plot): Adam, AdaMax and SGD with momentum 0.9, each at lr 1e-4, 3e-4, 1e-3, 3e-3,
+    1e-2, 3e-2 and 1e-1 (half-decades across the rates these optimizers are used at), on
+    MNIST (batch 128) with the MLP (two hidden layers of 1000), a constant rate, as a
+    grid: 21 configurations × ``seeds`` (default 3, 63 members).
+
+    ``epochs`` defaults to 5, a quarter of the study's 20: the curve is to show which rates
+    are too small, good or too large for each optimizer, not the last tenth of a point
+    of the best one, and 63 members of 20 epochs would cost four times as much."""
+    return {
+        "name": "lr-sensitivity",
+        "base": {
+            "dataset": {"name": "mnist", "batch_size": 128},
+            "model": {"name": "mlp"},
+            "optimizer": {"name": "adam"},
+            "schedule": {"name": "constant"},
+            "epochs": epochs,
+        },
+        "parameters": {
+            "optimizer.name": {"values": list(LR_SENSITIVITY_OPTIMIZERS)},
+            "optimizer.lr": {"values": list(LR_SENSITIVITY_RATES)},
+            "optimizer.momentum": {"values": [SGD_MOMENTUM], "when": {"optimizer.name": "sgd"}},
+        },
+        "seeds": _seeds(seeds),
+        "method": "grid",
+        "metric": {"name": "test_acc", "goal": "maximize"},
+        "early_stopping": {"method": "none"},
+    }
+
+
+PRESETS: dict[str, Callable[..., dict[str, Any]]] = {
+    "table1": table1,
+    "lr-sensitivity": lr_sensitivity,
+}
+"""``adamlab sweep create --preset NAME``'s sweeps, by name."""
