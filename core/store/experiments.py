@@ -89,8 +89,9 @@ def create_experiment(
     With an ``idempotency_key`` the tenant already used for the same spec, returns that
     experiment and ``False``; used for another spec, raises ``IdempotencyConflictError``.
     With ``max_active``, raises ``TenantLimitError`` when the tenant already has that many
-    experiments queued or running (a sweep's members aside: the sweep bounds those). The count and the insert are one transaction, and on
-    PostgreSQL the tenant's row is locked first (SELECT ... FOR UPDATE), so concurrent
+    experiments queued or running (a sweep's members aside: the sweep bounds those). The
+    count and the insert are one transaction, and on PostgreSQL the tenant's row is locked
+    first (SELECT ... FOR UPDATE), so concurrent
     submissions of one tenant, in any number of API processes, are counted one after the
     other. SQLite has no row locks: there the writers of one process queue on
     ``serialized_on_sqlite``'s lock, which covers the embedded default's single API process.
