@@ -102,6 +102,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seconds between polls of the service (default 1)",
     )  # fmt: skip
     service.add_argument(
+        "--seeds", type=_positive_int, default=None, metavar="N",
+        help="run the table as a sweep of the service (the table1 preset), each "
+        "configuration with seeds 0..N-1; the table gives the median and range of the seeds",
+    )  # fmt: skip
+    service.add_argument(
         "--resubmit", action="store_true",
         help="train new experiments, not the ones an earlier identical command submitted",
     )  # fmt: skip
@@ -140,10 +145,14 @@ def run(args: argparse.Namespace) -> int:
         from adamlab.commands._reproduce_remote import run_on_server
 
         args.out = args.out or Path("runs/table1-server")
+        if args.seeds is not None:
+            from adamlab.commands._reproduce_sweep import run_as_sweep
+
+            return remote_command(run_as_sweep)(args)
         return remote_command(run_on_server)(args)
-    if args.api_key is not None or args.resubmit or args.retry_for is not None:
+    if args.api_key is not None or args.resubmit or args.retry_for is not None or args.seeds:
         print(
-            "adamlab reproduce: --api-key, --resubmit and --retry-for need --server",
+            "adamlab reproduce: --api-key, --resubmit, --retry-for and --seeds need --server",
             file=sys.stderr,
         )
         return 2
