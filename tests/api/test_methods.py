@@ -14,7 +14,7 @@ from api.main import app
 from core.settings import settings
 from tests.support.asgi import request_in_process
 
-SAMPLE_PATH_VALUES = {"experiment_id": "some-id", "image_format": "png"}
+SAMPLE_PATH_VALUES = {"experiment_id": "some-id", "sweep_id": "some-id", "image_format": "png"}
 
 
 def methods_by_path() -> dict[str, set[str]]:
