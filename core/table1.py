@@ -177,6 +177,14 @@ def _setting_note(configs: Sequence[Config]) -> list[str]:
     return lines
 
 
+def _table_header() -> list[str]:
+    """The table's header row (its five columns) and the row under it."""
+    return [
+        "| | " + " | ".join(column for _, _, column in COLUMNS) + " |",
+        "|---" * (len(COLUMNS) + 1) + "|",
+    ]
+
+
 SETTINGS_LINES: list[str] = [
     "## Settings",
     "",
@@ -203,8 +211,7 @@ def table1_markdown(outcomes: Sequence[CellOutcome], *, machine: str) -> str:
     configs = [o.config for o in outcomes]
     lines = ["# Table 1 reproduction: test accuracy on MNIST", ""]
     lines += _setting_note(configs)
-    header = "| | " + " | ".join(column for _, _, column in COLUMNS) + " |"
-    lines += [header, "|---" * (len(COLUMNS) + 1) + "|"]
+    lines += _table_header()
     for optimizer in OPTIMIZERS:
         label = OPTIMIZER_LABELS[optimizer]
         published = PUBLISHED[optimizer]
@@ -271,8 +278,7 @@ def table1_seeds_markdown(cells: Sequence[SeedCells], *, machine: str, source: s
     seeds = max((c.seeds for c in cells), default=0)
     lines = [f"# Table 1 reproduction: test accuracy on MNIST, {seeds} seeds", ""]
     lines += _setting_note([c.config for c in cells])
-    header = "| | " + " | ".join(column for _, _, column in COLUMNS) + " |"
-    lines += [header, "|---" * (len(COLUMNS) + 1) + "|"]
+    lines += _table_header()
     for optimizer in OPTIMIZERS:
         label = OPTIMIZER_LABELS[optimizer]
         published = PUBLISHED[optimizer]

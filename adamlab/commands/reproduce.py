@@ -27,20 +27,11 @@ import signal
 import sys
 from pathlib import Path
 
+from adamlab.commands._arguments import poll_interval, positive_int
 from adamlab.commands._remote import add_retry_argument
 
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _seed(text: str) -> int:
@@ -62,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("target", choices=["table1"], help="what to reproduce")
     parser.add_argument(
-        "--epochs", type=_positive_int, default=20, help="epochs per run (default: 20, the study's)"
+        "--epochs", type=positive_int, default=20, help="epochs per run (default: 20, the study's)"
     )
     parser.add_argument(
         "--models", nargs="+", choices=["lr", "mlp", "cnn"], default=["lr", "mlp", "cnn"],
@@ -81,11 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=_seed, default=0, help="seed of every run (default: 0)")
     parser.add_argument(
-        "--train-limit", type=_positive_int, default=None, metavar="N",
+        "--train-limit", type=positive_int, default=None, metavar="N",
         help="use only the first N training images (pipeline check, not the study)",
     )  # fmt: skip
     parser.add_argument(
-        "--test-limit", type=_positive_int, default=None, metavar="N",
+        "--test-limit", type=positive_int, default=None, metavar="N",
         help="evaluate on only the first N test images (pipeline check, not the study)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -98,11 +89,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--api-key", default=None, help="API key for --server (default: $ADAMLAB_API_KEY)"
     )
     service.add_argument(
-        "--poll-interval", type=_positive_float, default=1.0, metavar="S",
+        "--poll-interval", type=poll_interval, default=1.0, metavar="S",
         help="seconds between polls of the service (default 1)",
     )  # fmt: skip
     service.add_argument(
-        "--seeds", type=_positive_int, default=None, metavar="N",
+        "--seeds", type=positive_int, default=None, metavar="N",
         help="run the table as a sweep of the service (the table1 preset), each "
         "configuration with seeds 0..N-1; the table gives the median and range of the seeds",
     )  # fmt: skip
@@ -112,16 +103,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     add_retry_argument(service)
     parser.set_defaults(func=run)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
 
 
 def configs_from_args(args: argparse.Namespace) -> list:

@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from adamlab.commands._arguments import poll_interval, positive_int
 from adamlab.commands._progress import stderr_is_terminal
 from adamlab.commands._remote import (
     EXIT_EXPERIMENT_FAILED,
@@ -18,7 +19,6 @@ from adamlab.commands._remote import (
     remote_command,
 )
 from adamlab.commands.sweep import _text
-from adamlab.commands.sweep._arguments import poll_interval, positive_int
 from adamlab.commands.sweep._documents import read_document
 from core.sweeps.presets import PRESETS
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from adamlab.commands._arguments import positive_int
 from adamlab.commands._remote import (
     EXIT_OK,
     UsageError,
@@ -15,7 +16,6 @@ from adamlab.commands._remote import (
     remote_command,
 )
 from adamlab.commands.sweep import _text
-from adamlab.commands.sweep._arguments import positive_int
 from adamlab.commands.sweep._documents import read_document
 
 

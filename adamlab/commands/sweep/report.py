@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from adamlab.commands._arguments import positive_int
 from adamlab.commands._remote import EXIT_OK, UsageError, add_server_arguments, remote_command
 from adamlab.commands.sweep import _text
-from adamlab.commands.sweep._arguments import positive_int
 
 REPORT_FILES = ("report.json", "report.csv", "report.png", "report.svg")
 HEADER = ("rank", "configuration", "median", "IQM", "95% CI", "n")

@@ -1,4 +1,4 @@
-"""Argument types the ``adamlab sweep`` commands share."""
+"""Argument types the commands share (counts, seconds)."""
 
 from __future__ import annotations
 
