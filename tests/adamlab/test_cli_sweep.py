@@ -289,6 +289,16 @@ def test_cancel_several_names_each_refusal(api: ScriptedApi, adamlab: Any) -> No
     assert "adamlab sweep cancel: nope: HTTP 404: No sweep with id 'nope'." in err
 
 
+def test_delete_several_names_each_refusal(api: ScriptedApi, adamlab: Any) -> None:
+    api.on(f"DELETE {SWEEP}", (204, None))
+    api.on("DELETE /v1/sweeps/nope", (404, {"detail": "No sweep with id 'nope'."}))
+    code, out, err = adamlab("sweep", "delete", SWEEP_ID, "nope")
+    assert code == 2
+    assert out.splitlines() == [f"{SWEEP_ID}: deleted, with its members"]
+    assert "adamlab sweep delete: nope: HTTP 404: No sweep with id 'nope'." in err
+    assert len(api.sent(f"DELETE {SWEEP}")) == 1
+
+
 def test_extend_sends_only_what_is_given(api: ScriptedApi, adamlab: Any, tmp_path: Path) -> None:
     entries = tmp_path / "more.yaml"
     entries.write_text("optimizer.lr:\n  values: [1e-3, 3e-3]\n")

@@ -1,5 +1,5 @@
-"""adamlab sweep cancel ID... and adamlab sweep extend ID: stop sweeps, or give one more
-seeds, values or members."""
+"""adamlab sweep cancel ID..., adamlab sweep delete ID... and adamlab sweep extend ID: stop
+sweeps, remove them with their members, or give one more seeds, values or members."""
 
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cancelling.add_argument("ids", nargs="+", metavar="ID", help="sweep ids")
     add_server_arguments(cancelling)
     cancelling.set_defaults(func=_cancel, command="sweep cancel")
+
+    deleting = subparsers.add_parser(
+        "delete",
+        help="delete sweeps with every member, its curves, checkpoints, weights and log",
+        description="Delete each sweep named with every member (as adamlab delete does for "
+        "an experiment; a running member stops within about a second). Exit codes: 0 every "
+        "sweep was deleted; 2 the server refused one or more (each is named); 3 no server "
+        "answered.",
+    )
+    deleting.add_argument("ids", nargs="+", metavar="ID", help="sweep ids")
+    add_server_arguments(deleting)
+    deleting.set_defaults(func=_delete, command="sweep delete")
 
     extending = subparsers.add_parser(
         "extend",
@@ -62,6 +74,15 @@ def _cancel(args: argparse.Namespace, client: Any) -> int:
         return f"{sweep['id']}: {sweep['status']} ({_text.counts(sweep)})"
 
     return each_experiment(args.ids, command="sweep cancel", act=cancel)
+
+
+@remote_command
+def _delete(args: argparse.Namespace, client: Any) -> int:
+    def delete(sweep_id: str) -> str:
+        client.sweeps.delete(sweep_id)
+        return f"{sweep_id}: deleted, with its members"
+
+    return each_experiment(args.ids, command="sweep delete", act=delete)
 
 
 @remote_command
