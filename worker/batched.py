@@ -145,12 +145,16 @@ def train_group(
                 ],
                 dtype=torch.float64,
             )  # fmt: skip
-            hyper = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": decay}
             if first.optimizer.name == "adamax":
-                batched_adamax(tensors, list(grads), exp_avgs, seconds, steps, **hyper)
+                batched_adamax(
+                    tensors, list(grads), exp_avgs, seconds, steps,
+                    lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=decay,
+                    bias_correction=getattr(first.optimizer, "bias_correction", True),
+                )  # fmt: skip
             else:
                 batched_adam(
-                    tensors, list(grads), exp_avgs, seconds, maxima, steps, **hyper,
+                    tensors, list(grads), exp_avgs, seconds, maxima, steps,
+                    lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=decay,
                     amsgrad=bool(maxima), decoupled_weight_decay=first.optimizer.name == "adamw",
                     bias_correction=getattr(first.optimizer, "bias_correction", True),
                 )  # fmt: skip
