@@ -19,7 +19,7 @@ the masks are drawn per member (``randomness="different"``), not as the solo run
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -68,7 +68,15 @@ class GroupResult:
     final test accuracy (classification) or test loss."""
 
     batch_losses: list[list[float]] = field(default_factory=list)
-    test_metric: list[float] = field(default_factory=list)
+    test_metric: list[float | None] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    """``succeeded``, ``failed`` (its loss stopped being finite) or ``stopped`` (asked to)."""
+    reason: list[str | None] = field(default_factory=list)
+
+
+StopMember = Callable[[int, int], str | None]
+"""Asked after each iteration about each member still training (its index in the specs, the
+iteration): a reason to drop it from the stack (a cancel, an early stop), or None."""
 
 
 def _column(specs: Sequence[ExperimentSpec], read: object) -> torch.Tensor:
@@ -76,10 +84,16 @@ def _column(specs: Sequence[ExperimentSpec], read: object) -> torch.Tensor:
 
 
 def train_group(
-    specs: Sequence[ExperimentSpec], data: Data, *, max_iterations: int | None = None
+    specs: Sequence[ExperimentSpec],
+    data: Data,
+    *,
+    max_iterations: int | None = None,
+    stop_member: StopMember | None = None,
 ) -> GroupResult:
     """Train the members of ``specs`` as one stacked model on the CPU; stop after
-    ``max_iterations`` iterations when given (for the equality tests)."""
+    ``max_iterations`` iterations when given (for the equality tests). A member whose loss
+    is not finite fails and leaves the stack before the step; one ``stop_member`` names
+    leaves it after the step; the others go on exactly as before (members share nothing)."""
     problem = group_problem(specs)
     if problem is not None:
         raise GroupError(problem)
@@ -116,12 +130,37 @@ def train_group(
     n_train, batch_size = len(data.train), first.dataset.batch_size
     steps_per_epoch = math.ceil(n_train / batch_size)
     total_steps = first.epochs * steps_per_epoch
-    result = GroupResult(batch_losses=[[] for _ in specs])
+    count = len(specs)
+    result = GroupResult(
+        batch_losses=[[] for _ in specs],
+        test_metric=[None] * count,
+        status=["succeeded"] * count,
+        reason=[None] * count,
+    )
+    active = list(range(count))  # the specs' indices of the members still in the stack
+
+    def keep(positions: list[int]) -> None:
+        """Only the members at ``positions`` of the stack stay in it, in their order."""
+        nonlocal tensors, exp_avgs, seconds, maxima, steps, beta1, beta2, eps, decay, l2
+        nonlocal buffers, orders, active
+        at = torch.tensor(positions, dtype=torch.int64)
+        tensors, exp_avgs, seconds = (
+            [t.index_select(0, at) for t in ts] for ts in (tensors, exp_avgs, seconds)
+        )
+        maxima = [t.index_select(0, at) for t in maxima]
+        buffers = {n: b.index_select(0, at) for n, b in buffers.items()}
+        steps, beta1, beta2, eps, decay, l2, orders = (
+            t.index_select(0, at) for t in (steps, beta1, beta2, eps, decay, l2, orders)
+        )
+        active = [active[p] for p in positions]
+
     base.train()
     iteration = 0
     for epoch in range(1, first.epochs + 1):
-        orders = torch.stack([epoch_permutation(s.seed, epoch, n_train) for s in specs])
+        orders = torch.stack([epoch_permutation(specs[i].seed, epoch, n_train) for i in active])
         for index in range(steps_per_epoch):
+            if not active:
+                return result
             iteration += 1
             if max_iterations is not None and iteration > max_iterations:
                 return result
@@ -135,32 +174,59 @@ def train_group(
             if bool((l2 > 0).any()):
                 norms = sum(t.pow(2).flatten(1).sum(1) for t in tensors)
                 objectives = data_losses + l2.to(data_losses.dtype) * norms
-            grads = torch.autograd.grad(objectives.sum(), tensors)
+            values = objectives.detach().tolist()
+            for position, value in enumerate(values):
+                result.batch_losses[active[position]].append(value)
+            finite = [p for p, v in enumerate(values) if math.isfinite(v)]
+            for position in sorted(set(range(len(values))) - set(finite)):
+                member = active[position]
+                result.status[member] = "failed"
+                result.reason[member] = (
+                    f"training loss became {values[position]} at step {iteration} "
+                    f"(epoch {epoch}); lower the learning rate or check the data"
+                )
+            # The members whose loss is finite take their step; the others leave the stack.
+            kept = torch.tensor(finite, dtype=torch.int64)
+            grads = list(torch.autograd.grad(objectives.index_select(0, kept).sum(), tensors))
             tensors = [t.detach() for t in tensors]
+            if len(finite) < len(values):
+                keep(finite)
+                grads = [g.index_select(0, kept) for g in grads]
+                if not active:
+                    return result
             lr = torch.tensor(
                 [
-                    lr_at(s.schedule, base_lr=s.optimizer.lr, step=iteration,
+                    lr_at(specs[i].schedule, base_lr=specs[i].optimizer.lr, step=iteration,
                           steps_per_epoch=steps_per_epoch, total_steps=total_steps)
-                    for s in specs
+                    for i in active
                 ],
                 dtype=torch.float64,
             )  # fmt: skip
             if first.optimizer.name == "adamax":
                 batched_adamax(
-                    tensors, list(grads), exp_avgs, seconds, steps,
+                    tensors, grads, exp_avgs, seconds, steps,
                     lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=decay,
                     bias_correction=getattr(first.optimizer, "bias_correction", True),
                 )  # fmt: skip
             else:
                 batched_adam(
-                    tensors, list(grads), exp_avgs, seconds, maxima, steps,
+                    tensors, grads, exp_avgs, seconds, maxima, steps,
                     lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=decay,
                     amsgrad=bool(maxima), decoupled_weight_decay=first.optimizer.name == "adamw",
                     bias_correction=getattr(first.optimizer, "bias_correction", True),
                 )  # fmt: skip
-            for member, value in enumerate(objectives.detach().tolist()):
-                result.batch_losses[member].append(value)
-    result.test_metric = _evaluate(base, names, tensors, buffers, data)
+            if stop_member is not None:
+                reasons = {p: stop_member(m, iteration) for p, m in enumerate(active)}
+                stopped = {p: r for p, r in reasons.items() if r is not None}
+                for position, why in stopped.items():
+                    result.status[active[position]], result.reason[active[position]] = (
+                        "stopped",
+                        why,
+                    )
+                if stopped:
+                    keep([p for p in range(len(active)) if p not in stopped])
+    for member, metric in zip(active, _evaluate(base, names, tensors, buffers, data), strict=True):
+        result.test_metric[member] = metric
     return result
 
 

@@ -83,3 +83,41 @@ def test_members_that_cannot_share_a_group_are_refused() -> None:
     assert "optimizer.name" in (group_problem([spec(), spec(optimizer={"name": "adamax"})]) or "")
     with pytest.raises(GroupError, match="no batched step"):
         train_group([spec(optimizer={"name": "sgd", "lr": 0.1})], load_dataset(spec().dataset))
+
+
+def assert_equals_solo(group: Any, index: int, member: ExperimentSpec) -> None:
+    losses, accuracy = solo_losses(member)
+    assert group.batch_losses[index] == pytest.approx(losses, rel=1e-4)
+    metric = group.test_metric[index]
+    assert metric is not None and abs(metric - accuracy) <= 0.001
+
+
+def test_one_members_nan_fails_that_member_only() -> None:
+    members = [
+        spec(epochs=3, seed=0, optimizer={"name": "adamw", "lr": 0.01}),
+        # θ ← θ·(1 − lr·λ) = θ·(1 − 10⁶) each step: the weights overflow within a few steps.
+        spec(epochs=3, seed=1, optimizer={"name": "adamw", "lr": 1000.0, "weight_decay": 1000.0}),
+        spec(epochs=3, seed=2, optimizer={"name": "adamw", "lr": 0.005}),
+    ]
+    group = train_group(members, load_dataset(members[0].dataset))
+    assert group.status == ["succeeded", "failed", "succeeded"], group.reason
+    assert "training loss became" in (group.reason[1] or "")
+    assert len(group.batch_losses[1]) < 45 and group.test_metric[1] is None
+    assert_equals_solo(group, 0, members[0])
+    assert_equals_solo(group, 2, members[2])
+
+
+def test_a_member_dropped_from_the_stack_leaves_the_others_as_they_were() -> None:
+    members = [
+        spec(epochs=3, seed=s, optimizer={"name": "adamax", "lr": 0.002 * (s + 1)})
+        for s in range(3)
+    ]
+
+    def cancel_the_second(member: int, iteration: int) -> str | None:
+        return "cancelled at the user's request" if member == 1 and iteration == 20 else None
+
+    group = train_group(members, load_dataset(members[0].dataset), stop_member=cancel_the_second)
+    assert group.status == ["succeeded", "stopped", "succeeded"]
+    assert len(group.batch_losses[1]) == 20 and group.test_metric[1] is None
+    assert_equals_solo(group, 0, members[0])
+    assert_equals_solo(group, 2, members[2])
