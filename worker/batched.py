@@ -1,9 +1,10 @@
 """A group of sweep members trained as one stacked model (issue "Batched sweeps", first
 part: the training of a group; the scheduler does not form groups yet).
 
-The members share a data set, a model architecture (dropout included), a batch size, a
-number of epochs, a schedule kind and an optimizer (Adam, AdamW or AdaMax); each keeps its
-own seed, data order, learning rate, betas, eps, weight decay and l2. Each member's model
+The members share a data set, a model architecture, a batch size, a number of epochs, a
+schedule kind and an optimizer (Adam, AdamW or AdaMax); each keeps its own seed, data
+order, dropout rate (``MemberDropout``: the rate is a stacked buffer), learning rate,
+betas, eps, weight decay and l2. Each member's model
 is built as its solo run builds it (``torch.manual_seed(seed)`` then the builder), so its
 initialisation is identical; the parameters are stacked along a leading dimension
 (``torch.func.stack_module_state``) and the forward pass is ``vmap`` of ``functional_call``
@@ -48,7 +49,7 @@ def group_problem(specs: Sequence[ExperimentSpec]) -> str | None:
     first = specs[0]
     shared = {
         "dataset": lambda s: s.dataset,
-        "model": lambda s: s.model,
+        "model": lambda s: s.model.model_copy(update={"dropout": 0.0}),
         "epochs": lambda s: s.epochs,
         "schedule.name": lambda s: s.schedule.name,
         "optimizer.name": lambda s: s.optimizer.name,
@@ -79,6 +80,35 @@ StopMember = Callable[[int, int], str | None]
 iteration): a reason to drop it from the stack (a cancel, an early stop), or None."""
 
 
+class MemberDropout(nn.Module):
+    """Inverted dropout whose rate is a buffer, so that stacked members each have their own
+    (``stack_module_state`` stacks buffers too): in training, each unit is zeroed with
+    probability ``rate`` and the others scaled by 1/(1 − rate), as ``nn.Dropout``."""
+
+    rate: torch.Tensor
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.register_buffer("rate", torch.tensor(float(rate)))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return inputs
+        kept = torch.rand_like(inputs) >= self.rate
+        return inputs * kept / (1 - self.rate)
+
+
+def with_member_dropout(model: nn.Module) -> nn.Module:
+    """``model`` with each ``nn.Dropout`` replaced by a ``MemberDropout`` of its rate (the
+    parameters, and so the initialisation, unchanged)."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.Dropout):
+            setattr(model, name, MemberDropout(child.p))
+        else:
+            with_member_dropout(child)
+    return model
+
+
 def _column(specs: Sequence[ExperimentSpec], read: object) -> torch.Tensor:
     return torch.tensor([read(s) for s in specs], dtype=torch.float64)  # type: ignore[operator]
 
@@ -101,7 +131,9 @@ def train_group(
     models: list[nn.Module] = []
     for spec in specs:
         torch.manual_seed(spec.seed)
-        models.append(build_model(spec.model, data.input_shape, data.num_outputs))
+        models.append(
+            with_member_dropout(build_model(spec.model, data.input_shape, data.num_outputs))
+        )
     params, buffers = stack_module_state(models)  # pyright: ignore[reportArgumentType]
     base = models[0]
 

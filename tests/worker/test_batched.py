@@ -121,3 +121,21 @@ def test_a_member_dropped_from_the_stack_leaves_the_others_as_they_were() -> Non
     assert len(group.batch_losses[1]) == 20 and group.test_metric[1] is None
     assert_equals_solo(group, 0, members[0])
     assert_equals_solo(group, 2, members[2])
+
+
+def test_members_have_their_own_dropout_rate() -> None:
+    model = {"name": "mlp", "hidden_sizes": [32]}
+    members = [
+        spec(epochs=3, seed=0, model=model | {"dropout": 0.0}),
+        spec(epochs=3, seed=1, model=model | {"dropout": 0.5}),
+    ]
+    assert group_problem(members) is None
+    group = train_group(members, load_dataset(members[0].dataset))
+    assert_equals_solo(group, 0, members[0])  # no dropout: its solo run, to the rounding
+    losses, accuracy = solo_losses(members[1])
+    # With dropout the masks are the group's own: the same initialisation (the first
+    # loss, before any mask changed a weight, is the solo run's), then a run of its own.
+    assert group.batch_losses[1][0] == pytest.approx(losses[0], rel=0.3)
+    assert group.batch_losses[1] != pytest.approx(losses, rel=1e-4)
+    metric = group.test_metric[1]
+    assert metric is not None and abs(metric - accuracy) < 0.1, (metric, accuracy)
