@@ -129,11 +129,12 @@ def train_group(
         raise GroupError(problem)
     first = specs[0]
     models: list[nn.Module] = []
+    # Without any dropout the models stay as built (no random masks to draw at all).
+    any_dropout = any(getattr(spec.model, "dropout", 0.0) > 0 for spec in specs)
     for spec in specs:
         torch.manual_seed(spec.seed)
-        models.append(
-            with_member_dropout(build_model(spec.model, data.input_shape, data.num_outputs))
-        )
+        model = build_model(spec.model, data.input_shape, data.num_outputs)
+        models.append(with_member_dropout(model) if any_dropout else model)
     params, buffers = stack_module_state(models)  # pyright: ignore[reportArgumentType]
     base = models[0]
 
