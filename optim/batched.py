@@ -53,15 +53,36 @@ def _check(params: list[Tensor], **hyper: Tensor) -> int:
 
 
 def _decay(
-    param: Tensor, grad: Tensor, *, lr: Tensor, weight_decay: Tensor, decoupled: bool
+    param: Tensor, grad: Tensor, *, lr: Tensor, weight_decay: Tensor | None, decoupled: bool
 ) -> Tensor:
-    if not bool((weight_decay != 0).any()):
+    """The gradient the moments see after weight decay (``weight_decay`` None: no member
+    decays): coupled, ``g + λ·θ``; decoupled, ``θ ← θ·(1 − α·λ)`` in place and g as it is."""
+    if weight_decay is None:
         return grad
-    decay = _per_member(weight_decay, param)
     if decoupled:
         param.mul_(_per_member(1 - lr.to(torch.float64) * weight_decay.to(torch.float64), param))
         return grad
-    return grad + decay * param
+    return grad + _per_member(weight_decay, param) * param
+
+
+def _start_step(
+    params: list[Tensor],
+    steps: Tensor,
+    *,
+    lr: Tensor,
+    beta1: Tensor,
+    beta2: Tensor,
+    eps: Tensor,
+    weight_decay: Tensor,
+    bias_correction: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """What both steps begin with: the shapes checked, every member's step counted, and
+    α/(1 − β1^t) per member (float64), with the weight decay (None when no member decays,
+    so the loop over parameters asks nothing of it)."""
+    _check(params, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, steps=steps)
+    steps += 1
+    step_size = lr.to(torch.float64) / _corrections(beta1, steps, bias_correction)
+    return step_size, weight_decay if bool((weight_decay != 0).any()) else None
 
 
 def _corrections(beta: Tensor, steps: Tensor, enabled: bool) -> Tensor:
@@ -91,18 +112,18 @@ def batched_adam(
 ) -> None:
     """One Adam (AdamW with ``decoupled_weight_decay``) step of every member, in place;
     ``steps`` is incremented first, as the solo path does."""
-    _check(params, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, steps=steps)
-    steps += 1
-    step_size = lr.to(torch.float64) / _corrections(beta1, steps, bias_correction)
+    step_size, decay = _start_step(
+        params, steps, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+        bias_correction=bias_correction,
+    )  # fmt: skip
     correction2_sqrt = _corrections(beta2, steps, bias_correction).sqrt()
     for i, param in enumerate(params):
-        grad = _decay(
-            param, grads[i], lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay
-        )
+        grad = _decay(param, grads[i], lr=lr, weight_decay=decay, decoupled=decoupled_weight_decay)
         exp_avg, exp_avg_sq = exp_avgs[i], exp_avg_sqs[i]
         exp_avg.lerp_(grad, _per_member(1 - beta1.to(torch.float64), param))
-        keep = _per_member(beta2, param)
-        exp_avg_sq.mul_(keep).addcmul_(grad, grad * _per_member(1 - beta2.to(torch.float64), param))
+        exp_avg_sq.mul_(_per_member(beta2, param)).addcmul_(
+            grad, grad * _per_member(1 - beta2.to(torch.float64), param)
+        )
         second = exp_avg_sq
         if amsgrad:
             torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=max_exp_avg_sqs[i])
@@ -128,13 +149,12 @@ def batched_adamax(
     bias_correction: bool = True,
 ) -> None:
     """One AdaMax step of every member, in place; ``steps`` is incremented first."""
-    _check(params, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, steps=steps)
-    steps += 1
-    step_size = lr.to(torch.float64) / _corrections(beta1, steps, bias_correction)
+    step_size, decay = _start_step(
+        params, steps, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+        bias_correction=bias_correction,
+    )  # fmt: skip
     for i, param in enumerate(params):
-        grad = _decay(
-            param, grads[i], lr=lr, weight_decay=weight_decay, decoupled=decoupled_weight_decay
-        )
+        grad = _decay(param, grads[i], lr=lr, weight_decay=decay, decoupled=decoupled_weight_decay)
         exp_avg, exp_inf = exp_avgs[i], exp_infs[i]
         exp_avg.lerp_(grad, _per_member(1 - beta1.to(torch.float64), param))
         torch.maximum(

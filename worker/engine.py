@@ -97,11 +97,18 @@ def run_experiment(
         device = resolve_device(spec.device)
         device_name = str(device)
         data = load_dataset(spec.dataset, data_dir=data_dir)
-        run = _Run(
-            spec, data, device, sink, folder, should_stop, on_progress, log_every, channels_last
-        )
-        run.after_epoch = after_epoch
-        return run.run()
+        return _Run(
+            spec,
+            data,
+            device,
+            sink,
+            folder,
+            should_stop,
+            on_progress,
+            log_every,
+            channels_last,
+            after_epoch,
+        ).run()
     except (EngineError, DatasetUnavailableError, CheckpointError) as exc:
         logger.error("the run failed before training: %s", exc, exc_info=True)
         return RunResult(status="failed", final_metrics={}, error=str(exc), device=device_name)
@@ -128,6 +135,7 @@ class _Run:
         on_progress: Callable[[Progress], None] | None,
         log_every: int,
         channels_last: bool,
+        after_epoch: AfterEpoch | None,
     ) -> None:
         self.spec = spec
         self.device = device
@@ -135,7 +143,7 @@ class _Run:
         self.folder = folder
         self.should_stop = should_stop
         self.on_progress = on_progress
-        self.after_epoch: AfterEpoch | None = None
+        self.after_epoch = after_epoch
         self.log_every = log_every
         self.task: Task = data.task
         self.batch_size = spec.dataset.batch_size

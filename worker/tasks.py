@@ -65,8 +65,7 @@ from core.store.manage import experiment_exists
 from core.store.models import ExperimentStatus
 from core.store.outage import retry_while_store_unavailable
 from core.store.session import default_session_factory, session_scope
-from core.store.sweeps import member_of
-from core.sweeps.scheduler import early_stop_reason, tend
+from core.sweeps.scheduler import early_stop_reason, membership, tend
 from worker.checkpoint_index import index_checkpoints
 from worker.lease import LeaseKeeper
 from worker.run_files import settle_run_files
@@ -130,22 +129,19 @@ def early_stopping(
     return after_epoch
 
 
-def tend_sweep_of(factory: sessionmaker[Session], experiment_id: str) -> None:
+def tend_sweep(factory: sessionmaker[Session], sweep_id: str) -> None:
     """After a sweep member ends, its sweep's next step (``core.sweeps.scheduler.tend``);
     a failure is logged: the API's reaper tends every running sweep too."""
     try:
         with session_scope(factory) as session:
-            member = member_of(session=session, experiment_id=experiment_id)
-            if member is None:
-                return
             tend(
                 session=session,
-                sweep_id=member.sweep_id,
+                sweep_id=sweep_id,
                 queue_for=queue_for_device,
                 dispatch=lambda member_id, queue: dispatch_experiment(member_id, queue=queue),
             )
     except Exception:
-        logger.warning("experiment %s: its sweep was not tended", experiment_id, exc_info=True)
+        logger.warning("sweep %s was not tended", sweep_id, exc_info=True)
 
 
 def execute_experiment(
@@ -223,6 +219,8 @@ def execute_experiment(
         device = str(resolved)
         environment = describe_environment(spec, device=resolved, data_dir=config.data_dir)
         record(factory, claim, environment)
+    with session_scope(factory) as session:
+        sweep = membership(session=session, experiment_id=experiment_id)
     folder = config.checkpoint_dir(experiment_id)
     folder.mkdir(parents=True, exist_ok=True)
     sink = StoreMetricSink(
@@ -251,7 +249,9 @@ def execute_experiment(
                 should_stop=keeper.should_stop,
                 on_progress=keeper.on_progress,
                 data_dir=config.data_dir,
-                after_epoch=early_stopping(factory, experiment_id),
+                after_epoch=early_stopping(factory, experiment_id)
+                if sweep is not None and sweep.stops_early
+                else None,
             )
             sink.flush()
         except OperationalError:
@@ -314,7 +314,8 @@ def execute_experiment(
     )
     if recorded is None and removed_if_deleted(factory, experiment_id, folder):
         return DELETED
-    tend_sweep_of(factory, experiment_id)
+    if sweep is not None:
+        tend_sweep(factory, sweep.sweep_id)
     return (recorded or ExperimentStatus(result.status)).value
 
 

@@ -41,11 +41,11 @@ def sweep_body(configs: list[Config], *, seeds: int) -> dict[str, Any]:
     """The ``table1`` preset with the configurations' models, optimizers and settings."""
     first = configs[0].spec
     body = table1(seeds=seeds, epochs=first.epochs)
-    models = {json.dumps(c.spec.model.model_dump(mode="json"), sort_keys=True) for c in configs}
+    models = {(c.spec.model.name, getattr(c.spec.model, "dropout", 0.0)) for c in configs}
     optimizers = {c.optimizer for c in configs}
     values = body["parameters"]
     values["model"]["values"] = [
-        m for m in values["model"]["values"] if _model_key(m, configs) in models
+        m for m in values["model"]["values"] if (m["name"], m["dropout"]) in models
     ]
     values["optimizer"]["values"] = [
         o for o in values["optimizer"]["values"] if o["name"] in optimizers
@@ -56,15 +56,6 @@ def sweep_body(configs: list[Config], *, seeds: int) -> dict[str, Any]:
     body["base"]["model"] = values["model"]["values"][0]
     body["base"]["optimizer"] = values["optimizer"]["values"][0]
     return body
-
-
-def _model_key(model: dict[str, Any], configs: list[Config]) -> str:
-    """A preset's model dict as the configurations' specs write the same model."""
-    for config in configs:
-        written = config.spec.model.model_dump(mode="json")
-        if written["name"] == model["name"] and written.get("dropout", 0.0) == model["dropout"]:
-            return json.dumps(written, sort_keys=True)
-    return ""
 
 
 def idempotency_key(body: dict[str, Any], nonce: str | None) -> str:

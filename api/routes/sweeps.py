@@ -106,7 +106,6 @@ def create_sweep(
     member is an experiment. A definition that cannot run (a path the spec lacks, a value
     a member's spec refuses, a member beyond a cost limit, a grid with a distribution) is
     422 naming the field; a replayed Idempotency-Key answers the same sweep."""
-    created_id: list[str] = []
     try:
         sweep, created = scheduler.create(
             session=session,
@@ -117,7 +116,6 @@ def create_sweep(
             limits=CostLimits.from_settings(),
             idempotency_key=idempotency_key,
         )
-        created_id.append(sweep.id)
     except IdempotencyConflictError as exc:
         raise HTTPException(
             status.HTTP_409_CONFLICT,

@@ -30,7 +30,6 @@ from core.store.experiments import IdempotencyConflictError, new_experiment_row
 from core.store.models import (
     FINISHED_STATUSES,
     ExperimentRow,
-    ExperimentStatus,
     MetricPointRow,
     SweepMemberRow,
     SweepRow,
@@ -59,19 +58,18 @@ def sweep_request_hash(spec: dict[str, Any]) -> str:
 
 
 def _member_rows(
-    sweep_id: str,
     tenant_id: str,
     members: Sequence[NewMember],
     queue_for: Callable[[Literal["auto", "cpu", "cuda"]], str],
     now: datetime,
 ) -> list[ExperimentRow]:
-    experiments: list[ExperimentRow] = []
-    for member in members:
-        experiment = new_experiment_row(
-            tenant_id=tenant_id, spec=member.spec, queue=queue_for(member.spec.device), now=now
+    """The members' experiment rows, queued (not yet added to a session)."""
+    return [
+        new_experiment_row(
+            tenant_id=tenant_id, spec=m.spec, queue=queue_for(m.spec.device), now=now
         )
-        experiments.append(experiment)
-    return experiments
+        for m in members
+    ]
 
 
 def _add(
@@ -131,7 +129,7 @@ def create_sweep(
         finished_at=None,
     )
     session.add(sweep)
-    experiments = _member_rows(sweep.id, tenant_id, members, queue_for, now)
+    experiments = _member_rows(tenant_id, members, queue_for, now)
     try:
         session.flush()
         _add(session, sweep.id, experiments, members)
@@ -187,7 +185,7 @@ def add_members(
     if advanced is None:
         session.rollback()
         return None
-    experiments = _member_rows(sweep_id, advanced, members, queue_for, now)
+    experiments = _member_rows(advanced, members, queue_for, now)
     try:
         _add(session, sweep_id, experiments, members)
         session.commit()
@@ -261,19 +259,6 @@ def members(*, session: Session, sweep_id: str) -> list[tuple[SweepMemberRow, Ex
             .order_by(SweepMemberRow.config_index, SweepMemberRow.seed)
         )
     ]
-
-
-def status_counts(*, session: Session, sweep_id: str) -> dict[str, int]:
-    """How many of the sweep's members are in each status (every status, 0 included)."""
-    counts = {status.value: 0 for status in ExperimentStatus}
-    for status, count in session.execute(
-        select(ExperimentRow.status, func.count())
-        .join(SweepMemberRow, SweepMemberRow.experiment_id == ExperimentRow.id)
-        .where(SweepMemberRow.sweep_id == sweep_id)
-        .group_by(ExperimentRow.status)
-    ):
-        counts[status] = count
-    return counts
 
 
 def active_members(*, session: Session, sweep_id: str) -> int:

@@ -74,17 +74,30 @@ def final_value(experiment: ExperimentRow, metric: str) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
+SeedResult = tuple[float, SweepMemberRow, ExperimentRow]
+
+
+def seed_results(metric: str, rows: Members) -> dict[str, list[SeedResult]]:
+    """The succeeded members' results, by configuration key: (final metric, member, its
+    experiment) for each seed that has one, in the rows' order."""
+    by_key: dict[str, list[SeedResult]] = {}
+    for member, experiment in rows:
+        value = final_value(experiment, metric)
+        if value is not None:
+            by_key.setdefault(member.config_key, []).append((value, member, experiment))
+    return by_key
+
+
 def _known(spec: SweepSpec, existing: Members) -> list[KnownConfiguration]:
     """Each configuration the sweep has, with the median of its seeds' results."""
-    by_key: dict[str, tuple[Configuration, list[float]]] = {}
-    for member, experiment in existing:
-        config, values = by_key.setdefault(member.config_key, (dict(member.params), []))
-        value = final_value(experiment, spec.metric.name)
-        if value is not None:
-            values.append(value)
+    results = seed_results(spec.metric.name, existing)
+    configs = {member.config_key: dict(member.params) for member, _ in existing}
     return [
-        KnownConfiguration(config, statistics.median(values) if values else None)
-        for config, values in by_key.values()
+        KnownConfiguration(
+            config,
+            statistics.median(v for v, _m, _e in results[key]) if key in results else None,
+        )
+        for key, config in configs.items()
     ]
 
 
@@ -134,6 +147,26 @@ def plan_members(
     return Plan(planned, fresh)
 
 
+def checked_plan(
+    spec: SweepSpec,
+    *,
+    existing: Members,
+    round_index: int,
+    new_configurations: int | None,
+    limits: CostLimits | None,
+) -> Plan:
+    """``plan_members``, with a sampled search's new configurations checked as a grid's
+    are at its definition (a valid spec within the cost limits): SweepDefinitionError."""
+    plan = plan_members(
+        spec, existing=existing, round_index=round_index, new_configurations=new_configurations
+    )
+    if spec.method != "grid":
+        problems = member_problems(spec, plan.configurations, limits=limits)
+        if problems:
+            raise SweepDefinitionError(problems)
+    return plan
+
+
 def _dispatch_all(experiments: Sequence[ExperimentRow], dispatch: Dispatch) -> None:
     for experiment in experiments:
         dispatch(experiment.id, experiment.queue)
@@ -165,17 +198,13 @@ def create(
     problems = definition_problems(spec, limits=limits)
     if problems:
         raise SweepDefinitionError(problems)
-    first = spec.parallelism if spec.method == "tpe" else None
-    plan = plan_members(
+    plan = checked_plan(
         spec,
         existing=[],
         round_index=0,
-        new_configurations=None if first is None else _tpe_room(spec, 0),
+        new_configurations=_tpe_room(spec, 0) if spec.method == "tpe" else None,
+        limits=limits,
     )
-    if spec.method != "grid":
-        problems = member_problems(spec, plan.configurations, limits=limits)
-        if problems:
-            raise SweepDefinitionError(problems)
     if not plan.members:
         raise SweepDefinitionError([FieldProblem("parameters", "the sweep has no member to run")])
     sweep, created, experiments = store.create_sweep(
@@ -261,13 +290,13 @@ def extend(
         room = None
         if spec.method == "tpe":
             room = _tpe_room(spec, store.active_members(session=session, sweep_id=sweep.id))
-        plan = plan_members(
-            spec, existing=existing, round_index=sweep.rounds, new_configurations=room
+        plan = checked_plan(
+            spec,
+            existing=existing,
+            round_index=sweep.rounds,
+            new_configurations=room,
+            limits=limits,
         )
-        if spec.method != "grid":
-            problems = member_problems(spec, plan.configurations, limits=limits)
-            if problems:
-                raise SweepDefinitionError(problems)
         if not plan.members and stored_definition(spec) == sweep.spec:
             session.commit()
             return 0  # nothing new: an extension another process made already, say
@@ -331,6 +360,30 @@ def cancel(*, session: Session, sweep: SweepRow) -> int:
     heartbeat); returns how many members it reached."""
     store.mark_cancelled(session=session, sweep_id=sweep.id)
     return cancel_sweep_members(session=session, sweep_id=sweep.id)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """An experiment's sweep and whether that sweep stops members early (a rule is part of
+    the definition, which an extension does not change)."""
+
+    sweep_id: str
+    stops_early: bool
+
+
+def membership(*, session: Session, experiment_id: str) -> Membership | None:
+    """The experiment's sweep, read once when its run starts; None for an experiment of its
+    own, whose epochs then ask nothing of the store."""
+    member = store.member_of(session=session, experiment_id=experiment_id)
+    sweep = (
+        None
+        if member is None
+        else store.get_sweep(session=session, sweep_id=member.sweep_id, tenant_id=None)
+    )
+    session.commit()
+    if sweep is None:
+        return None
+    return Membership(sweep.id, definition_of(sweep).early_stopping.method != "none")
 
 
 def early_stop_reason(

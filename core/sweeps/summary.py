@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from core.store.models import FINISHED_STATUSES, ExperimentRow, ExperimentStatus, SweepMemberRow
-from core.sweeps.scheduler import final_value
+from core.sweeps.scheduler import SeedResult, seed_results
 from core.sweeps.space import grid
 from core.sweeps.spec import SweepSpec
 
@@ -51,22 +51,17 @@ def planned_members(spec: SweepSpec) -> int:
 def best_configuration(
     spec: SweepSpec, rows: Sequence[tuple[SweepMemberRow, ExperimentRow]]
 ) -> BestConfiguration | None:
-    by_key: dict[str, list[tuple[float, SweepMemberRow, ExperimentRow]]] = {}
-    for member, experiment in rows:
-        value = final_value(experiment, spec.metric.name)
-        if value is not None:
-            by_key.setdefault(member.config_key, []).append((value, member, experiment))
+    by_key = seed_results(spec.metric.name, rows)
     if not by_key:
         return None
     sign = 1.0 if spec.metric.maximize else -1.0
 
-    def median(entries: list[tuple[float, SweepMemberRow, ExperimentRow]]) -> float:
+    def median(entries: list[SeedResult]) -> float:
         return statistics.median(value for value, _m, _e in entries)
 
     key = max(sorted(by_key), key=lambda k: sign * median(by_key[k]))
     entries = by_key[key]
-    top_value, top_member, top_experiment = max(entries, key=lambda entry: sign * entry[0])
-    del top_value
+    _value, top_member, top_experiment = max(entries, key=lambda entry: sign * entry[0])
     return BestConfiguration(
         params=dict(top_member.params),
         value=median(entries),

@@ -20,28 +20,25 @@ from adamlab.commands.sweep._documents import read_document
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    cancelling = subparsers.add_parser(
-        "cancel",
-        help="cancel sweeps and every member still queued or running",
-        description="Cancel each sweep named: no member of it starts any more, and those "
-        "running stop. Prints each one's answer. Exit codes: 0 every request was accepted; "
-        "2 the server refused one or more (each is named); 3 no server answered.",
-    )
-    cancelling.add_argument("ids", nargs="+", metavar="ID", help="sweep ids")
-    add_server_arguments(cancelling)
-    cancelling.set_defaults(func=_cancel, command="sweep cancel")
-
-    deleting = subparsers.add_parser(
-        "delete",
-        help="delete sweeps with every member, its curves, checkpoints, weights and log",
-        description="Delete each sweep named with every member (as adamlab delete does for "
-        "an experiment; a running member stops within about a second). Exit codes: 0 every "
-        "sweep was deleted; 2 the server refused one or more (each is named); 3 no server "
-        "answered.",
-    )
-    deleting.add_argument("ids", nargs="+", metavar="ID", help="sweep ids")
-    add_server_arguments(deleting)
-    deleting.set_defaults(func=_delete, command="sweep delete")
+    for name, func, help_text, description in (
+        ("cancel", _cancel, "cancel sweeps and every member still queued or running",
+         "Cancel each sweep named: no member of it starts any more, and those running stop. "
+         "Prints each one's answer. Exit codes: 0 every request was accepted;"),
+        ("delete", _delete,
+         "delete sweeps with every member, its curves, checkpoints, weights and log",
+         "Delete each sweep named with every member (as adamlab delete does for an "
+         "experiment; a running member stops within about a second). Exit codes: 0 every "
+         "sweep was deleted;"),
+    ):  # fmt: skip
+        parser = subparsers.add_parser(
+            name,
+            help=help_text,
+            description=f"{description} 2 the server refused one or more (each is named); "
+            "3 no server answered.",
+        )
+        parser.add_argument("ids", nargs="+", metavar="ID", help="sweep ids")
+        add_server_arguments(parser)
+        parser.set_defaults(func=func, command=f"sweep {name}")
 
     extending = subparsers.add_parser(
         "extend",
