@@ -1,39 +1,60 @@
-"""A group of sweep members trained as one stacked model (issue "Batched sweeps", first
-part: the training of a group; the scheduler does not form groups yet).
+"""A group of sweep members trained as one stacked model, each member still an experiment
+of its own: its metric points, progress, checkpoints, cancel, early stop and failure.
 
 The members share a data set, a model architecture, a batch size, a number of epochs, a
 schedule kind and an optimizer (Adam, AdamW or AdaMax); each keeps its own seed, data
-order, dropout rate (``MemberDropout``: the rate is a stacked buffer), learning rate,
-betas, eps, weight decay and l2. Each member's model
-is built as its solo run builds it (``torch.manual_seed(seed)`` then the builder), so its
-initialisation is identical; the parameters are stacked along a leading dimension
-(``torch.func.stack_module_state``) and the forward pass is ``vmap`` of ``functional_call``
-over members, each on the batch its own permutation of the epoch picks
-(``worker.engine.epoch_permutation``). The loss summed over members has, for each member,
-its own gradient (members share no parameter), and ``optim.batched`` steps all members at
-once with their own hyperparameters. Without dropout a member's per-iteration losses equal
+order, dropout rate, learning rate (and its schedule's value), betas, eps, weight decay
+and l2. The stacked state is ``worker/member_stack.py``: each member's initialisation is
+its solo run's, and its checkpoints are in the solo format. The forward pass is ``vmap``
+of ``functional_call`` over members (``randomness="different"``: each member draws its
+own dropout masks), each on the batch its own permutation of the epoch picks
+(``worker.engine.epoch_permutation``); the objective summed over members has, for each
+member, its own gradient (members share no parameter), and ``optim.batched`` steps all
+members at once with their own hyperparameters.
+
+Each member writes what its solo run writes, under the same names: ``batch_loss`` and
+``lr`` per iteration; per epoch ``train_loss``, ``train_acc``, ``test_*``, ``val_*``,
+(regression: ``train_mse``, ``w``, ``b``), ``epoch_time_s`` (the group's epoch, shared)
+and ``examples_per_s`` (the member's own training examples over the group's training
+time). What is and is not identical to a solo run: without dropout a member's losses equal
 its solo run's up to float rounding (the summed loss's backward and the batched update
-round differently from the solo ones: tests/worker/test_batched.py bounds it); with dropout
-the masks are drawn per member (``randomness="different"``), not as the solo run draws them.
+round differently: about 2e-7 relative here, tests/worker/test_batched.py bounds it by
+1e-4); with dropout the initialisation and the data order are the solo run's, the masks
+are not. A group resumed with the same members from the same checkpoints repeats the
+uninterrupted group exactly (torch's RNG state is checkpointed with each member).
+
+A member leaves the stack when its loss is not finite (``failed``, before the step), when
+its ``should_stop`` says so before an iteration (``cancelled``) or when its ``after_epoch``
+gives a reason (``stopped``); the others go on exactly as before.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call, vmap
 
+from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
 from optim.batched import batched_adam, batched_adamax
+from worker.checkpoints import save_checkpoint
 from worker.datasets import Data
-from worker.engine import epoch_permutation
-from worker.models import build_model
+from worker.devices import DeviceSplit, place_split, synchronize
+from worker.engine import DEFAULT_LOG_EVERY, AfterEpoch, epoch_permutation
+from worker.evaluation import EVAL_BATCH_SIZE
+from worker.member_stack import MemberStack, build_stack
+from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
+from worker.sinks import MetricSink, NullSink
+
+logger = logging.getLogger(__name__)
 
 GROUPABLE_OPTIMIZERS = ("adam", "adamw", "adamax")
 
@@ -53,6 +74,9 @@ def group_problem(specs: Sequence[ExperimentSpec]) -> str | None:
         "epochs": lambda s: s.epochs,
         "schedule.name": lambda s: s.schedule.name,
         "optimizer.name": lambda s: s.optimizer.name,
+        "optimizer.amsgrad": lambda s: getattr(s.optimizer, "amsgrad", False),
+        "optimizer.bias_correction": lambda s: getattr(s.optimizer, "bias_correction", True),
+        "device": lambda s: s.device,
     }
     for field_name, read in shared.items():
         if any(read(s) != read(first) for s in specs):
@@ -64,224 +88,425 @@ def group_problem(specs: Sequence[ExperimentSpec]) -> str | None:
 
 
 @dataclass
-class GroupResult:
-    """Per member (in the specs' order): the training objective of every iteration and the
-    final test accuracy (classification) or test loss."""
+class MemberIO:
+    """Where a member's run goes and what it is asked, as ``worker.engine.run_experiment``
+    takes them for a solo run."""
 
-    batch_losses: list[list[float]] = field(default_factory=list)
-    test_metric: list[float | None] = field(default_factory=list)
-    status: list[str] = field(default_factory=list)
-    """``succeeded``, ``failed`` (its loss stopped being finite) or ``stopped`` (asked to)."""
-    reason: list[str | None] = field(default_factory=list)
-
-
-StopMember = Callable[[int, int], str | None]
-"""Asked after each iteration about each member still training (its index in the specs, the
-iteration): a reason to drop it from the stack (a cancel, an early stop), or None."""
+    sink: MetricSink = field(default_factory=NullSink)
+    folder: Path | None = None
+    should_stop: Callable[[], bool] | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    after_epoch: AfterEpoch | None = None
 
 
-class MemberDropout(nn.Module):
-    """Inverted dropout whose rate is a buffer, so that stacked members each have their own
-    (``stack_module_state`` stacks buffers too): in training, each unit is zeroed with
-    probability ``rate`` and the others scaled by 1/(1 − rate), as ``nn.Dropout``."""
+@dataclass
+class _Member:
+    """One member's running account: its pending iteration points and epoch sums."""
 
-    rate: torch.Tensor
-
-    def __init__(self, rate: float) -> None:
-        super().__init__()
-        self.register_buffer("rate", torch.tensor(float(rate)))
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return inputs
-        kept = torch.rand_like(inputs) >= self.rate
-        return inputs * kept / (1 - self.rate)
-
-
-def with_member_dropout(model: nn.Module) -> nn.Module:
-    """``model`` with each ``nn.Dropout`` replaced by a ``MemberDropout`` of its rate (the
-    parameters, and so the initialisation, unchanged)."""
-    for name, child in model.named_children():
-        if isinstance(child, nn.Dropout):
-            setattr(model, name, MemberDropout(child.p))
-        else:
-            with_member_dropout(child)
-    return model
-
-
-def _column(specs: Sequence[ExperimentSpec], read: object) -> torch.Tensor:
-    return torch.tensor([read(s) for s in specs], dtype=torch.float64)  # type: ignore[operator]
+    index: int
+    pending: list[MetricPoint] = field(default_factory=list)
+    result: RunResult | None = None
 
 
 def train_group(
     specs: Sequence[ExperimentSpec],
     data: Data,
     *,
+    members: Sequence[MemberIO] | None = None,
+    device: torch.device | None = None,
+    log_every: int = DEFAULT_LOG_EVERY,
     max_iterations: int | None = None,
-    stop_member: StopMember | None = None,
-) -> GroupResult:
-    """Train the members of ``specs`` as one stacked model on the CPU; stop after
-    ``max_iterations`` iterations when given (for the equality tests). A member whose loss
-    is not finite fails and leaves the stack before the step; one ``stop_member`` names
-    leaves it after the step; the others go on exactly as before (members share nothing)."""
+) -> list[RunResult]:
+    """Train ``specs`` as one stacked model, each member resumed from the newest
+    checkpoint in its folder (all of the same epoch); one ``RunResult`` per member, in the
+    specs' order. ``max_iterations`` ends training early (the equality tests), the members
+    then ``succeeded`` without an evaluation."""
     problem = group_problem(specs)
     if problem is not None:
         raise GroupError(problem)
-    first = specs[0]
-    models: list[nn.Module] = []
-    # Without any dropout the models stay as built (no random masks to draw at all).
-    any_dropout = any(getattr(spec.model, "dropout", 0.0) > 0 for spec in specs)
-    for spec in specs:
-        torch.manual_seed(spec.seed)
-        model = build_model(spec.model, data.input_shape, data.num_outputs)
-        models.append(with_member_dropout(model) if any_dropout else model)
-    params, buffers = stack_module_state(models)  # pyright: ignore[reportArgumentType]
-    base = models[0]
+    return _Group(
+        list(specs),
+        data,
+        list(members) if members is not None else [MemberIO() for _ in specs],
+        device or torch.device("cpu"),
+        log_every,
+        max_iterations,
+    ).run()
 
-    def member_loss(
-        p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
-    ) -> torch.Tensor:
-        outputs = functional_call(base, (p, b), (x,))
-        if data.task == "classification":
-            return F.cross_entropy(outputs, y)
-        return F.mse_loss(outputs, y)
 
-    losses_of = vmap(member_loss, randomness="different")
-    names = list(params)
-    tensors = [params[n] for n in names]
-    exp_avgs = [torch.zeros_like(t) for t in tensors]
-    seconds = [torch.zeros_like(t) for t in tensors]
-    maxima = (
-        [torch.zeros_like(t) for t in tensors] if getattr(first.optimizer, "amsgrad", False) else []
-    )
-    steps = torch.zeros(len(specs), dtype=torch.int64)
-    beta1 = _column(specs, lambda s: s.optimizer.betas[0])
-    beta2 = _column(specs, lambda s: s.optimizer.betas[1])
-    eps = _column(specs, lambda s: s.optimizer.eps)
-    decay = _column(specs, lambda s: s.optimizer.weight_decay)
-    l2 = torch.tensor([s.l2 for s in specs])
-    n_train, batch_size = len(data.train), first.dataset.batch_size
-    steps_per_epoch = math.ceil(n_train / batch_size)
-    total_steps = first.epochs * steps_per_epoch
-    count = len(specs)
-    result = GroupResult(
-        batch_losses=[[] for _ in specs],
-        test_metric=[None] * count,
-        status=["succeeded"] * count,
-        reason=[None] * count,
-    )
-    active = list(range(count))  # the specs' indices of the members still in the stack
+class _Group:
+    """The group's state; ``run()`` is the loop."""
 
-    def keep(positions: list[int]) -> None:
-        """Only the members at ``positions`` of the stack stay in it, in their order."""
-        nonlocal tensors, exp_avgs, seconds, maxima, steps, beta1, beta2, eps, decay, l2
-        nonlocal buffers, orders, active
+    def __init__(
+        self,
+        specs: list[ExperimentSpec],
+        data: Data,
+        io: list[MemberIO],
+        device: torch.device,
+        log_every: int,
+        max_iterations: int | None,
+    ) -> None:
+        self.specs, self.io, self.device = specs, io, device
+        self.log_every, self.max_iterations = log_every, max_iterations
+        self.first = specs[0]
+        self.task = data.task
+        self.n_train = len(data.train)
+        self.batch_size = self.first.dataset.batch_size
+        self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
+        self.total_steps = self.first.epochs * self.steps_per_epoch
+        self.stack: MemberStack = build_stack(
+            specs,
+            input_shape=data.input_shape,
+            num_outputs=data.num_outputs,
+            folders=[m.folder for m in io],
+            steps_per_epoch=self.steps_per_epoch,
+            device=device,
+        )
+        self.train = place_split(data.train, device)
+        self.test = place_split(data.test, device) if data.test is not None else None
+        self.validation = place_split(data.validation, device) if data.validation else None
+        self.members = [_Member(i) for i in range(len(specs))]
+        self.active = list(range(len(specs)))  # the specs' indices of the members in the stack
+        self.hyper = {
+            "beta1": self._column(lambda s: s.optimizer.betas[0]),
+            "beta2": self._column(lambda s: s.optimizer.betas[1]),
+            "eps": self._column(lambda s: s.optimizer.eps),
+            "weight_decay": self._column(lambda s: s.optimizer.weight_decay),
+            "l2": self._column(lambda s: s.l2),
+        }
+        base = self.stack.base
+        task = self.task
+
+        def member_outputs(
+            p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor
+        ) -> torch.Tensor:
+            return functional_call(base, (p, b), (x,))
+
+        def member_loss(
+            p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            outputs = member_outputs(p, b, x)
+            if task == "classification":
+                return F.cross_entropy(outputs, y), (outputs.argmax(-1) == y).sum()
+            return F.mse_loss(outputs, y), torch.zeros((), dtype=torch.int64)
+
+        self.losses_of = vmap(member_loss, randomness="different")
+        self.outputs_on_shared = vmap(member_outputs, in_dims=(0, 0, None))
+
+    def _column(self, read: Callable[[ExperimentSpec], float]) -> torch.Tensor:
+        return torch.tensor([read(s) for s in self.specs], dtype=torch.float64)
+
+    def _keep(self, positions: list[int]) -> None:
+        self.stack.keep(positions)
         at = torch.tensor(positions, dtype=torch.int64)
-        tensors, exp_avgs, seconds = (
-            [t.index_select(0, at) for t in ts] for ts in (tensors, exp_avgs, seconds)
-        )
-        maxima = [t.index_select(0, at) for t in maxima]
-        buffers = {n: b.index_select(0, at) for n, b in buffers.items()}
-        steps, beta1, beta2, eps, decay, l2, orders = (
-            t.index_select(0, at) for t in (steps, beta1, beta2, eps, decay, l2, orders)
-        )
-        active = [active[p] for p in positions]
+        self.hyper = {k: v.index_select(0, at) for k, v in self.hyper.items()}
+        self.orders = self.orders.index_select(0, at.to(self.orders.device))
+        self.active = [self.active[p] for p in positions]
 
-    base.train()
-    iteration = 0
-    for epoch in range(1, first.epochs + 1):
-        orders = torch.stack([epoch_permutation(specs[i].seed, epoch, n_train) for i in active])
-        for index in range(steps_per_epoch):
-            if not active:
-                return result
-            iteration += 1
-            if max_iterations is not None and iteration > max_iterations:
-                return result
-            picked = orders[:, index * batch_size : (index + 1) * batch_size]
-            inputs, targets = data.train.inputs[picked], data.train.targets[picked]
-            for t in tensors:
-                t.requires_grad_(True)
-            stacked = dict(zip(names, tensors, strict=True))
-            data_losses = losses_of(stacked, buffers, inputs, targets)
-            objectives = data_losses
-            if bool((l2 > 0).any()):
-                norms = sum(t.pow(2).flatten(1).sum(1) for t in tensors)
-                objectives = data_losses + l2.to(data_losses.dtype) * norms
-            values = objectives.detach().tolist()
-            for position, value in enumerate(values):
-                result.batch_losses[active[position]].append(value)
-            finite = [p for p, v in enumerate(values) if math.isfinite(v)]
-            for position in sorted(set(range(len(values))) - set(finite)):
-                member = active[position]
-                result.status[member] = "failed"
-                result.reason[member] = (
-                    f"training loss became {values[position]} at step {iteration} "
-                    f"(epoch {epoch}); lower the learning rate or check the data"
-                )
-            # The members whose loss is finite take their step; the others leave the stack.
-            kept = torch.tensor(finite, dtype=torch.int64)
-            grads = list(torch.autograd.grad(objectives.index_select(0, kept).sum(), tensors))
-            tensors = [t.detach() for t in tensors]
-            if len(finite) < len(values):
-                keep(finite)
-                grads = [g.index_select(0, kept) for g in grads]
-                if not active:
-                    return result
+    def _drop(self, ended: dict[int, RunResult]) -> None:
+        """The members at these positions of the stack leave it with these results."""
+        for position, result in ended.items():
+            member = self.members[self.active[position]]
+            self._flush(member)
+            member.result = result
+        self._keep([p for p in range(len(self.active)) if p not in ended])
+
+    def _flush(self, member: _Member) -> None:
+        sink = self.io[member.index].sink
+        if member.pending:
+            sink.write(member.pending)
+            member.pending = []
+        sink.flush()
+
+    def run(self) -> list[RunResult]:
+        self.started = time.perf_counter()
+        self.first_step = (self.stack.start_epoch - 1) * self.steps_per_epoch
+        logger.info(
+            "training %d members of %s on %s with %s as one stack: %d epochs of %d steps on %s",
+            len(self.specs),
+            self.first.model.name,
+            self.first.dataset.name,
+            self.first.optimizer.name,
+            self.first.epochs,
+            self.steps_per_epoch,
+            self.device,
+        )
+        if self.stack.start_epoch > 1:
+            logger.info("resuming from the checkpoints of epoch %d", self.stack.start_epoch - 1)
+        for epoch in range(self.stack.start_epoch, self.first.epochs + 1):
+            if not self.active or self._train_epoch(epoch):
+                break
+        for index in list(self.active):
+            self.members[index].result = self._result(index, "succeeded", self.first.epochs)
+        results = []
+        for member in self.members:
+            self._flush(member)
+            assert member.result is not None
+            results.append(member.result)
+        return results
+
+    def _train_epoch(self, epoch: int) -> bool:
+        """One epoch; True when training ends inside it (``max_iterations``)."""
+        epoch_started = time.perf_counter()
+        self.stack.base.train()
+        self.orders = torch.stack(
+            [epoch_permutation(self.specs[i].seed, epoch, self.n_train) for i in self.active]
+        ).to(self.train.device)
+        loss_sums = torch.zeros(len(self.active), dtype=torch.float64)
+        correct = torch.zeros(len(self.active), dtype=torch.int64)
+        first_step = (epoch - 1) * self.steps_per_epoch
+        lr = torch.zeros(0)
+        for index in range(self.steps_per_epoch):
+            step = first_step + index + 1
+            if self.max_iterations is not None and step > self.max_iterations:
+                return True
+            cancelled = {
+                p: self._result(m, "cancelled", epoch - 1, steps=step - 1)
+                for p, m in enumerate(self.active)
+                if (ask := self.io[m].should_stop) is not None and ask()
+            }
+            if cancelled:
+                loss_sums, correct = self._without(cancelled, loss_sums, correct)
+                if not self.active:
+                    return False
             lr = torch.tensor(
                 [
-                    lr_at(specs[i].schedule, base_lr=specs[i].optimizer.lr, step=iteration,
-                          steps_per_epoch=steps_per_epoch, total_steps=total_steps)
-                    for i in active
+                    lr_at(self.specs[m].schedule, base_lr=self.specs[m].optimizer.lr, step=step,
+                          steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps)
+                    for m in self.active
                 ],
                 dtype=torch.float64,
             )  # fmt: skip
-            if first.optimizer.name == "adamax":
-                batched_adamax(
-                    tensors, grads, exp_avgs, seconds, steps,
-                    lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=decay,
-                    bias_correction=getattr(first.optimizer, "bias_correction", True),
-                )  # fmt: skip
-            else:
-                batched_adam(
-                    tensors, grads, exp_avgs, seconds, maxima, steps,
-                    lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=decay,
-                    amsgrad=bool(maxima), decoupled_weight_decay=first.optimizer.name == "adamw",
-                    bias_correction=getattr(first.optimizer, "bias_correction", True),
-                )  # fmt: skip
-            if stop_member is not None:
-                reasons = {p: stop_member(m, iteration) for p, m in enumerate(active)}
-                stopped = {p: r for p, r in reasons.items() if r is not None}
-                for position, why in stopped.items():
-                    result.status[active[position]], result.reason[active[position]] = (
-                        "stopped",
-                        why,
-                    )
-                if stopped:
-                    keep([p for p in range(len(active)) if p not in stopped])
-    for member, metric in zip(active, _evaluate(base, names, tensors, buffers, data), strict=True):
-        result.test_metric[member] = metric
-    return result
+            picked = self.orders[:, index * self.batch_size : (index + 1) * self.batch_size]
+            inputs, targets = self.train.batch(picked, self.device)
+            for t in self.stack.tensors:
+                t.requires_grad_(True)
+            stacked = dict(zip(self.stack.names, self.stack.tensors, strict=True))
+            data_losses, hits = self.losses_of(stacked, self.stack.buffers, inputs, targets)
+            objectives = data_losses
+            l2 = self.hyper["l2"]
+            if bool((l2 > 0).any()):
+                norms = sum(t.pow(2).flatten(1).sum(1) for t in self.stack.tensors)
+                objectives = data_losses + l2.to(data_losses.dtype) * norms
+            values = objectives.detach().tolist()
+            finite = [p for p, v in enumerate(values) if math.isfinite(v)]
+            grads = list(
+                torch.autograd.grad(
+                    objectives.index_select(0, torch.tensor(finite, dtype=torch.int64)).sum(),
+                    self.stack.tensors,
+                )
+            ) if finite else []  # fmt: skip
+            self.stack.tensors = [t.detach() for t in self.stack.tensors]
+            batch = picked.shape[1]
+            loss_sums += data_losses.detach().to(torch.float64) * batch
+            correct += hits.detach()
+            for position, value in enumerate(values):
+                member = self.members[self.active[position]]
+                if position in finite:
+                    member.pending += [
+                        MetricPoint("batch_loss", step, value, epoch),
+                        MetricPoint("lr", step, float(lr[position]), epoch),
+                    ]
+            failed = {
+                p: self._result(
+                    self.active[p],
+                    "failed",
+                    epoch - 1,
+                    steps=step,
+                    error=f"training loss became {values[p]} at step {step} (epoch {epoch}); "
+                    "lower the learning rate or check the data",
+                )
+                for p in range(len(values))
+                if p not in finite
+            }
+            if failed:
+                kept = torch.tensor(finite, dtype=torch.int64)
+                loss_sums, correct = self._without(failed, loss_sums, correct)
+                lr = lr.index_select(0, kept)
+                grads = [g.index_select(0, kept.to(g.device)) for g in grads]
+                if not self.active:
+                    return False
+            self._step(grads, lr)
+            if (index + 1) % self.log_every == 0 and index + 1 < self.steps_per_epoch:
+                for m in self.active:
+                    member = self.members[m]
+                    self.io[m].sink.write(member.pending)
+                    member.pending = []
+                    self._report(m, epoch, step)
+        synchronize(self.device)
+        train_seconds = time.perf_counter() - epoch_started
+        self._end_epoch(epoch, epoch_started, train_seconds, loss_sums, correct, lr)
+        return False
 
+    def _without(
+        self, ended: dict[int, RunResult], loss_sums: torch.Tensor, correct: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        kept = [p for p in range(len(self.active)) if p not in ended]
+        self._drop(ended)
+        at = torch.tensor(kept, dtype=torch.int64)
+        return loss_sums.index_select(0, at), correct.index_select(0, at)
 
-@torch.no_grad()
-def _evaluate(
-    base: nn.Module,
-    names: list[str],
-    tensors: list[torch.Tensor],
-    buffers: dict[str, torch.Tensor],
-    data: Data,
-) -> list[float]:
-    """Each member's test accuracy (classification) or test MSE, in evaluation mode."""
-    if data.test is None:
-        return []
-    base.eval()
-    stacked = dict(zip(names, tensors, strict=True))
-    inputs, targets = data.test.inputs, data.test.targets
+    def _step(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
+        stack, hyper, name = self.stack, self.hyper, self.first.optimizer.name
+        common = {
+            "lr": lr,
+            "beta1": hyper["beta1"],
+            "beta2": hyper["beta2"],
+            "eps": hyper["eps"],
+            "weight_decay": hyper["weight_decay"],
+            "bias_correction": getattr(self.first.optimizer, "bias_correction", True),
+        }
+        if name == "adamax":
+            batched_adamax(
+                stack.tensors, grads, stack.moments["exp_avg"], stack.moments["exp_inf"],
+                stack.steps, **common,
+            )  # fmt: skip
+            return
+        amsgrad = "max_exp_avg_sq" in stack.moments
+        batched_adam(
+            stack.tensors, grads, stack.moments["exp_avg"], stack.moments["exp_avg_sq"],
+            stack.moments.get("max_exp_avg_sq", []), stack.steps,
+            amsgrad=amsgrad, decoupled_weight_decay=name == "adamw", **common,
+        )  # fmt: skip
 
-    def outputs_of(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
-        return functional_call(base, (p, b), (inputs,))
+    def _end_epoch(
+        self,
+        epoch: int,
+        epoch_started: float,
+        train_seconds: float,
+        loss_sums: torch.Tensor,
+        correct: torch.Tensor,
+        lr: torch.Tensor,
+    ) -> None:
+        step = epoch * self.steps_per_epoch
+        measured: dict[str, list[float]] = {"train_loss": (loss_sums / self.n_train).tolist()}
+        if self.task == "classification":
+            measured["train_acc"] = (correct.to(torch.float64) / self.n_train).tolist()
+        else:
+            measured |= self._evaluate(self.train, "train")
+        if self.validation is not None:
+            measured |= self._evaluate(self.validation, "val")
+        if self.test is not None:
+            measured |= self._evaluate(self.test, "test")
+        if self.task == "regression":
+            measured |= self._line_parameters()
+        epoch_time = time.perf_counter() - epoch_started
+        ended: dict[int, RunResult] = {}
+        for position, m in enumerate(self.active):
+            metrics = {name: values[position] for name, values in measured.items()}
+            bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+            if bad:
+                why = f"{', '.join(bad)} became non-finite at step {step} (end of epoch {epoch})"
+                ended[position] = self._result(m, "failed", epoch - 1, steps=step, error=why)
+                continue
+            metrics["epoch_time_s"] = epoch_time
+            metrics["examples_per_s"] = self.n_train / max(train_seconds, 1e-9)
+            member, io = self.members[m], self.io[m]
+            member.pending += [MetricPoint(name, step, v, epoch) for name, v in metrics.items()]
+            self._flush(member)
+            self.stack.last_metrics[m] = metrics
+            if io.folder is not None:
+                checkpoint = self.stack.member_checkpoint(
+                    position,
+                    m,
+                    epoch=epoch,
+                    steps_per_epoch=self.steps_per_epoch,
+                    lr=float(lr[position]),
+                    metrics=metrics,
+                )
+                save_checkpoint(io.folder, checkpoint)
+            self._report(m, epoch, step)
+            if io.after_epoch is not None and epoch < self.first.epochs:
+                reason = io.after_epoch(epoch, dict(metrics))
+                if reason is not None:
+                    ended[position] = self._result(m, "stopped", epoch, stop_reason=reason)
+        logger.info("epoch %d/%d: %d members go on", epoch, self.first.epochs, len(self.active) - len(ended))
+        if ended:
+            self._drop(ended)
 
-    outputs = vmap(outputs_of)(stacked, buffers)
-    if data.task == "classification":
-        return (outputs.argmax(-1) == targets).to(torch.float64).mean(-1).tolist()
-    return ((outputs - targets) ** 2).to(torch.float64).mean(-1).tolist()
+    @torch.no_grad()
+    def _evaluate(self, split: DeviceSplit, prefix: str) -> dict[str, list[float]]:
+        """Each member's mean loss (and accuracy) over ``split`` in eval mode."""
+        base = self.stack.base
+        base.eval()
+        stacked = dict(zip(self.stack.names, self.stack.tensors, strict=True))
+        members = len(self.active)
+        loss_sums = torch.zeros(members, dtype=torch.float64)
+        correct = torch.zeros(members, dtype=torch.int64)
+        for start in range(0, len(split), EVAL_BATCH_SIZE):
+            inputs, targets = split.slice(start, start + EVAL_BATCH_SIZE, self.device)
+            outputs = self.outputs_on_shared(stacked, self.stack.buffers, inputs)
+            if self.task == "classification":
+                losses = F.cross_entropy(
+                    outputs.flatten(0, 1), targets.repeat(members), reduction="none"
+                ).view(members, -1)
+                correct += (outputs.argmax(-1) == targets).sum(-1).cpu()
+            else:  # the squared errors summed over each example's outputs, as F.mse_loss(sum)
+                losses = ((outputs - targets) ** 2).flatten(1)
+            loss_sums += losses.to(torch.float64).sum(-1).cpu()
+        base.train()
+        if self.task == "regression":
+            return {f"{prefix}_mse": (loss_sums / len(split)).tolist()}
+        return {
+            f"{prefix}_loss": (loss_sums / len(split)).tolist(),
+            f"{prefix}_acc": (correct.to(torch.float64) / len(split)).tolist(),
+        }
+
+    def _line_parameters(self) -> dict[str, list[float]]:
+        """w and b per member of a one-input linear regression (as ``line_parameters``)."""
+        named = dict(zip(self.stack.names, self.stack.tensors, strict=True))
+        weight, bias = named.get("linear.weight"), named.get("linear.bias")
+        if weight is None or bias is None or weight[0].numel() != 1:
+            return {}
+        return {"w": weight.flatten().tolist(), "b": bias.flatten().tolist()}
+
+    def _report(self, member: int, epoch: int, step: int) -> None:
+        on_progress = self.io[member].on_progress
+        if on_progress is None:
+            return
+        elapsed = time.perf_counter() - self.started
+        done_here = step - self.first_step
+        remaining = self.total_steps - step
+        on_progress(
+            Progress(
+                epoch=epoch,
+                epochs=self.first.epochs,
+                step=step,
+                total_steps=self.total_steps,
+                fraction=step / self.total_steps,
+                eta_s=elapsed / done_here * remaining if done_here > 0 else None,
+                elapsed_s=elapsed,
+            )
+        )
+
+    def _result(
+        self,
+        member: int,
+        status: str,
+        epochs_completed: int,
+        *,
+        steps: int | None = None,
+        error: str | None = None,
+        stop_reason: str | None = None,
+    ) -> RunResult:
+        if status == "failed":
+            logger.error("member %d failed: %s", member, error)
+        elif status == "stopped":
+            logger.info("member %d stopped early after epoch %d: %s", member, epochs_completed, stop_reason)
+        elif status == "cancelled":
+            logger.info("member %d stopped after step %s, as asked", member, steps)
+        return RunResult(
+            status=status,  # type: ignore[arg-type]
+            final_metrics=dict(self.stack.last_metrics[member]),
+            error=error,
+            device=str(self.device),
+            epochs_completed=epochs_completed,
+            steps_completed=steps if steps is not None else epochs_completed * self.steps_per_epoch,
+            resumed_from_epoch=self.stack.start_epoch - 1,
+            metadata=run_metadata(
+                self.stack.modules[member],
+                steps_per_epoch=self.steps_per_epoch,
+                train_examples=self.n_train,
+            ),
+            stop_reason=stop_reason,
+        )

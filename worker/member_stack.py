@@ -1,0 +1,229 @@
+"""The state of a group's members as one stack, and each member's checkpoint in and out of
+it, in the solo run's format (``worker/resume.py``), so that a member resumes from its
+checkpoint alone, in the same group or in another one.
+
+A member's model is built as its solo run builds it (``torch.manual_seed(seed)`` then the
+builder), so its initialisation is identical; with dropout in any member, every
+``nn.Dropout`` becomes a ``MemberDropout`` whose rate is a buffer, so that each member has
+its own rate once stacked. Parameters and buffers are stacked along a leading member
+dimension (``torch.func.stack_module_state``); the optimizer's moments (m, v, and for
+AMSGrad max v; for AdaMax m and u) are stacked the same way, with one step count per member.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.func import stack_module_state
+
+from core.spec import ExperimentSpec
+from worker.checkpoints import Checkpoint, load_latest_checkpoint
+from worker.errors import EngineError
+from worker.models import build_model
+from worker.optimizers import build_optimizer
+from worker.resume import NON_TRAINING_FIELDS
+
+
+class MemberDropout(nn.Module):
+    """Inverted dropout whose rate is a buffer, so that stacked members each have their own
+    (``stack_module_state`` stacks buffers too): in training, each unit is zeroed with
+    probability ``rate`` and the others scaled by 1/(1 − rate), as ``nn.Dropout``."""
+
+    rate: torch.Tensor
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.register_buffer("rate", torch.tensor(float(rate)))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return inputs
+        kept = torch.rand_like(inputs) >= self.rate
+        return inputs * kept / (1 - self.rate)
+
+
+def with_member_dropout(model: nn.Module) -> nn.Module:
+    """``model`` with each ``nn.Dropout`` replaced by a ``MemberDropout`` of its rate (the
+    parameters, and so the initialisation, unchanged)."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.Dropout):
+            setattr(model, name, MemberDropout(child.p))
+        else:
+            with_member_dropout(child)
+    return model
+
+
+def moment_keys(spec: ExperimentSpec) -> tuple[str, ...]:
+    """The optimizer's per-parameter moments, under its state dict's keys."""
+    if spec.optimizer.name == "adamax":
+        return ("exp_avg", "exp_inf")
+    if getattr(spec.optimizer, "amsgrad", False):
+        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    return ("exp_avg", "exp_avg_sq")
+
+
+@dataclass
+class MemberStack:
+    """The members' parameters, buffers, moments and step counts, stacked (member first).
+
+    ``modules[i]`` is member i's own module (used to write and read its checkpoints);
+    ``base`` is the module whose structure ``functional_call`` runs on the stacked state.
+    """
+
+    specs: list[ExperimentSpec]
+    modules: list[nn.Module]
+    names: list[str]
+    tensors: list[torch.Tensor]
+    buffers: dict[str, torch.Tensor]
+    moments: dict[str, list[torch.Tensor]]
+    steps: torch.Tensor
+    start_epoch: int
+    last_metrics: list[dict[str, float]]
+
+    @property
+    def base(self) -> nn.Module:
+        return self.modules[0]
+
+    def keep(self, positions: list[int]) -> None:
+        """Only the members at ``positions`` of the stack stay in it, in their order."""
+        at = torch.tensor(positions, dtype=torch.int64)
+
+        def kept(t: torch.Tensor) -> torch.Tensor:
+            return t.index_select(0, at.to(t.device))
+
+        self.tensors = [kept(t) for t in self.tensors]
+        self.buffers = {n: kept(b) for n, b in self.buffers.items()}
+        self.moments = {k: [kept(t) for t in ts] for k, ts in self.moments.items()}
+        self.steps = kept(self.steps)
+
+    def member_checkpoint(
+        self,
+        position: int,
+        member: int,
+        *,
+        epoch: int,
+        steps_per_epoch: int,
+        lr: float,
+        metrics: dict[str, float],
+    ) -> Checkpoint:
+        """Member ``member``'s checkpoint (at ``position`` of the stack) after ``epoch``: its
+        model's and its optimizer's state dicts exactly as its solo run would save them."""
+        spec, module = self.specs[member], self.modules[member]
+        with torch.no_grad():
+            for name, tensor in zip(self.names, self.tensors, strict=True):
+                module.get_parameter(name).copy_(tensor[position])
+        optimizer = build_optimizer(spec.optimizer, module.parameters())
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        step = torch.tensor(float(self.steps[position].item()), dtype=torch.float32)
+        for index, parameter in enumerate(module.parameters()):
+            state = {"step": step.clone()}
+            for key, stacked in self.moments.items():
+                state[key] = stacked[index][position].detach().clone()
+            optimizer.state[parameter] = state
+        return Checkpoint(
+            epoch=epoch,
+            step=epoch * steps_per_epoch,
+            spec_json=spec.model_dump_json(),
+            model_state=_solo_state_dict(module),
+            optimizer_state=optimizer.state_dict(),
+            cpu_rng_state=torch.get_rng_state(),
+            cuda_rng_state=None,
+            epoch_metrics=metrics,
+        )
+
+
+def _solo_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The module's state dict without the ``MemberDropout`` rates (a solo model has none)."""
+    rates = {f"{name}.rate" for name, m in module.named_modules() if isinstance(m, MemberDropout)}
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if k not in rates}
+
+
+def _checked(spec: ExperimentSpec, checkpoint: Checkpoint, folder: Path, steps_per_epoch: int) -> None:
+    stored = ExperimentSpec.model_validate_json(checkpoint.spec_json)
+    ours = spec.model_dump(exclude=set(NON_TRAINING_FIELDS))
+    theirs = stored.model_dump(exclude=set(NON_TRAINING_FIELDS))
+    if ours != theirs:
+        differing = sorted(key for key in ours if ours[key] != theirs.get(key))
+        raise EngineError(
+            f"checkpoint folder {folder} holds a run of a different spec "
+            f"(differs in {', '.join(differing)}); use a new folder for a new spec"
+        )
+    if checkpoint.step != checkpoint.epoch * steps_per_epoch:
+        raise EngineError(f"checkpoint of epoch {checkpoint.epoch} is at an odd step")
+
+
+def build_stack(
+    specs: list[ExperimentSpec],
+    *,
+    input_shape: tuple[int, ...],
+    num_outputs: int,
+    folders: list[Path | None],
+    steps_per_epoch: int,
+    device: torch.device,
+) -> MemberStack:
+    """The members built as their solo runs build them, each restored from the newest
+    checkpoint in its folder where there is one; all checkpoints must be of the same epoch
+    (the caller groups members by it). Torch's RNG state is the first checkpoint's: a
+    group resumed as it was continues exactly (with dropout too)."""
+    any_dropout = any(getattr(spec.model, "dropout", 0.0) > 0 for spec in specs)
+    modules: list[nn.Module] = []
+    checkpoints: list[Checkpoint | None] = []
+    for spec, folder in zip(specs, folders, strict=True):
+        torch.manual_seed(spec.seed)
+        module = build_model(spec.model, input_shape, num_outputs)
+        # Without any dropout the models stay as built (no random masks to draw at all).
+        modules.append(with_member_dropout(module) if any_dropout else module)
+        checkpoint = load_latest_checkpoint(folder)
+        if checkpoint is not None:
+            assert folder is not None
+            _checked(spec, checkpoint, folder, steps_per_epoch)
+        checkpoints.append(checkpoint)
+    epochs = {c.epoch if c is not None else 0 for c in checkpoints}
+    if len(epochs) > 1:
+        raise EngineError(f"the members' checkpoints are of different epochs {sorted(epochs)}")
+    keys = moment_keys(specs[0])
+    moment_lists: dict[str, list[list[torch.Tensor]]] = {k: [] for k in keys}
+    step_counts: list[int] = []
+    for module, spec, checkpoint in zip(modules, specs, checkpoints, strict=True):
+        parameters = list(module.parameters())
+        if checkpoint is None:
+            for key in keys:
+                moment_lists[key].append([torch.zeros_like(p) for p in parameters])
+            step_counts.append(0)
+            continue
+        missing, unexpected = module.load_state_dict(checkpoint.model_state, strict=False)
+        if unexpected or any(not name.endswith(".rate") for name in missing):
+            raise EngineError(f"checkpoint of a different model ({missing + unexpected})")
+        optimizer = build_optimizer(spec.optimizer, parameters)
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        for key in keys:
+            moment_lists[key].append([optimizer.state[p][key].detach().clone() for p in parameters])
+        step_counts.append(int(optimizer.state[parameters[0]]["step"].item()))
+    if checkpoints[0] is not None:
+        torch.set_rng_state(checkpoints[0].cpu_rng_state)
+    for module in modules:
+        module.to(device)
+    params, buffers = stack_module_state(modules)  # pyright: ignore[reportArgumentType]
+    names = list(params)
+    moments = {
+        key: [
+            torch.stack([member[i] for member in per_member]).to(device)
+            for i in range(len(names))
+        ]
+        for key, per_member in moment_lists.items()
+    }
+    return MemberStack(
+        specs=specs,
+        modules=modules,
+        names=names,
+        tensors=[params[n].detach() for n in names],
+        buffers={n: b.detach() for n, b in buffers.items()},
+        moments=moments,
+        steps=torch.tensor(step_counts, dtype=torch.int64),
+        start_epoch=(checkpoints[0].epoch + 1) if checkpoints[0] is not None else 1,
+        last_metrics=[dict(c.epoch_metrics) if c is not None else {} for c in checkpoints],
+    )
