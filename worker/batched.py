@@ -43,6 +43,7 @@ from torch.func import functional_call, vmap
 
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
+from core.spec.optimizers import AdamFamilyOptimizer
 from optim.batched import batched_adam, batched_adamax
 from worker.checkpoints import save_checkpoint
 from worker.datasets import Data
@@ -61,6 +62,12 @@ GROUPABLE_OPTIMIZERS = ("adam", "adamw", "adamax")
 
 class GroupError(ValueError):
     """Specs that cannot train as one group; the message says which field differs."""
+
+
+def _adam_family(spec: ExperimentSpec) -> AdamFamilyOptimizer:
+    """The spec's optimizer, which ``group_problem`` has checked is of the Adam family."""
+    assert isinstance(spec.optimizer, AdamFamilyOptimizer), spec.optimizer.name
+    return spec.optimizer
 
 
 def group_problem(specs: Sequence[ExperimentSpec]) -> str | None:
@@ -168,10 +175,10 @@ class _Group:
         self.members = [_Member(i) for i in range(len(specs))]
         self.active = list(range(len(specs)))  # the specs' indices of the members in the stack
         self.hyper = {
-            "beta1": self._column(lambda s: s.optimizer.betas[0]),
-            "beta2": self._column(lambda s: s.optimizer.betas[1]),
-            "eps": self._column(lambda s: s.optimizer.eps),
-            "weight_decay": self._column(lambda s: s.optimizer.weight_decay),
+            "beta1": self._column(lambda s: _adam_family(s).betas[0]),
+            "beta2": self._column(lambda s: _adam_family(s).betas[1]),
+            "eps": self._column(lambda s: _adam_family(s).eps),
+            "weight_decay": self._column(lambda s: _adam_family(s).weight_decay),
             "l2": self._column(lambda s: s.l2),
         }
         base = self.stack.base
@@ -420,7 +427,9 @@ class _Group:
                 reason = io.after_epoch(epoch, dict(metrics))
                 if reason is not None:
                     ended[position] = self._result(m, "stopped", epoch, stop_reason=reason)
-        logger.info("epoch %d/%d: %d members go on", epoch, self.first.epochs, len(self.active) - len(ended))
+        logger.info(
+            "epoch %d/%d: %d members go on", epoch, self.first.epochs, len(self.active) - len(ended)
+        )
         if ended:
             self._drop(ended)
 
@@ -492,7 +501,9 @@ class _Group:
         if status == "failed":
             logger.error("member %d failed: %s", member, error)
         elif status == "stopped":
-            logger.info("member %d stopped early after epoch %d: %s", member, epochs_completed, stop_reason)
+            logger.info(
+                "member %d stopped early after epoch %d: %s", member, epochs_completed, stop_reason
+            )
         elif status == "cancelled":
             logger.info("member %d stopped after step %s, as asked", member, steps)
         return RunResult(

@@ -142,7 +142,9 @@ def _solo_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items() if k not in rates}
 
 
-def _checked(spec: ExperimentSpec, checkpoint: Checkpoint, folder: Path, steps_per_epoch: int) -> None:
+def _checked(
+    spec: ExperimentSpec, checkpoint: Checkpoint, folder: Path, steps_per_epoch: int
+) -> None:
     stored = ExperimentSpec.model_validate_json(checkpoint.spec_json)
     ours = spec.model_dump(exclude=set(NON_TRAINING_FIELDS))
     theirs = stored.model_dump(exclude=set(NON_TRAINING_FIELDS))
@@ -211,8 +213,7 @@ def build_stack(
     names = list(params)
     moments = {
         key: [
-            torch.stack([member[i] for member in per_member]).to(device)
-            for i in range(len(names))
+            torch.stack([member[i] for member in per_member]).to(device) for i in range(len(names))
         ]
         for key, per_member in moment_lists.items()
     }

@@ -226,12 +226,15 @@ def test_a_group_stopped_mid_epoch_resumes_from_its_checkpoints_identically(
 
     interrupted = folders(tmp_path, 3, "interrupted")
     first = Group(
-        members, [MemberIO(folder=f, should_stop=stop_in_epoch_two(i)) for i, f in enumerate(interrupted)]
+        members,
+        [MemberIO(folder=f, should_stop=stop_in_epoch_two(i)) for i, f in enumerate(interrupted)],
     )
     assert first.status == ["cancelled"] * 3
     assert all([p.name for p in list_checkpoints(f)] == ["epoch-0001.pt"] for f in interrupted)
     sinks = [first.io[i].sink for i in range(3)]
-    resumed = Group(members, [MemberIO(folder=f, sink=s) for f, s in zip(interrupted, sinks, strict=True)])
+    resumed = Group(
+        members, [MemberIO(folder=f, sink=s) for f, s in zip(interrupted, sinks, strict=True)]
+    )
     assert resumed.status == ["succeeded"] * 3
     assert all(r.resumed_from_epoch == 1 for r in resumed.results)
     for index in range(3):
