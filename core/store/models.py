@@ -297,7 +297,10 @@ class SweepMemberRow(Base):
     params: Mapped[dict[str, Any]]
     seed: Mapped[int] = mapped_column(BigInteger)
     pruner_state: Mapped[dict[str, Any] | None]
+    group_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    """Members with the same key train as one stacked model (None: alone)."""
 
     __table_args__ = (
         UniqueConstraint("sweep_id", "config_key", "seed", name="uq_sweep_members_config_seed"),
+        Index("ix_sweep_members_sweep_id_group_key", "sweep_id", "group_key"),
     )

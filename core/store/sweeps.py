@@ -50,6 +50,8 @@ class NewMember:
     config_index: int
     seed: int
     spec: ExperimentSpec
+    group_key: str | None = None
+    """The members that train as one stack share it (``core/sweeps/grouping.py``)."""
 
 
 def sweep_request_hash(spec: dict[str, Any]) -> str:
@@ -89,6 +91,7 @@ def _add(
             params=member.config,
             seed=member.seed,
             pruner_state=None,
+            group_key=member.group_key,
         )
         for experiment, member in zip(experiments, members, strict=True)
     )
@@ -305,6 +308,26 @@ def mark_cancelled(*, session: Session, sweep_id: str, now: datetime | None = No
 def member_of(*, session: Session, experiment_id: str) -> SweepMemberRow | None:
     """The sweep membership of an experiment, if it is a member."""
     return session.get(SweepMemberRow, experiment_id)
+
+
+def group_mates(*, session: Session, member: SweepMemberRow) -> list[str]:
+    """The other members of ``member``'s group not finished yet, by configuration
+    and seed (none for a member that trains alone)."""
+    if member.group_key is None:
+        return []
+    return list(
+        session.scalars(
+            select(SweepMemberRow.experiment_id)
+            .join(ExperimentRow, ExperimentRow.id == SweepMemberRow.experiment_id)
+            .where(
+                SweepMemberRow.sweep_id == member.sweep_id,
+                SweepMemberRow.group_key == member.group_key,
+                SweepMemberRow.experiment_id != member.experiment_id,
+                ExperimentRow.status.not_in(FINISHED_STATUSES),
+            )
+            .order_by(SweepMemberRow.config_index, SweepMemberRow.seed)
+        )
+    )
 
 
 def metric_values(*, session: Session, sweep_id: str, metric: str) -> dict[str, dict[int, float]]:

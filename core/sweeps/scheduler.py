@@ -14,6 +14,7 @@ a member's end and its tending delays the next step by one reaper interval at mo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import statistics
@@ -29,6 +30,7 @@ from core.store import sweeps as store
 from core.store.cancel import cancel_sweep_members
 from core.store.models import ExperimentRow, SweepMemberRow, SweepRow, SweepStatus
 from core.sweeps.early_stopping import MemberTrace, decide
+from core.sweeps.grouping import group_keys
 from core.sweeps.sampling import KnownConfiguration, sample_configurations
 from core.sweeps.space import (
     Configuration,
@@ -144,7 +146,11 @@ def plan_members(
                 logger.warning("sweep configuration %s makes no valid spec; skipped", config)
                 continue
             planned.append(store.NewMember(config, key, index, seed, built))
-    return Plan(planned, fresh)
+    keys = group_keys(
+        [m.spec for m in planned], group_size=spec.group_size, round_index=round_index
+    )
+    grouped = [dataclasses.replace(m, group_key=k) for m, k in zip(planned, keys, strict=True)]
+    return Plan(grouped, fresh)
 
 
 def checked_plan(
@@ -369,6 +375,8 @@ class Membership:
 
     sweep_id: str
     stops_early: bool
+    group_key: str | None = None
+    """The member's group (``core/sweeps/grouping.py``); None: it trains alone."""
 
 
 def membership(*, session: Session, experiment_id: str) -> Membership | None:
@@ -383,7 +391,19 @@ def membership(*, session: Session, experiment_id: str) -> Membership | None:
     session.commit()
     if sweep is None:
         return None
-    return Membership(sweep.id, definition_of(sweep).early_stopping.method != "none")
+    assert member is not None
+    return Membership(
+        sweep.id, definition_of(sweep).early_stopping.method != "none", member.group_key
+    )
+
+
+def group_mates(*, session: Session, experiment_id: str) -> list[str]:
+    """The unfinished members that train in one stack with this one (none when it trains
+    alone); the worker claims them with it."""
+    member = store.member_of(session=session, experiment_id=experiment_id)
+    mates = [] if member is None else store.group_mates(session=session, member=member)
+    session.commit()
+    return mates
 
 
 def early_stop_reason(

@@ -221,6 +221,14 @@ class SweepSpec(SpecPart):
         4, ge=1, le=1_000, description="tpe: members in flight at once; default 4."
     )
     sampler_seed: int = Field(0, ge=0, lt=2**32, description="Seeds the search; default 0.")
+    group_size: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Compatible members trained as one stacked model by one worker task, at "
+        "most this many (1: one member per run); default: chosen from the model's memory "
+        "estimate and the device.",
+    )
     metric: SweepMetric = Field(default_factory=lambda: SweepMetric.model_validate({}))
     early_stopping: EarlyStopping = Field(default_factory=lambda: NoEarlyStopping(method="none"))
 
