@@ -44,11 +44,13 @@ from torch.func import functional_call, vmap
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
 from core.spec.optimizers import AdamFamilyOptimizer
+from core.sweeps.grouping import GROUPABLE_OPTIMIZERS
 from optim.batched import batched_adam, batched_adamax
-from worker.checkpoints import save_checkpoint
-from worker.datasets import Data
-from worker.devices import DeviceSplit, place_split, synchronize
+from worker.checkpoints import CheckpointError, save_checkpoint
+from worker.datasets import Data, DatasetUnavailableError, load_dataset
+from worker.devices import DeviceSplit, place_split, resolve_device, synchronize
 from worker.engine import DEFAULT_LOG_EVERY, AfterEpoch, epoch_permutation
+from worker.errors import EngineError
 from worker.evaluation import EVAL_BATCH_SIZE
 from worker.member_stack import MemberStack, build_stack
 from worker.run_result import RunResult, run_metadata
@@ -56,8 +58,6 @@ from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
 
 logger = logging.getLogger(__name__)
-
-GROUPABLE_OPTIMIZERS = ("adam", "adamw", "adamax")
 
 
 class GroupError(ValueError):
@@ -104,6 +104,9 @@ class MemberIO:
     should_stop: Callable[[], bool] | None = None
     on_progress: Callable[[Progress], None] | None = None
     after_epoch: AfterEpoch | None = None
+    on_end: Callable[[RunResult], None] | None = None
+    """Called once the member has left the stack (its points written) with how it ended,
+    while the others may still train: the worker records its end at once."""
 
 
 @dataclass
@@ -139,6 +142,28 @@ def train_group(
         log_every,
         max_iterations,
     ).run()
+
+
+def run_group(
+    specs: Sequence[ExperimentSpec],
+    *,
+    members: Sequence[MemberIO],
+    data_dir: Path | None = None,
+) -> list[RunResult]:
+    """``train_group`` as the worker calls it, as ``worker.engine.run_experiment`` is for
+    one run: the device resolved and the data set loaded here; what stops the group before
+    training (no such device, a missing data set, a checkpoint of another experiment) is
+    every member's failure, with the message."""
+    device_name = specs[0].device
+    try:
+        device = resolve_device(specs[0].device)
+        device_name = str(device)
+        data = load_dataset(specs[0].dataset, data_dir=data_dir)
+        return train_group(specs, data, members=members, device=device)
+    except (EngineError, DatasetUnavailableError, CheckpointError) as exc:
+        logger.error("the group failed before training: %s", exc, exc_info=True)
+        failed = RunResult(status="failed", final_metrics={}, error=str(exc), device=device_name)
+        return [failed for _ in specs]
 
 
 class _Group:
@@ -213,10 +238,16 @@ class _Group:
     def _drop(self, ended: dict[int, RunResult]) -> None:
         """The members at these positions of the stack leave it with these results."""
         for position, result in ended.items():
-            member = self.members[self.active[position]]
-            self._flush(member)
-            member.result = result
+            self._end(self.members[self.active[position]], result)
         self._keep([p for p in range(len(self.active)) if p not in ended])
+
+    def _end(self, member: _Member, result: RunResult) -> None:
+        """The member's run is over: its points written, its ``on_end`` told how it ended."""
+        self._flush(member)
+        member.result = result
+        on_end = self.io[member.index].on_end
+        if on_end is not None:
+            on_end(result)
 
     def _flush(self, member: _Member) -> None:
         sink = self.io[member.index].sink
@@ -244,10 +275,9 @@ class _Group:
             if not self.active or self._train_epoch(epoch):
                 break
         for index in list(self.active):
-            self.members[index].result = self._result(index, "succeeded", self.first.epochs)
+            self._end(self.members[index], self._result(index, "succeeded", self.first.epochs))
         results = []
         for member in self.members:
-            self._flush(member)
             assert member.result is not None
             results.append(member.result)
         return results
