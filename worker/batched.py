@@ -2,7 +2,7 @@
 of its own: its metric points, progress, checkpoints, cancel, early stop and failure.
 
 The members share a data set, a model architecture, a batch size, a number of epochs, a
-schedule kind and an optimizer (Adam, AdamW or AdaMax); each keeps its own seed, data
+schedule kind and an optimizer (Adam, AdamW, AdaMax or SGD); each keeps its own seed, data
 order, dropout rate, learning rate (and its schedule's value), betas, eps, weight decay
 and l2. The stacked state is ``worker/member_stack.py``: each member's initialisation is
 its solo run's, and its checkpoints are in the solo format. The forward pass is ``vmap``
@@ -43,9 +43,9 @@ from torch.func import functional_call, vmap
 
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
-from core.spec.optimizers import AdamFamilyOptimizer
+from core.spec.optimizers import AdamFamilyOptimizer, SgdOptimizer
 from core.sweeps.grouping import GROUPABLE_OPTIMIZERS
-from optim.batched import batched_adam, batched_adamax
+from optim.batched import batched_adam, batched_adamax, batched_sgd
 from worker.checkpoints import CheckpointError, save_checkpoint
 from worker.datasets import Data, DatasetUnavailableError, load_dataset
 from worker.devices import DeviceSplit, place_split, resolve_device, synchronize
@@ -70,6 +70,12 @@ def _adam_family(spec: ExperimentSpec) -> AdamFamilyOptimizer:
     return spec.optimizer
 
 
+def _sgd(spec: ExperimentSpec) -> SgdOptimizer:
+    """The spec's optimizer, which the group's kind says is SGD."""
+    assert isinstance(spec.optimizer, SgdOptimizer), spec.optimizer.name
+    return spec.optimizer
+
+
 def group_problem(specs: Sequence[ExperimentSpec]) -> str | None:
     """Why ``specs`` cannot train as one group, or None when they can."""
     if not specs:
@@ -83,6 +89,7 @@ def group_problem(specs: Sequence[ExperimentSpec]) -> str | None:
         "optimizer.name": lambda s: s.optimizer.name,
         "optimizer.amsgrad": lambda s: getattr(s.optimizer, "amsgrad", False),
         "optimizer.bias_correction": lambda s: getattr(s.optimizer, "bias_correction", True),
+        "optimizer.nesterov": lambda s: getattr(s.optimizer, "nesterov", False),
         "device": lambda s: s.device,
     }
     for field_name, read in shared.items():
@@ -199,13 +206,20 @@ class _Group:
         self.validation = place_split(data.validation, device) if data.validation else None
         self.members = [_Member(i) for i in range(len(specs))]
         self.active = list(range(len(specs)))  # the specs' indices of the members in the stack
-        self.hyper = {
-            "beta1": self._column(lambda s: _adam_family(s).betas[0]),
-            "beta2": self._column(lambda s: _adam_family(s).betas[1]),
-            "eps": self._column(lambda s: _adam_family(s).eps),
-            "weight_decay": self._column(lambda s: _adam_family(s).weight_decay),
-            "l2": self._column(lambda s: s.l2),
-        }
+        self.hyper = {"l2": self._column(lambda s: s.l2)}
+        if self.first.optimizer.name == "sgd":
+            self.hyper |= {
+                "momentum": self._column(lambda s: _sgd(s).momentum),
+                "dampening": self._column(lambda s: _sgd(s).dampening),
+                "weight_decay": self._column(lambda s: _sgd(s).weight_decay),
+            }
+        else:
+            self.hyper |= {
+                "beta1": self._column(lambda s: _adam_family(s).betas[0]),
+                "beta2": self._column(lambda s: _adam_family(s).betas[1]),
+                "eps": self._column(lambda s: _adam_family(s).eps),
+                "weight_decay": self._column(lambda s: _adam_family(s).weight_decay),
+            }
         base = self.stack.base
         task = self.task
 
@@ -385,6 +399,14 @@ class _Group:
 
     def _step(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
         stack, hyper, name = self.stack, self.hyper, self.first.optimizer.name
+        if name == "sgd":
+            batched_sgd(
+                stack.tensors, grads, stack.moments["momentum_buffer"], stack.steps, lr=lr,
+                momentum=hyper["momentum"], dampening=hyper["dampening"],
+                weight_decay=hyper["weight_decay"],
+                nesterov=getattr(self.first.optimizer, "nesterov", False),
+            )  # fmt: skip
+            return
         common = {
             "lr": lr,
             "beta1": hyper["beta1"],

@@ -58,6 +58,8 @@ def with_member_dropout(model: nn.Module) -> nn.Module:
 
 def moment_keys(spec: ExperimentSpec) -> tuple[str, ...]:
     """The optimizer's per-parameter moments, under its state dict's keys."""
+    if spec.optimizer.name == "sgd":
+        return ("momentum_buffer",)  # kept by torch's SGD only with momentum
     if spec.optimizer.name == "adamax":
         return ("exp_avg", "exp_inf")
     if getattr(spec.optimizer, "amsgrad", False):
@@ -119,8 +121,12 @@ class MemberStack:
         for group in optimizer.param_groups:
             group["lr"] = lr
         step = torch.tensor(float(self.steps[position].item()), dtype=torch.float32)
+        sgd_without_momentum = spec.optimizer.name == "sgd" and not _has_momentum(spec)
         for index, parameter in enumerate(module.parameters()):
-            state = {"step": step.clone()}
+            if sgd_without_momentum:
+                continue  # torch's SGD keeps no state then
+            # torch's SGD keeps no step count; the Adam family keeps one per parameter.
+            state = {} if spec.optimizer.name == "sgd" else {"step": step.clone()}
             for key, stacked in self.moments.items():
                 state[key] = stacked[index][position].detach().clone()
             optimizer.state[parameter] = state
@@ -134,6 +140,17 @@ class MemberStack:
             cuda_rng_state=None,
             epoch_metrics=metrics,
         )
+
+
+def _has_momentum(spec: ExperimentSpec) -> bool:
+    return getattr(spec.optimizer, "momentum", 0.0) > 0
+
+
+def _saved(state: dict[str, torch.Tensor], key: str, *, like: torch.Tensor) -> torch.Tensor:
+    """A moment from a solo optimizer's state; zeros where it keeps none (SGD without
+    momentum, whose buffer the batched step leaves untouched)."""
+    value = state.get(key)
+    return torch.zeros_like(like) if value is None else value.detach().clone()
 
 
 def _solo_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -203,8 +220,10 @@ def build_stack(
         optimizer = build_optimizer(spec.optimizer, parameters)
         optimizer.load_state_dict(checkpoint.optimizer_state)
         for key in keys:
-            moment_lists[key].append([optimizer.state[p][key].detach().clone() for p in parameters])
-        step_counts.append(int(optimizer.state[parameters[0]]["step"].item()))
+            moment_lists[key].append([_saved(optimizer.state[p], key, like=p) for p in parameters])
+        saved_step = optimizer.state[parameters[0]].get("step")
+        # torch's SGD keeps no step count: its steps are the checkpoint's iterations.
+        step_counts.append(int(saved_step.item()) if saved_step is not None else checkpoint.step)
     if checkpoints[0] is not None:
         torch.set_rng_state(checkpoints[0].cpu_rng_state)
     for module in modules:

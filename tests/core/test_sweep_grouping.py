@@ -45,16 +45,17 @@ def test_what_a_stack_cannot_share_separates_members_and_dropout_does_not() -> N
         spec(model={"name": "mlp", "hidden_sizes": [8]}),
         spec(optimizer={"name": "adamax"}),
         spec(optimizer={"name": "adam", "amsgrad": True}),
+        spec(optimizer={"name": "sgd", "momentum": 0.9}),
     ):
         assert group_signature(different) != group_signature(base), different
-    assert group_signature(spec(optimizer={"name": "sgd", "lr": 0.1})) is None
-    mixed = [spec(optimizer={"name": "sgd", "lr": 0.1}), base, spec(optimizer={"name": "adamax"})]
+    assert group_signature(spec(optimizer={"name": "rmsprop"})) is None
+    mixed = [spec(optimizer={"name": "rmsprop"}), base, spec(optimizer={"name": "adamax"})]
     keys = group_keys(mixed + [base], group_size=None, round_index=0)
     assert keys[0] is None and keys[1] == keys[3] and keys[2] not in (keys[1], None)
 
 
 def test_the_automatic_group_size_follows_the_device_and_the_model_size() -> None:
     assert automatic_group_size(spec()) == AUTO_CAP["cpu"]
-    assert automatic_group_size(spec(optimizer={"name": "sgd", "lr": 0.1})) == 1
+    assert automatic_group_size(spec(optimizer={"name": "adagrad"})) == 1
     huge = spec(model={"name": "mlp", "hidden_sizes": [4096, 4096, 4096, 4096]})
     assert 1 <= automatic_group_size(huge) < AUTO_CAP["cpu"]
