@@ -207,6 +207,7 @@ class _Group:
         self.members = [_Member(i) for i in range(len(specs))]
         self.active = list(range(len(specs)))  # the specs' indices of the members in the stack
         self.hyper = {"l2": self._column(lambda s: s.l2)}
+        self.any_l2 = any(s.l2 > 0 for s in specs)
         if self.first.optimizer.name == "sgd":
             self.hyper |= {
                 "momentum": self._column(lambda s: _sgd(s).momentum),
@@ -221,23 +222,30 @@ class _Group:
                 "weight_decay": self._column(lambda s: _adam_family(s).weight_decay),
             }
         base = self.stack.base
-        task = self.task
 
         def member_outputs(
             p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor
         ) -> torch.Tensor:
             return functional_call(base, (p, b), (x,))
 
-        def member_loss(
-            p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
-        ) -> tuple[torch.Tensor, torch.Tensor]:
-            outputs = member_outputs(p, b, x)
-            if task == "classification":
-                return F.cross_entropy(outputs, y), (outputs.argmax(-1) == y).sum()
-            return F.mse_loss(outputs, y), torch.zeros((), dtype=torch.int64)
-
-        self.losses_of = vmap(member_loss, randomness="different")
+        self.outputs_of = vmap(member_outputs, randomness="different")
         self.outputs_on_shared = vmap(member_outputs, in_dims=(0, 0, None))
+
+    def _losses(
+        self, outputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's mean loss on its batch and its correct predictions, from the
+        members' outputs ``[M, B, ...]``: one loss call for all members (under ``vmap`` the
+        loss costs more than the model)."""
+        members, batch = outputs.shape[0], outputs.shape[1]
+        if self.task == "classification":
+            per_example = F.cross_entropy(
+                outputs.flatten(0, 1), targets.flatten(0, 1), reduction="none"
+            )
+            hits = (outputs.argmax(-1) == targets).sum(1)
+            return per_example.view(members, batch).mean(1), hits
+        squared = (outputs - targets).pow(2).flatten(1).mean(1)
+        return squared, torch.zeros(members, dtype=torch.int64, device=outputs.device)
 
     def _column(self, read: Callable[[ExperimentSpec], float]) -> torch.Tensor:
         return torch.tensor([read(s) for s in self.specs], dtype=torch.float64)
@@ -330,24 +338,20 @@ class _Group:
             )  # fmt: skip
             picked = self.orders[:, index * self.batch_size : (index + 1) * self.batch_size]
             inputs, targets = self.train.batch(picked, self.device)
-            for t in self.stack.tensors:
-                t.requires_grad_(True)
             stacked = dict(zip(self.stack.names, self.stack.tensors, strict=True))
-            data_losses, hits = self.losses_of(stacked, self.stack.buffers, inputs, targets)
+            data_losses, hits = self._losses(
+                self.outputs_of(stacked, self.stack.buffers, inputs), targets
+            )
             objectives = data_losses
             l2 = self.hyper["l2"]
-            if bool((l2 > 0).any()):
-                norms = sum(t.pow(2).flatten(1).sum(1) for t in self.stack.tensors)
+            if self.any_l2:
+                norms = self.stack.flat.pow(2).sum(1)
                 objectives = data_losses + l2.to(data_losses.dtype) * norms
             values = objectives.detach().tolist()
             finite = [p for p, v in enumerate(values) if math.isfinite(v)]
-            grads = list(
-                torch.autograd.grad(
-                    objectives.index_select(0, torch.tensor(finite, dtype=torch.int64)).sum(),
-                    self.stack.tensors,
-                )
-            ) if finite else []  # fmt: skip
-            self.stack.tensors = [t.detach() for t in self.stack.tensors]
+            if len(finite) < len(values):
+                objectives = objectives.index_select(0, torch.tensor(finite, dtype=torch.int64))
+            grads = list(torch.autograd.grad(objectives.sum(), [self.stack.flat])) if finite else []
             batch = picked.shape[1]
             loss_sums += data_losses.detach().to(torch.float64) * batch
             correct += hits.detach()
@@ -401,7 +405,7 @@ class _Group:
         stack, hyper, name = self.stack, self.hyper, self.first.optimizer.name
         if name == "sgd":
             batched_sgd(
-                stack.tensors, grads, stack.moments["momentum_buffer"], stack.steps, lr=lr,
+                [stack.flat], grads, [stack.flat_moments["momentum_buffer"]], stack.steps, lr=lr,
                 momentum=hyper["momentum"], dampening=hyper["dampening"],
                 weight_decay=hyper["weight_decay"],
                 nesterov=getattr(self.first.optimizer, "nesterov", False),
@@ -417,14 +421,15 @@ class _Group:
         }
         if name == "adamax":
             batched_adamax(
-                stack.tensors, grads, stack.moments["exp_avg"], stack.moments["exp_inf"],
-                stack.steps, **common,
+                [stack.flat], grads, [stack.flat_moments["exp_avg"]],
+                [stack.flat_moments["exp_inf"]], stack.steps, **common,
             )  # fmt: skip
             return
-        amsgrad = "max_exp_avg_sq" in stack.moments
+        moments = stack.flat_moments
+        amsgrad = "max_exp_avg_sq" in moments
         batched_adam(
-            stack.tensors, grads, stack.moments["exp_avg"], stack.moments["exp_avg_sq"],
-            stack.moments.get("max_exp_avg_sq", []), stack.steps,
+            [stack.flat], grads, [moments["exp_avg"]], [moments["exp_avg_sq"]],
+            [moments["max_exp_avg_sq"]] if amsgrad else [], stack.steps,
             amsgrad=amsgrad, decoupled_weight_decay=name == "adamw", **common,
         )  # fmt: skip
 
