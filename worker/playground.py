@@ -74,6 +74,16 @@ def step_metric_names(dimensions: int) -> list[str]:
     ]
 
 
+def loss_at(
+    dataset: FunctionDataset | ReddiDataset, position: torch.Tensor, step: int
+) -> torch.Tensor:
+    """ℓ_t(position), whose gradient the optimizer is given at step t (1-based): the
+    function f, or Reddi's online loss f_t(x) = 1010·x or −10·x."""
+    if isinstance(dataset, ReddiDataset):
+        return reddi_gradient(step) * position[0]
+    return problem_of(dataset).objective(*position.unbind())
+
+
 class _Playground:
     """One test problem's run; ``run()`` is the loop."""
 
@@ -122,10 +132,7 @@ class _Playground:
     # --- the problem ---------------------------------------------------------------------
 
     def loss(self, step: int) -> torch.Tensor:
-        """ℓ_t at the current position: f, or Reddi's online loss f_t."""
-        if isinstance(self.dataset, ReddiDataset):
-            return reddi_gradient(step) * self.position[0]
-        return self.objective(self.position)
+        return loss_at(self.dataset, self.position, step)
 
     def objective(self, position: torch.Tensor) -> torch.Tensor:
         """F at ``position``: the function, or the average of Reddi's losses."""
