@@ -1,5 +1,5 @@
 """The optimizer playground's loop: a test problem (data sets ``function`` and ``reddi``,
-formulas in ``core/test_problems.py``) minimised over a ``point`` model's position by any
+formulas in ``core/problems.py``) minimised over a ``point`` model's position by any
 optimizer of the catalog. ``worker.engine.run_experiment`` hands such a spec here, so a
 test problem is trained by the same workers, checkpointed, resumed, cancelled and stored
 like any run.
@@ -37,14 +37,14 @@ from pathlib import Path
 import torch
 
 from core.metrics import MetricPoint, Progress
-from core.spec import ExperimentSpec, FunctionDataset, ReddiDataset
-from core.test_problems import (
+from core.problems import (
     REDDI_BOUNDS,
     Problem,
     problem_of,
     reddi_gradient,
     start_of,
 )
+from core.spec import ExperimentSpec, FunctionDataset, ReddiDataset
 from worker.checkpoints import load_latest_checkpoint, save_checkpoint
 from worker.models import build_model
 from worker.optimizers import build_optimizer

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from core.metrics import MetricPoint
 from core.plots.chart import series_by_name
 from core.plots.playground import Trajectory, TrajectoryFormat, render_playground, run_label
+from core.problems import problem_of, start_of
 from core.spec import ExperimentSpec, FunctionDataset, ReddiDataset
 from core.sweeps.presets import PRESETS
 from core.sweeps.space import grid, member_spec
 from core.sweeps.spec import SweepSpec
-from core.test_problems import problem_of, start_of
 from worker.engine import run_experiment
 from worker.run_result import RunResult
 from worker.sinks import ListSink

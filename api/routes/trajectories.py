@@ -25,10 +25,10 @@ from core.plots.playground import (
     render_playground,
     run_label,
 )
+from core.problems import Problem, problem_of, start_of
 from core.spec import ExperimentSpec, FunctionDataset, ReddiDataset
 from core.store.metrics import read_curve
 from core.store.models import ExperimentRow
-from core.test_problems import Problem, problem_of, start_of
 
 router = APIRouter(prefix="/v1", tags=["plots"], route_class=KeyedRoute)
 

@@ -1,4 +1,4 @@
-"""The playground's figure: runs of one test problem (``core/test_problems.py``) side by
+"""The playground's figure: runs of one test problem (``core/problems.py``) side by
 side, as PNG, SVG or an animated GIF.
 
 A 2-D problem gets four panels: the trajectories over the function's contour (start ○,
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from core.figure_style import LineStyle, optimizer_line, style_axes
 from core.metrics import MetricSeries
-from core.test_problems import Problem
+from core.problems import Problem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

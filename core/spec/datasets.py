@@ -186,7 +186,7 @@ class LinearDataset(SpecPart):
 
 
 class PlaygroundDataset(SpecPart):
-    """A test problem of the optimizer playground (``core/test_problems.py``): no examples,
+    """A test problem of the optimizer playground (``core/problems.py``): no examples,
     an objective given by a formula, minimised over the position of a ``point`` model from
     ``start``. Each iteration evaluates the gradient once at the current position; an
     epoch is ``steps_per_epoch`` iterations, counted as that many examples (so the cost
@@ -219,7 +219,7 @@ class PlaygroundDataset(SpecPart):
 
 
 class FunctionDataset(PlaygroundDataset):
-    """A 2-D test function minimised from ``start`` (``core/test_problems.py`` states each
+    """A 2-D test function minimised from ``start`` (``core/problems.py`` states each
     formula, minimum and default start): rosenbrock, beale, himmelblau, saddle, or canyon,
     the quadratic (x² + κ·y²)/2 whose curvature across (y) is ``curvature_ratio`` κ times
     that along its floor (x). With ``noise`` σ > 0 the objective is stochastic: each

@@ -3,7 +3,7 @@ about, for ``adamlab sweep create --preset NAME`` and for anyone writing their o
 
 ``PRESETS`` maps each name to a function of keyword arguments (``seeds`` and ``epochs``
 at least) that returns a fresh body (a plain dict, JSON as sent). ``canyon``, ``reddi``
-and ``tutorial`` are the playground's (``core/test_problems.py``): a test problem, or the
+and ``tutorial`` are the playground's (``core/problems.py``): a test problem, or the
 tutorial's line, under a few optimizers. The bodies are checked
 by the server like any other; ``tests/adamlab/test_cli_sweep.py`` checks that ``table1``
 expands to the ten specs of ``core.table1``. No preset tags its members (``GET

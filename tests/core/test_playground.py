@@ -1,4 +1,4 @@
-"""The playground's torch-free parts: the test problems' facts (core/test_problems.py), the
+"""The playground's torch-free parts: the test problems' facts (core/problems.py), the
 spec's defaults, the presets' member specs and the figure (core/plots/playground.py) in
 PNG, SVG and GIF, with a line per run and each run's steps aligned."""
 
@@ -13,10 +13,10 @@ from PIL import Image
 from core.cost_estimate import estimate_cost
 from core.metrics import MetricSeries
 from core.plots.playground import Trajectory, contour_window, render_playground, run_label
+from core.problems import FUNCTIONS, problem_of, start_of
 from core.spec import ExperimentSpec, FunctionDataset, ReddiDataset
 from core.sweeps.grouping import group_signature
 from core.sweeps.presets import PRESETS
-from core.test_problems import FUNCTIONS, problem_of, start_of
 
 
 def dataset_of(body: dict) -> FunctionDataset | ReddiDataset:

@@ -1,4 +1,4 @@
-"""The playground's loop (worker/playground.py) on the test problems of core/test_problems.py:
+"""The playground's loop (worker/playground.py) on the test problems of core/problems.py:
 each gradient against its derivation and finite differences, every optimizer of the catalog
 on every problem, the metrics a step writes, noise, resume, divergence, and the presets'
 stories measured: the canyon, Reddi's counterexample and the tutorial's fit."""
@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from core.metrics import METRICS, MetricPoint
+from core.problems import FUNCTIONS, problem_of
 from core.spec import ExperimentSpec, FunctionDataset, ReddiDataset
 from core.sweeps.presets import CANYON_OPTIMIZERS
-from core.test_problems import FUNCTIONS, problem_of
 from worker.engine import run_experiment
 from worker.playground import loss_at, step_metric_names
 from worker.reproduce_playground import preset_specs, run_preset
