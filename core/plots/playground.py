@@ -287,8 +287,9 @@ def draw_playground(
     return figure
 
 
-def _animation_bytes(problem: Problem, trajectories: Sequence[Trajectory], title: str) -> bytes:
-    """The first panel drawn growing over ``GIF_FRAMES`` frames, as an animated GIF."""
+def _animation_bytes(problem: Problem, trajectories: Sequence[Trajectory]) -> bytes:
+    """The first panel drawn growing over ``GIF_FRAMES`` frames, as an animated GIF, titled
+    with the problem and the step."""
     from matplotlib.animation import FuncAnimation, PillowWriter
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -315,7 +316,7 @@ def _animation_bytes(problem: Problem, trajectories: Sequence[Trajectory], title
                 artists.extend(axes.plot(steps, xs, color=line.color, linestyle=line.dashes,
                                          linewidth=line.width, label=trajectory.label))  # fmt: skip
         step = max(t.steps[min(upto, len(t.steps)) - 1] for t in trajectories if t.steps)
-        axes.set_title(f"{title or problem.title}: step {step}")
+        axes.set_title(f"{problem.title}: step {step}")
         return artists
 
     if problem.dimensions == 2:
@@ -333,7 +334,7 @@ def _animation_bytes(problem: Problem, trajectories: Sequence[Trajectory], title
     animation = FuncAnimation(figure, frame, frames=frames, blit=False)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "trajectories.gif"
-        animation.save(str(path), writer=PillowWriter(fps=GIF_FPS), dpi=64)
+        animation.save(str(path), writer=PillowWriter(fps=GIF_FPS), dpi=80)
         return path.read_bytes()
 
 
@@ -344,11 +345,12 @@ def render_playground(
     image_format: TrajectoryFormat = "png",
     title: str = "",
 ) -> bytes:
-    """The playground figure as PNG or SVG bytes, or its first panel animated as a GIF."""
+    """The playground figure as PNG or SVG bytes (``title`` over it), or its first panel
+    animated as a GIF."""
     if image_format == "gif":
         if not any(t.steps for t in trajectories):
             raise ValueError("nothing to plot: no run has a step")
-        return _animation_bytes(problem, trajectories, title)
+        return _animation_bytes(problem, trajectories)
     if image_format not in ("png", "svg"):
         raise ValueError(f"image_format must be png, svg or gif, got {image_format!r}")
     buffer = io.BytesIO()
