@@ -67,8 +67,9 @@ def tutorial_figure(out: Path) -> Path:
     (spec,) = preset_specs("tutorial")
     sink = ListSink()
     result = run_experiment(spec.model_copy(update={"device": "cpu"}), sink=sink)
-    print(f"tutorial: {result.status}, w {result.final_metrics['w']:.4f}, "
-          f"b {result.final_metrics['b']:.4f}, train MSE {result.final_metrics['train_mse']:.4f}")  # fmt: skip
+    final = result.final_metrics
+    print(f"tutorial: {result.status}, w {final['w']:.4f}, b {final['b']:.4f}, "
+          f"train MSE {final['train_mse']:.4f}")  # fmt: skip
     panels = [
         p for p in learning_curve_panels(sink.points, optimizer="adam")
         if p.title in ("Fitted line", "Loss per epoch")
