@@ -320,3 +320,12 @@ def test_tutorial_preset_finds_w_2_and_b_1_from_zero() -> None:
     assert abs(result.final_metrics["b"] - 1.0) < 0.1
     # from w = b = 0: Adam's first step moves each by about lr (0.1)
     assert _values(sink.points, "w")[0] == pytest.approx(0.1, rel=1e-3)
+
+
+def test_reproducibility_record_of_a_test_problem_names_its_formula(tmp_path: Path) -> None:
+    from worker.environment import describe_environment
+
+    spec = spec_of({"name": "function", "noise": 0.1})
+    record = describe_environment(spec, device=torch.device("cpu"), data_dir=tmp_path)
+    assert record.data_files == {"function": "a formula (core/problems.py), no files"}
+    assert record.determinism.data_order.startswith("none: a test problem")
