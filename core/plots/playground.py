@@ -269,7 +269,10 @@ def draw_playground(
     else:
         _draw_positions(first, problem, trajectories, lines)
         first.set_title(f"{problem.title}: position")
-    gaps = [[(f or math.nan) - problem.minimum_value for f in t.objective] for t in trajectories]
+    gaps = [
+        [(math.nan if f is None else f) - problem.minimum_value for f in t.objective]
+        for t in trajectories
+    ]
     _draw_against_step(figure.add_subplot(rows, columns, 2), trajectories, lines, gaps,
                        title="f − f* per iteration", ylabel="f − f*")  # fmt: skip
     for axis in range(problem.dimensions):
