@@ -69,6 +69,10 @@ def test_canyon_preset_runs_on_a_worker_and_its_trajectories_are_drawn(
     for run in (sgd, momentum, adam):
         assert f"({run['id'][:8]})" in overlaid.text  # one legend entry and line per run
 
+    report = client.get(f"/v1/sweeps/{sweep['id']}/report")  # ranked by distance
+    assert report.status_code == 200, report.text
+    assert client.get(f"/v1/sweeps/{sweep['id']}/report.png").status_code == 200
+
     other = client.post("/v1/experiments", json=digits_body(epochs=1, device="cpu")).json()
     assert client.get(f"/v1/experiments/{other['id']}/trajectory.png").status_code == 404
     mixed = client.get("/v1/compare/trajectory.png", params={"ids": f"{sgd['id']},{other['id']}"})
