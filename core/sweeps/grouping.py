@@ -4,9 +4,9 @@ Members are compatible when they share what the stack shares: the data set (and 
 batch size), the model without its dropout rate, the epochs, the schedule kind, the
 optimizer kind with its AMSGrad, bias-correction and Nesterov switches, and the device;
 Adam, AdamW, AdaMax and SGD have a batched step (``optim/batched.py``), the other
-baselines train alone. Compatible members are cut, in the order the plan
-lists them, into groups of at most ``group_size``; each group gets a key unique to the
-sweep, which the worker reads to claim a member's group mates with it.
+baselines and the playground's test problems train alone. Compatible members are cut, in
+the order the plan lists them, into groups of at most ``group_size``; each group gets a
+key unique to the sweep, which the worker reads to claim a member's group mates with it.
 
 ``group_size`` unset picks it from the model's memory estimate and the device:
 ``budget / memory per member`` members (a member's parameters, gradients, optimizer
@@ -23,7 +23,7 @@ import json
 from collections.abc import Sequence
 
 from core.cost_estimate import estimate_cost
-from core.spec import ExperimentSpec
+from core.spec import ExperimentSpec, PlaygroundDataset
 
 GROUPABLE_OPTIMIZERS = ("adam", "adamw", "adamax", "sgd")
 AUTO_CAP = {"cpu": 16, "cuda": 64}
@@ -34,6 +34,8 @@ def group_signature(spec: ExperimentSpec) -> str | None:
     """What members must share to train as one stack, as a short hash; None for a spec
     that trains alone (its optimizer has no batched step)."""
     if spec.optimizer.name not in GROUPABLE_OPTIMIZERS:
+        return None
+    if isinstance(spec.dataset, PlaygroundDataset):  # worker/playground.py has no stacked loop
         return None
     shared = {
         "dataset": spec.dataset.model_dump(mode="json"),
