@@ -180,10 +180,12 @@ def start_run(
     factory: sessionmaker[Session],
     config: Settings,
     stopping: Callable[[], bool],
+    dead_worker: str | None = None,
 ) -> ClaimedRun | str:
-    """Claim the experiment and make what its training needs; an outcome instead when
-    there is nothing to train: ``skipped`` (finished, cancelled or running elsewhere) or
-    ``failed`` (its stored spec is no longer valid, recorded as its failure)."""
+    """Claim the experiment (also when ``dead_worker``, known gone, holds it) and make
+    what its training needs; an outcome instead when there is nothing to train:
+    ``skipped`` (finished, cancelled or running elsewhere) or ``failed`` (its stored spec
+    is no longer valid, recorded as its failure)."""
     from worker.engine import EngineError, resolve_device
     from worker.environment import describe_environment
 
@@ -194,6 +196,7 @@ def start_run(
             worker=worker_name,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             max_attempts=config.max_attempts,
+            dead_worker=dead_worker,
         )
     if claim is None:
         logger.info(

@@ -104,7 +104,10 @@ def claim_group_mates(
     config: Settings,
     stopping: Callable[[], bool],
 ) -> list[ClaimedRun]:
-    """The group mates of ``run`` this worker could claim (none for a run with no group)."""
+    """The group mates of ``run`` this worker could claim (none for a run with no group).
+    When ``run`` was taken over from a gone worker, its mates held by that worker are
+    claimed at once, before their own heartbeats are stale: the group resumes whole, with
+    the curves of a group never interrupted."""
     if run.sweep is None or run.sweep.group_key is None:
         return []
     with session_scope(factory) as session:
@@ -112,7 +115,12 @@ def claim_group_mates(
     mates = []
     for mate_id in mate_ids:
         mate = start_run(
-            mate_id, worker_name=worker_name, factory=factory, config=config, stopping=stopping
+            mate_id,
+            worker_name=worker_name,
+            factory=factory,
+            config=config,
+            stopping=stopping,
+            dead_worker=run.claim.taken_from,
         )
         if isinstance(mate, ClaimedRun):
             mates.append(mate)
