@@ -26,7 +26,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -218,14 +218,11 @@ def publish(*events: FeedEvent) -> bool:
 # --- subscribing (async: the API) -----------------------------------------------------------
 
 
-async def subscribe(
-    url: str, *, ready: Mapping[str, Any] | None = None
-) -> AsyncIterator[tuple[str, FeedEvent]]:
+async def subscribe(url: str) -> AsyncIterator[tuple[str, FeedEvent] | None]:
     """Every event on every channel of ``CHANNEL_PATTERN``, as (channel, event), from one
-    connection, in the order Redis received them. The iteration starts once the
-    subscription is confirmed (so a caller that has seen its first item, or the
-    ``"subscribed"`` key set in ``ready`` when given a dict, misses nothing published
-    after); it ends, raising the error, when the connection is lost."""
+    connection, in the order Redis received them; first ``None`` once the subscription is
+    confirmed (a caller that has seen it misses nothing published after). It ends, raising
+    the error, when the connection is lost."""
     client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2.0)
     pubsub = client.pubsub()
     try:
@@ -235,16 +232,12 @@ async def subscribe(
             if message is None:
                 continue
             if message["type"] == "psubscribe":
-                if isinstance(ready, dict):
-                    ready["subscribed"] = True
-                yield "", FeedEvent(EventKind.SWEEP, {}, published_at=-1.0)
-                continue
-            if message["type"] != "pmessage":
-                continue
-            event = FeedEvent.decode(message["data"])
-            if event is not None:
+                yield None
+            elif message["type"] == "pmessage":
+                event = FeedEvent.decode(message["data"])
                 channel = message["channel"]
-                yield channel.decode() if isinstance(channel, bytes) else channel, event
+                if event is not None:
+                    yield channel.decode() if isinstance(channel, bytes) else channel, event
     finally:
         await pubsub.aclose()
         await client.aclose()
