@@ -279,16 +279,19 @@ async def sweep_events(
         changed = stream.position.take_status(state.status)
         for member_state in state.members:
             stream.statuses[member_state.experiment_id] = member_state.status
+            ordinal = stream.ordinals[member_state.experiment_id]
+            if ordinal not in stream.position.done:
+                sent = stream.position.members.get(ordinal, ExperimentPosition(status="queued"))
+                changed = changed or sent.status != member_state.status
+        if fresh or changed:
+            yield stream.counts()  # the overview first, from the store's statuses
+        for member_state in state.members:
             member = stream.member(member_state.experiment_id)
             if member is None:
                 continue
-            before = member.position.status
             async for sse in member.history(member_state, open_session):
                 yield sse
-            changed = changed or member.position.status != before
             stream.settle(member)
-        if fresh or changed:
-            yield stream.counts()
         while True:
             end = stream.end()
             if end is not None:
