@@ -41,13 +41,26 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["events"], route_class=KeyedRoute)
 
 SUBSCRIBE_TIMEOUT_S = 5.0
+MAX_EVENT_ID_CHARS = 8192
+"""Longest Last-Event-ID read (a sweep's id holds its running members' positions)."""
+EVENT_SCHEMA = {
+    "type": "object",
+    "description": "One server-sent event; data is JSON text (docs/api.md, Live events).",
+    "properties": {
+        "event": {"type": "string", "enum": ["status", "progress", "points", "sweep", "end"]},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["event", "data", "id"],
+}
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 LastEventId = Annotated[
     str | None,
     Header(
         alias="Last-Event-ID",
-        max_length=65_536,
+        max_length=MAX_EVENT_ID_CHARS,
         description="The id of the last event received: the stream resumes after it.",
     ),
 ]
@@ -55,7 +68,7 @@ LastEventIdQuery = Annotated[
     str | None,
     Query(
         alias="last_event_id",
-        max_length=65_536,
+        max_length=MAX_EVENT_ID_CHARS,
         description="As Last-Event-ID, for a client that cannot set headers (the header wins).",
     ),
 ]
@@ -64,7 +77,7 @@ LastEventIdQuery = Annotated[
 def _stream_responses(what: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
             "description": "Server-sent events until the end (docs/api.md, Live events).",
         },
         204: {"description": f"The {what} had ended when the Last-Event-ID was sent."},
