@@ -124,14 +124,27 @@ class ExperimentPosition:
         self.progress_step = step
         return True
 
-    def take_points(self, points: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The points above the client's position, in step order (they count as sent)."""
-        fresh = []
-        for point in sorted(points, key=lambda point: point["step"]):
+    def take_points(self, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The points above the client's position, in the order given (they count as
+        sent); ``points`` itself when every one is (the common case, kept cheap: a live
+        event goes to every stream)."""
+        positions = self.points
+        highest: dict[str, int] = {}
+        every_one = True
+        for point in points:
             name, step = point["name"], point["step"]
-            if step > self.points.get(name, 0):
-                self.points[name] = step
-                fresh.append(point)
+            if step <= positions.get(name, 0):
+                every_one = False
+            if step > highest.get(name, 0):
+                highest[name] = step
+        fresh = (
+            points
+            if every_one
+            else [point for point in points if point["step"] > positions.get(point["name"], 0)]
+        )
+        for name, step in highest.items():
+            if step > positions.get(name, 0):
+                positions[name] = step
         return fresh
 
     @property

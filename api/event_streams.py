@@ -14,15 +14,13 @@ running and every member has ended.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
-from sse_starlette import ServerSentEvent
 
 from api.event_hub import EventHub, ListenerLostError
 from api.event_positions import (
@@ -39,6 +37,7 @@ from core.events import (
     progress_event,
     status_event,
     sweep_channel,
+    to_json,
 )
 from core.store.event_history import (
     ExperimentState,
@@ -56,13 +55,18 @@ MEMBER_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "sto
 OpenSession = Callable[[], AbstractContextManager[Session]]
 
 
-def _sse(kind: str, data: dict[str, Any], position_id: str) -> ServerSentEvent:
-    return ServerSentEvent(
-        data=json.dumps(data, separators=(",", ":"), allow_nan=False),
-        event=kind,
-        id=position_id,
-        retry=RETRY_MS,
-    )
+def _frame(kind: str, data_json: str, position_id: str) -> bytes:
+    """One event as the stream sends it. The JSON text has no line break (json.dumps
+    escapes them), so it is one ``data:`` line; the id has none either (its alphabet)."""
+    return f"event: {kind}\nid: {position_id}\ndata: {data_json}\n\n".encode()
+
+
+def _sse(kind: str, data: dict[str, Any], position_id: str) -> bytes:
+    return _frame(kind, to_json(data), position_id)
+
+
+RETRY_FRAME = f"retry: {RETRY_MS}\n\n".encode()
+"""The stream's first frame: how long a browser waits before it reconnects."""
 
 
 async def _stored_points(
@@ -114,37 +118,43 @@ class _Member:
         self.sweep_id = sweep_id
         self._encode = encode
 
-    def status(self, status: str) -> ServerSentEvent | None:
+    def status(self, status: str) -> bytes | None:
         if not self.position.take_status(status):
             return None
         event = status_event(self.experiment_id, status, sweep_id=self.sweep_id)
         return _sse(EventKind.STATUS, event.data, self._encode())
 
-    def progress(self, data: dict[str, Any]) -> ServerSentEvent | None:
+    def progress(self, data: dict[str, Any], data_json: str = "") -> bytes | None:
         if not self.position.take_progress(data.get("step")):
             return None
-        return _sse(EventKind.PROGRESS, data, self._encode())
+        return _frame(EventKind.PROGRESS, data_json or to_json(data), self._encode())
 
-    def points(self, points: Iterable[dict[str, Any]]) -> Iterator[ServerSentEvent]:
-        for chunk in _chunks(self.position.take_points(points)):
+    def points(self, points: list[dict[str, Any]], data_json: str = "") -> Iterator[bytes]:
+        """The points the client lacks; ``data_json``, the event's own text, when it lacks
+        them all (one encoding for every stream)."""
+        fresh = self.position.take_points(points)
+        if fresh is points and data_json and len(points) <= POINTS_PER_EVENT:
+            yield _frame(EventKind.POINTS, data_json, self._encode())
+            return
+        for chunk in _chunks(fresh):
             data = {"experiment_id": self.experiment_id, "points": chunk}
             yield _sse(EventKind.POINTS, data, self._encode())
 
-    def live(self, event: FeedEvent) -> Iterator[ServerSentEvent]:
+    def live(self, event: FeedEvent) -> Iterator[bytes]:
         """The client's events of one live event (none: it has it already)."""
-        found: ServerSentEvent | None = None
+        found: bytes | None = None
         if event.kind == EventKind.STATUS:
             found = self.status(str(event.data.get("status")))
         elif event.kind == EventKind.PROGRESS:
-            found = self.progress(event.data)
+            found = self.progress(event.data, event.data_json)
         elif event.kind == EventKind.POINTS:
-            yield from self.points(event.data.get("points") or [])
+            yield from self.points(event.data.get("points") or [], event.data_json)
         if found is not None:
             yield found
 
     async def history(
         self, state: ExperimentState, open_session: OpenSession
-    ) -> AsyncIterator[ServerSentEvent]:
+    ) -> AsyncIterator[bytes]:
         """What the store holds that the client has not had: progress, points, status."""
         progress = progress_event(self.experiment_id, state.progress, sweep_id=None)
         found = self.progress(progress.data)
@@ -158,7 +168,7 @@ class _Member:
             yield found
 
 
-def _ended(position: ExperimentPosition, experiment_id: str) -> ServerSentEvent | None:
+def _ended(position: ExperimentPosition, experiment_id: str) -> bytes | None:
     """``end``, once the final status has been sent."""
     if position.status not in TERMINAL_STATUSES or position.ended:
         return None
@@ -173,7 +183,7 @@ async def experiment_events(
     position: ExperimentPosition,
     hub: EventHub,
     open_session: OpenSession,
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     async with hub.listen(experiment_channel(experiment_id)) as listener:
 
         def read() -> ExperimentState | None:
@@ -238,13 +248,13 @@ class _SweepStream:
         if member.position.status in TERMINAL_STATUSES:
             self.position.finish_member(self.ordinals[member.experiment_id])
 
-    def counts(self) -> ServerSentEvent:
+    def counts(self) -> bytes:
         tally = Counter(self.statuses.values())
         members = {"total": len(self.ids)} | {status: tally[status] for status in MEMBER_STATUSES}
         data = {"sweep_id": self.sweep_id, "status": self.position.status, "members": members}
         return _sse(EventKind.SWEEP, data, self.position.encode())
 
-    def end(self) -> ServerSentEvent | None:
+    def end(self) -> bytes | None:
         """``end``, once the sweep is no longer running and every member has ended."""
         position = self.position
         if position.ended or position.status in (None, "running"):
@@ -262,7 +272,7 @@ async def sweep_events(
     position: SweepPosition,
     hub: EventHub,
     open_session: OpenSession,
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     def read() -> SweepState | None:
         with open_session() as session:
             return sweep_state(session=session, sweep_id=sweep_id)
@@ -275,6 +285,7 @@ async def sweep_events(
         if not stream.adopt(state):  # ordinals renamed: start over
             stream = _SweepStream(sweep_id, SweepPosition())
             stream.adopt(state)
+        yield RETRY_FRAME
         fresh = stream.position.status is None
         changed = stream.position.take_status(state.status)
         for member_state in state.members:

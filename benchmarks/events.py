@@ -113,9 +113,8 @@ def measure(
     seconds: float,
     points: int,
     interval_s: float,
-    first_step: int,
-) -> tuple[dict[str, Any], int]:
-    """Open ``streams`` streams, write for ``seconds``; the figures and the next step."""
+) -> dict[str, Any]:
+    """Open ``streams`` streams on a new experiment, write for ``seconds``; the figures."""
     from core.store import event_feed
     from core.store.session import default_session_factory
     from worker.store_sink import StoreMetricSink
@@ -154,7 +153,7 @@ def measure(
         batch_size=10**6,
         flush_interval_s=3600.0,
     )
-    step = first_step
+    step = 1
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         started = time.monotonic()
@@ -185,7 +184,7 @@ def measure(
         "rss_delta_per_stream_kib": round((rss_open - rss_before) / streams / 1024, 1),
         "api_rss_mib": round(rss_open / 2**20, 1),
     }
-    return figures, step
+    return figures
 
 
 def main() -> None:
@@ -231,14 +230,16 @@ def main() -> None:
             wait_until(ready, timeout_s=60, what="the API answering /readyz")
             body = {"dataset": {"name": "digits"}, "model": {"name": "logistic_regression"},
                     "device": "cuda", "name": "events-benchmark"}  # fmt: skip
-            experiment_id = httpx.post(f"{base_url}/v1/experiments", json=body).json()["id"]
-            # One stream first, so that the subscription and the imports are in the baseline.
-            with httpx.stream("GET", f"{base_url}/v1/experiments/{experiment_id}/events") as r:
-                next(r.iter_lines())
-            time.sleep(0.5)
-            runs, step = [], 1
+            runs = []
             for streams in args.streams:
-                figures, step = measure(
+                # A new experiment each run: the streams have no history to read first.
+                experiment_id = httpx.post(f"{base_url}/v1/experiments", json=body).json()["id"]
+                # One stream first: the subscription and the imports are in the baseline.
+                path = f"{base_url}/v1/experiments/{experiment_id}/events"
+                with httpx.stream("GET", path) as response:
+                    next(response.iter_lines())
+                time.sleep(0.5)
+                figures = measure(
                     base_url=base_url,
                     api_pid=api.pid,
                     experiment_id=experiment_id,
@@ -247,7 +248,6 @@ def main() -> None:
                     seconds=args.seconds,
                     points=args.points,
                     interval_s=args.interval_s,
-                    first_step=step,
                 )
                 runs.append(figures)
                 print(json.dumps(figures), flush=True)

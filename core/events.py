@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
@@ -72,6 +72,8 @@ class FeedEvent:
     experiment_id: str | None = None
     sweep_id: str | None = None
     published_at: float = 0.0
+    data_json: str = field(default="", compare=False, repr=False)
+    """``data`` as JSON text, made once where a decoded event is sent to many clients."""
 
     def encode(self) -> bytes:
         return json.dumps(
@@ -91,15 +93,22 @@ class FeedEvent:
         """The event of a message, or None for one that is not an event of ours."""
         try:
             message = json.loads(raw)
+            data = dict(message["data"])
             return cls(
                 kind=EventKind(message["kind"]),
-                data=dict(message["data"]),
+                data=data,
                 experiment_id=message.get("experiment_id"),
                 sweep_id=message.get("sweep_id"),
                 published_at=float(message.get("published_at") or 0.0),
+                data_json=to_json(data),
             )
         except (ValueError, KeyError, TypeError):
             return None
+
+
+def to_json(data: dict[str, Any]) -> str:
+    """The compact JSON text of an event's data (no NaN: JSON has none)."""
+    return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
 
 # --- the events' data -----------------------------------------------------------------------

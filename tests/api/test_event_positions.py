@@ -75,14 +75,18 @@ def test_a_fresh_position_is_short() -> None:
     assert ExperimentPosition.decode("-..") == ExperimentPosition()
 
 
-def test_points_above_the_position_are_news_once_each_in_step_order() -> None:
+def test_points_above_the_position_are_news_once_each_in_the_order_written() -> None:
     position = ExperimentPosition(points={"batch_loss": 10})
     fresh = position.take_points([point("batch_loss", 12), point("batch_loss", 9), point("lr", 3)])
-    assert [(p["name"], p["step"]) for p in fresh] == [("lr", 3), ("batch_loss", 12)]
+    assert [(p["name"], p["step"]) for p in fresh] == [("batch_loss", 12), ("lr", 3)]
     assert position.points == {"batch_loss": 12, "lr": 3}
     # A resumed run rewrites points up to its old high-water mark: nothing is news again.
     again = position.take_points([point("batch_loss", s) for s in range(5, 14)])
     assert [p["step"] for p in again] == [13]
+    # All news: the same list comes back (its JSON text is sent as it is, to every stream).
+    batch = [point("lr", 4), point("batch_loss", 14), point("lr", 5)]
+    assert position.take_points(batch) is batch
+    assert position.points == {"batch_loss": 14, "lr": 5}
 
 
 def test_status_and_progress_are_news_only_when_they_change() -> None:
