@@ -4,7 +4,8 @@ client has not had (its ``Last-Event-ID``, ``api.event_positions``), then forwar
 live events above its position. Each event's ``id`` is the position after it.
 
 An experiment's stream: ``progress``, ``points`` (at most ``POINTS_PER_EVENT`` each),
-``status`` and, once the status is final, ``end``, after which the stream closes.
+``status`` and, once the status is final, ``end``, after which the stream closes. A
+stream of something deleted closes at once (a reconnection is 404).
 
 A sweep's stream: its members' ``status`` (from ``running`` on: a member starts queued),
 ``progress`` and ``points``, each naming its experiment; a ``sweep`` event with the
@@ -206,6 +207,8 @@ async def experiment_events(
             except ListenerLostError:
                 return  # the client reconnects and resumes from its position
             for event in events:
+                if event.kind == EventKind.DELETED:
+                    return
                 for sse in member.live(event):
                     yield sse
 
@@ -313,6 +316,10 @@ async def sweep_events(
             except ListenerLostError:
                 return
             for event in events:
+                if event.kind == EventKind.DELETED:
+                    if event.experiment_id is None:
+                        return  # the sweep
+                    continue
                 if event.kind == EventKind.SWEEP:
                     if stream.position.take_status(str(event.data.get("status"))):
                         yield stream.counts()

@@ -47,6 +47,12 @@ from adamlab.processes import (  # noqa: E402
 from benchmarks._common import latency_summary, report  # noqa: E402
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -78,8 +84,9 @@ async def _hold_streams(
                         kind = line[6:].strip()
                     elif line.startswith("data:") and kind == "points":
                         now = time.time()
-                        first = json.loads(line[5:])["points"][0]["step"]
-                        receipts.append((first, now))
+                        # The first point's step, without parsing the rest (light clients).
+                        at = line.index('"step":') + 7
+                        receipts.append((int(line[at : line.index(",", at)]), now))
 
         tasks = [asyncio.create_task(one()) for _ in range(streams)]
         while not stop.is_set():
@@ -154,6 +161,7 @@ def measure(
         flush_interval_s=3600.0,
     )
     step = 1
+    cpu_before = cpu_seconds(api_pid)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         started = time.monotonic()
@@ -165,6 +173,7 @@ def measure(
         step += points // 2
         time.sleep(max(0.0, interval_s - (time.monotonic() - started)))
     time.sleep(2.0)  # the last events arrive
+    api_cpu_s = cpu_seconds(api_pid) - cpu_before
     stop.set()
     receipts: list[tuple[int, float]] = []
     for _ in clients:
@@ -181,6 +190,8 @@ def measure(
         "receipts": len(delays),
         "receipts_expected": expected,
         "delay": latency_summary(delays) if delays else None,
+        "api_cpu_s": round(api_cpu_s, 2),
+        "api_cpu_us_per_event_and_stream": round(api_cpu_s / max(1, len(delays)) * 1e6, 1),
         "rss_delta_per_stream_kib": round((rss_open - rss_before) / streams / 1024, 1),
         "api_rss_mib": round(rss_open / 2**20, 1),
     }

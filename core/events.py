@@ -63,6 +63,9 @@ class EventKind(enum.StrEnum):
     """Metric points written: data {experiment_id, points: [{name, step, value, epoch}]}."""
     SWEEP = "sweep"
     """A sweep's own status changed: data {sweep_id, status}."""
+    DELETED = "deleted"
+    """The experiment (data {experiment_id}) or the sweep (data {sweep_id}) was deleted:
+    its streams close (a reconnection is 404, which ends a browser's EventSource)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,11 @@ def points_event(
 
 def sweep_status_event(sweep_id: str, status: str) -> FeedEvent:
     return FeedEvent(EventKind.SWEEP, {"sweep_id": sweep_id, "status": status}, sweep_id=sweep_id)
+
+
+def deleted_event(*, experiment_id: str | None = None, sweep_id: str | None = None) -> FeedEvent:
+    data = {"experiment_id": experiment_id} if experiment_id else {"sweep_id": sweep_id}
+    return FeedEvent(EventKind.DELETED, data, experiment_id=experiment_id, sweep_id=sweep_id)
 
 
 def channels_of(event: FeedEvent) -> list[str]:

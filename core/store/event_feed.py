@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.events import (
+    deleted_event,
     points_event,
     progress_event,
     publish,
@@ -97,3 +98,9 @@ def announce_sweep_status(sweep_id: str, status: str) -> None:
     """Publish a sweep's new status, written and committed."""
     if _announcing():
         publish(sweep_status_event(sweep_id, status))
+
+
+def announce_deleted(*, experiment_id: str | None = None, sweep_id: str | None = None) -> None:
+    """Publish that an experiment or a sweep was deleted (committed): its streams close."""
+    if _announcing():
+        publish(deleted_event(experiment_id=experiment_id, sweep_id=sweep_id))

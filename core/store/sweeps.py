@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from core.metrics import MetricSeries, finite_or_none
 from core.spec import ExperimentSpec
-from core.store.event_feed import announce_sweep_status
+from core.store.event_feed import announce_deleted, announce_sweep_status
 from core.store.experiments import IdempotencyConflictError, new_experiment_row
 from core.store.models import (
     FINISHED_STATUSES,
@@ -365,6 +365,8 @@ def delete_sweep(*, session: Session, sweep_id: str) -> bool:
     session.execute(delete(SweepMemberRow).where(SweepMemberRow.sweep_id == sweep_id))
     gone = session.scalar(delete(SweepRow).where(SweepRow.id == sweep_id).returning(SweepRow.id))
     session.commit()
+    if gone is not None:
+        announce_deleted(sweep_id=sweep_id)
     return gone is not None
 
 

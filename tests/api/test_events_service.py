@@ -237,3 +237,18 @@ def test_an_idle_stream_sends_a_heartbeat_comment_at_its_interval(pinging_api: S
         assert all(0.15 < gap < 1.5 for gap in gaps), gaps
         assert all(comment.text.startswith("ping") for comment in comments), comments
         assert http.post(f"/v1/experiments/{parked}/cancel").status_code == 200
+
+
+def test_a_stream_of_a_deleted_experiment_closes_and_then_is_404(http: httpx.Client) -> None:
+    parked = submitted_id(http, digits_body(name="events-deleted", device="cuda"))
+    path = f"/v1/experiments/{parked}/events"
+    seen: list[Event] = []
+    with open_stream(http, path, read_timeout_s=20.0) as (_, items):
+        for item in items:
+            if isinstance(item, Event):
+                seen.append(item)
+                assert http.delete(f"/v1/experiments/{parked}").status_code == 204
+        # The loop ends: the server closed the stream (a read timeout would raise).
+    assert [event.kind for event in seen] == ["status"], seen
+    again = http.get(path, headers={"Last-Event-ID": seen[-1].id or ""})
+    assert again.status_code == 404, again.text
