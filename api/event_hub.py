@@ -95,6 +95,8 @@ class EventHub:
     async def listen(self, channel: str) -> AsyncIterator[Listener]:
         """A listener on ``channel`` from now on (call once ``ready``)."""
         listener = Listener(channel, max_pending=self._max_pending)
+        if not self._subscribed.is_set():  # lost since ``ready``: events may be missed
+            listener.lose("the subscription to the live events is being made again")
         self._listeners.setdefault(channel, set()).add(listener)
         try:
             yield listener
