@@ -252,3 +252,38 @@ def test_a_stream_of_a_deleted_experiment_closes_and_then_is_404(http: httpx.Cli
     assert [event.kind for event in seen] == ["status"], seen
     again = http.get(path, headers={"Last-Event-ID": seen[-1].id or ""})
     assert again.status_code == 404, again.text
+
+
+def test_a_sweeps_stream_cut_mid_run_resumes_losing_and_repeating_nothing(
+    http: httpx.Client,
+) -> None:
+    body = {
+        "name": "events-sweep-resume",
+        "base": per_example_body(epochs=1, device="cpu"),
+        "parameters": {"optimizer.lr": {"values": [0.01, 0.001]}},
+        "seeds": 1,
+    }
+    created = http.post("/v1/sweeps", json=body)
+    assert created.status_code == 201, created.text
+    path = f"/v1/sweeps/{created.json()['id']}/events"
+    first: list[Event] = []
+    with open_stream(http, path) as (_, items):
+        for item in items:
+            if isinstance(item, Event):
+                first.append(item)
+                if sum(streamed_points(first).values()) >= MID_RUN_POINTS:
+                    break
+    time.sleep(1.0)
+    with open_stream(http, path, last_event_id=first[-1].id) as (_, items):
+        rest = read_until_end(items)
+    everything = first + rest
+    assert everything[-1].kind == "end"
+    members = {e.data["experiment_id"] for e in everything if e.kind == "status"}
+    assert len(members) == 2
+    for member in members:
+        own = [e for e in everything if e.data.get("experiment_id") == member]
+        streamed = streamed_points(own)
+        assert max(streamed.values()) == 1
+        assert streamed == stored_points(http, member)
+        statuses = [e.data["status"] for e in own if e.kind == "status"]
+        assert statuses.count("running") == 1 and statuses[-1] == "succeeded", statuses
