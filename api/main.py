@@ -37,6 +37,7 @@ from api.routes import (
     prometheus,
     sweep_report,
     sweeps,
+    trajectories,
     weights,
 )
 from api.store_outage import install_store_outage_handler
@@ -104,6 +105,7 @@ def create_app() -> FastAPI:
         catalog.router,
         sweeps.router,
         sweep_report.router,
+        trajectories.router,
         events.router,
     ):
         app.include_router(router, dependencies=[Depends(get_current_tenant)])
