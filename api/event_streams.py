@@ -3,7 +3,8 @@ connection registers its listener with the hub first, reads the store once for w
 client has not had (its ``Last-Event-ID``, ``api.event_positions``), then forwards the
 live events above its position. Each event's ``id`` is the position after it.
 
-An experiment's stream: ``progress``, ``points`` (at most ``POINTS_PER_EVENT`` each),
+An experiment's stream: ``progress``, ``points`` (at most ``POINTS_PER_EVENT`` each; the
+history a metric at a time, live as written),
 ``status`` and, once the status is final, ``end``, after which the stream closes. A
 stream of something deleted closes at once (a reconnection is 404).
 
@@ -47,6 +48,7 @@ from core.store.event_history import (
     points_above,
     sweep_state,
 )
+from core.store.metrics import metric_names
 
 POINTS_PER_EVENT = 1000
 RETRY_MS = 1000
@@ -73,28 +75,32 @@ RETRY_FRAME = f"retry: {RETRY_MS}\n\n".encode()
 async def _stored_points(
     open_session: OpenSession, experiment_id: str, positions: dict[str, int]
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """The stored points above ``positions``, a page at a time."""
-    snapshot = dict(positions)
-    after: tuple[int, str] | None = None
-    while True:
+    """The stored points above ``positions``, a metric at a time, a page at a time."""
 
-        def page(after: tuple[int, str] | None = after) -> list[dict[str, Any]]:
-            with open_session() as session:
-                points = points_above(
-                    session=session,
-                    experiment_id=experiment_id,
-                    positions=snapshot,
-                    after=after,
-                    limit=POINTS_PER_EVENT,
-                )
-            return [point_data(point) for point in points]
+    def names() -> list[str]:
+        with open_session() as session:
+            return metric_names(session=session, experiment_id=experiment_id)
 
-        points = await run_in_threadpool(page)
-        if points:
-            yield points
-        if len(points) < POINTS_PER_EVENT:
-            return
-        after = (points[-1]["step"], points[-1]["name"])
+    def page(name: str, above_step: int) -> list[dict[str, Any]]:
+        with open_session() as session:
+            points = points_above(
+                session=session,
+                experiment_id=experiment_id,
+                name=name,
+                above_step=above_step,
+                limit=POINTS_PER_EVENT,
+            )
+        return [point_data(point) for point in points]
+
+    for name in await run_in_threadpool(names):
+        above_step = positions.get(name, 0)
+        while True:
+            points = await run_in_threadpool(page, name, above_step)
+            if points:
+                yield points
+            if len(points) < POINTS_PER_EVENT:
+                break
+            above_step = points[-1]["step"]
 
 
 def _chunks(points: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -14,7 +14,9 @@ and stamp each points event as its last line arrives. The delay of a point's eve
 stream is receipt - publish (one clock: one machine), one sample per event and stream.
 Memory: the API process's resident set (VmRSS) with the streams open and idle, minus it
 with none (after one stream has warmed the subscription), divided by the streams.
-Target: p99 < 250 ms with 200 streams.
+Target: p99 < 250 ms with 200 streams. Last, the history: ``--history-points`` points
+stored at once, and the time a new stream takes to send them all (a page opened on a
+finished run).
 """
 
 from __future__ import annotations
@@ -198,6 +200,48 @@ def measure(
     return figures
 
 
+def replay(*, base_url: str, experiment_id: str, points: int) -> dict[str, Any]:
+    """Store ``points`` points (half ``batch_loss``, half ``lr``), then time a new stream
+    until it has had them all: the history a page opened on a finished run reads."""
+    from core.metrics import MetricPoint
+    from core.store.session import default_session_factory
+    from worker.store_sink import StoreMetricSink
+
+    sink = StoreMetricSink(
+        experiment_id=experiment_id,
+        session_factory=default_session_factory(),
+        batch_size=10**7,
+        flush_interval_s=3600.0,
+    )
+    half = points // 2
+    sink.write([MetricPoint("batch_loss", s, 1.0 / s, 1) for s in range(1, half + 1)])
+    sink.write([MetricPoint("lr", s, 0.001, 1) for s in range(1, half + 1)])
+    sink.flush()
+    received, events = 0, 0
+    started = time.perf_counter()
+    path = f"{base_url}/v1/experiments/{experiment_id}/events"
+    with httpx.stream("GET", path, timeout=httpx.Timeout(60.0)) as response:
+        kind, first_at = "", None
+        answered_at = time.perf_counter()
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:") and kind == "points":
+                first_at = first_at or time.perf_counter()
+                received += len(json.loads(line[5:])["points"])
+                events += 1
+                if received >= 2 * half:
+                    break
+    elapsed = time.perf_counter() - started
+    return {
+        "history_points": received,
+        "history_events": events,
+        "answer_after_ms": round((answered_at - started) * 1000, 1),
+        "first_points_after_ms": round(((first_at or started) - started) * 1000, 1),
+        "all_points_after_s": round(elapsed, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 200])
@@ -205,6 +249,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--points", type=int, default=100, help="points per write (even)")
     parser.add_argument("--interval-s", type=float, default=0.2)
+    parser.add_argument("--history-points", type=int, default=100_000)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -263,6 +308,11 @@ def main() -> None:
                 runs.append(figures)
                 print(json.dumps(figures), flush=True)
                 time.sleep(1.0)
+            experiment_id = httpx.post(f"{base_url}/v1/experiments", json=body).json()["id"]
+            history = replay(
+                base_url=base_url, experiment_id=experiment_id, points=args.history_points
+            )
+            print(json.dumps(history), flush=True)
             report(
                 {
                     "machine": f"{os.cpu_count()} CPUs ({os.uname().machine}), "
@@ -270,6 +320,7 @@ def main() -> None:
                     "store": "SQLite",
                     "write_interval_s": args.interval_s,
                     "runs": runs,
+                    "history": history,
                 },
                 args.json,
             )

@@ -1,13 +1,13 @@
 """What an event stream reads of the store, once per connection: where an experiment (or
-each member of a sweep) stands, and the metric points above a client's position, by page.
+each member of a sweep) stands, its metrics' names, and the points above a client's
+position, a metric at a time, by page.
 Everything after that comes live (``core.events``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, not_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.metrics import MetricPoint, Progress, finite_or_none
@@ -67,44 +67,28 @@ def sweep_state(*, session: Session, sweep_id: str) -> SweepState | None:
     return SweepState(status=sweep.status, members=[_state(row, sweep_id) for row in rows])
 
 
-def _above(positions: Mapping[str, int]) -> ColumnElement[bool]:
-    """The points above ``positions``: a metric's steps above its position, and every point
-    of a metric it does not name."""
-    if not positions:
-        return MetricPointRow.step >= 0
-    return or_(
-        *(
-            and_(MetricPointRow.name == name, MetricPointRow.step > step)
-            for name, step in positions.items()
-        ),
-        not_(MetricPointRow.name.in_(list(positions))),
-    )
-
-
 def points_above(
     *,
     session: Session,
     experiment_id: str,
-    positions: Mapping[str, int],
-    after: tuple[int, str] | None = None,
+    name: str,
+    above_step: int,
     limit: int = 1000,
 ) -> list[MetricPoint]:
-    """At most ``limit`` points of the experiment above ``positions`` (metric name → the
-    highest step a client has), ordered by (step, name), strictly after ``after`` =
-    (step, name): the next page of a read that ended there."""
-    query = select(
-        MetricPointRow.name, MetricPointRow.step, MetricPointRow.epoch, MetricPointRow.value
-    ).where(MetricPointRow.experiment_id == experiment_id, _above(positions))
-    if after is not None:
-        step, name = after
-        query = query.where(
-            or_(
-                MetricPointRow.step > step,
-                and_(MetricPointRow.step == step, MetricPointRow.name > name),
-            )
+    """At most ``limit`` points of one metric with a step above ``above_step``, by step:
+    one range of the (experiment, name, step) key, so a long history is read page by page
+    at the same cost per page."""
+    query = (
+        select(MetricPointRow.step, MetricPointRow.epoch, MetricPointRow.value)
+        .where(
+            MetricPointRow.experiment_id == experiment_id,
+            MetricPointRow.name == name,
+            MetricPointRow.step > above_step,
         )
-    query = query.order_by(MetricPointRow.step, MetricPointRow.name).limit(limit)
+        .order_by(MetricPointRow.step)
+        .limit(limit)
+    )
     return [
         MetricPoint(name=name, step=step, value=finite_or_none(value), epoch=epoch)
-        for name, step, epoch, value in session.execute(query)
+        for step, epoch, value in session.execute(query)
     ]
