@@ -147,11 +147,6 @@ class ExperimentPosition:
                 positions[name] = step
         return fresh
 
-    @property
-    def done(self) -> bool:
-        """Its final status and ``end`` were sent: nothing more will come."""
-        return self.ended
-
     # --- the id ---
 
     def encode(self) -> str:
@@ -231,12 +226,6 @@ class SweepPosition:
     known_hash: str = ""
     done: set[int] = field(default_factory=set[int])
     members: dict[int, ExperimentPosition] = field(default_factory=dict[int, ExperimentPosition])
-
-    def member(self, ordinal: int) -> ExperimentPosition:
-        """The position of a member still streaming (a done one streams nothing)."""
-        if ordinal in self.done:
-            return ExperimentPosition(status="succeeded", ended=True)
-        return self.members.setdefault(ordinal, ExperimentPosition(status="queued"))
 
     def finish_member(self, ordinal: int) -> None:
         """The member's final status was sent."""
