@@ -1,8 +1,9 @@
 """The FastAPI app: routers under /v1 (each request needs an API key, ``api.auth``), JSON
-errors, a body size limit, an OpenAPI document with every answer (``api.openapi``),
-request latencies for GET /metrics, and a lifespan that checks the store and runs the
-reaper. The Swagger UI (/docs) and ReDoc (/redoc) are served from installed assets, never
-from a CDN. Serve it with ``adamlab serve`` or
+errors, a body size limit, live event streams (``api.routes.events``; one Redis
+subscription per process, ``api.event_hub``), an OpenAPI document with every answer
+(``api.openapi``), request latencies for GET /metrics, and a lifespan that checks the
+store and runs the reaper. The Swagger UI (/docs) and ReDoc (/redoc) are served from
+installed assets, never from a CDN. Serve it with ``adamlab serve`` or
 ``uvicorn api.main:app`` (with REDIS_URL set)."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi_offline import FastAPIOffline
 from api.deps import get_current_tenant
 from api.docs_pages import install_redoc
 from api.errors import install_error_handlers
+from api.event_hub import hub
 from api.middleware import BodySizeLimitMiddleware
 from api.openapi import install_openapi
 from api.prometheus import RequestLatencyMiddleware
@@ -25,6 +27,7 @@ from api.reaper import run_reaper
 from api.routes import (
     catalog,
     compare,
+    events,
     experiments,
     health,
     logs,
@@ -70,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reaper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reaper
+        await hub.close()
         engine.dispose()
 
 
@@ -102,6 +106,7 @@ def create_app() -> FastAPI:
         sweeps.router,
         sweep_report.router,
         trajectories.router,
+        events.router,
     ):
         app.include_router(router, dependencies=[Depends(get_current_tenant)])
     for router in (health.router, prometheus.router):

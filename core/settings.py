@@ -214,6 +214,25 @@ class Settings(BaseSettings):
         "one API process serves; a request beyond it is answered 503 at once; default 2048.",
     )
 
+    # --- live events (docs/api.md, "Live events")
+    events_ping_s: float = Field(
+        default=15.0,
+        gt=0.0,
+        le=3600.0,
+        validation_alias=_env("ADAMLAB_EVENTS_PING_S"),
+        description="ADAMLAB_EVENTS_PING_S: an open event stream (/events) sends a comment "
+        "line this often, so that proxies keep it open; default 15.",
+    )
+    events_max_pending: int = Field(
+        default=10_000,
+        ge=10,
+        le=10_000_000,
+        validation_alias=_env("ADAMLAB_EVENTS_MAX_PENDING"),
+        description="ADAMLAB_EVENTS_MAX_PENDING: live events one stream may have waiting for "
+        "a client that does not read; beyond it the stream ends and the client's "
+        "reconnection resumes from the store. Default 10000.",
+    )
+
     # --- what one run may cost (core/cost_limits.py): beyond a limit, a submission is 422 ---
     max_parameters: int = Field(
         default=100_000_000,

@@ -7,6 +7,10 @@ per chunk, keyed by (experiment, name, step), so a resumed run's rewritten point
 the earlier ones. The curves a client reads therefore lag the run by at most about
 ``flush_interval_s`` plus the engine's own logging interval.
 
+Each write, once committed, is published as a live ``points`` event
+(``core.store.event_feed``; the API streams it to clients of ``/events``); a Redis that is
+away costs the event, never the write.
+
 A write that finds the store unreachable is tried again with backoff for up to
 ``outage_retry_s`` (``core.store.outage``); the engine waits meanwhile, so a database
 restart loses no point. The upsert makes a repeated write harmless.
@@ -20,6 +24,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.metrics import MetricPoint
+from core.store.event_feed import announce_points
 from core.store.metrics import upsert_metric_points
 from core.store.outage import retry_while_store_unavailable
 from core.store.session import session_scope
@@ -78,6 +83,9 @@ class StoreMetricSink:
 
     def _upsert_once(self, points: Sequence[MetricPoint]) -> int:
         with session_scope(self._session_factory) as session:
-            return upsert_metric_points(
+            written = upsert_metric_points(
                 session=session, experiment_id=self._experiment_id, points=points
             )
+            if written:
+                announce_points(session, self._experiment_id, points)
+            return written

@@ -5,12 +5,13 @@ a repeat answers the same while the job is in the same state."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Update, case, literal, select, update
+from sqlalchemy import ColumnElement, Row, Update, case, literal, select, update
 from sqlalchemy.orm import Session
 
+from core.store.event_feed import announce_statuses
 from core.store.lifecycle import CANCELLED_ERROR
 from core.store.models import (
     ExperimentRow,
@@ -62,15 +63,26 @@ def _cancel_update(*which: ColumnElement[bool], now: datetime | None) -> Update:
     )
 
 
+def _announce_cancelled(session: Session, rows: Sequence[Row[str, str]]) -> None:
+    """Announce the jobs the cancel ended (a running one ends when its worker stops)."""
+    announce_statuses(
+        session, [(row.id, row.status) for row in rows if row.status == ExperimentStatus.CANCELLED]
+    )
+
+
 @serialized_on_sqlite
 def cancel_sweep_members(*, session: Session, sweep_id: str, now: datetime | None = None) -> int:
     """Cancel every queued member of a sweep and ask every running one to stop, in one
     UPDATE (as ``request_cancel`` does for one job); returns how many it reached."""
     members = select(SweepMemberRow.experiment_id).where(SweepMemberRow.sweep_id == sweep_id)
-    result = session.execute(_cancel_update(ExperimentRow.id.in_(members), now=now))
-    reached = cast(CursorResult[Any], result).rowcount  # an UPDATE's result (stubs: Result)
+    reached = session.execute(
+        _cancel_update(ExperimentRow.id.in_(members), now=now).returning(
+            ExperimentRow.id, ExperimentRow.status
+        )
+    ).all()
     session.commit()
-    return reached
+    _announce_cancelled(session, reached)
+    return len(reached)
 
 
 @serialized_on_sqlite
@@ -89,9 +101,13 @@ def request_cancel(
         if tenant_id is None
         else (ExperimentRow.id == experiment_id, ExperimentRow.tenant_id == tenant_id)
     )
-    result = session.execute(_cancel_update(*this_one, now=now).returning(ExperimentRow.status))
-    changed = result.scalar_one_or_none()
+    result = session.execute(
+        _cancel_update(*this_one, now=now).returning(ExperimentRow.id, ExperimentRow.status)
+    )
+    row = result.one_or_none()
     session.commit()
+    changed = None if row is None else row.status
+    _announce_cancelled(session, [] if row is None else [row])
     if changed is None:  # not queued nor running: say what it is
         changed = session.scalar(select(ExperimentRow.status).where(*this_one))
         session.commit()

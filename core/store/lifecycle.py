@@ -40,6 +40,7 @@ from sqlalchemy.types import Text
 
 from core.metrics import Progress, finite_or_none
 from core.run_environment import RunEnvironment
+from core.store.event_feed import announce_progress, announce_statuses
 from core.store.models import (
     FINISHED_STATUSES,
     ExperimentRow,
@@ -192,6 +193,8 @@ def record_heartbeat(
     if progress is not None:
         values |= _progress_values(progress)
     held = transition(session, *_leased(experiment_id, lease_id), **values)
+    if held and progress is not None:
+        announce_progress(session, experiment_id, progress)
     cancel_requested = session.scalar(
         select(ExperimentRow.cancel_requested).where(ExperimentRow.id == experiment_id)
     )
@@ -286,7 +289,10 @@ def finish_experiment(
     )
     recorded = result.scalar_one_or_none()
     session.commit()
-    return None if recorded is None else ExperimentStatus(recorded)
+    if recorded is None:
+        return None
+    announce_statuses(session, [(experiment_id, recorded)])
+    return ExperimentStatus(recorded)
 
 
 CANCELLED_ERROR = "cancelled at the user's request"

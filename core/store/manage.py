@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from core.store.event_feed import announce_deleted
 from core.store.models import (
     CheckpointRow,
     ExperimentRow,
@@ -62,6 +63,7 @@ def delete_experiment(*, session: Session, experiment_id: str, tenant_id: str | 
     for dependant in (MetricPointRow, CheckpointRow, ExperimentTagRow):
         session.execute(delete(dependant).where(dependant.experiment_id == experiment_id))
     session.commit()
+    announce_deleted(experiment_id=experiment_id)
     return status
 
 

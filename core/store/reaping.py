@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from core.store.event_feed import announce_statuses
 from core.store.models import ExperimentRow, ExperimentStatus, utc_now
 from core.store.session import serialized_on_sqlite
 from core.store.transition import transition
@@ -149,4 +150,7 @@ def fail_unserved_experiments(
     )
     failed = list(result.scalars())
     session.commit()
+    announce_statuses(
+        session, [(experiment_id, ExperimentStatus.FAILED.value) for experiment_id in failed]
+    )
     return failed

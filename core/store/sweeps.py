@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from core.metrics import MetricSeries, finite_or_none
 from core.spec import ExperimentSpec
+from core.store.event_feed import announce_deleted, announce_sweep_status
 from core.store.experiments import IdempotencyConflictError, new_experiment_row
 from core.store.models import (
     FINISHED_STATUSES,
@@ -195,6 +196,8 @@ def add_members(
     except IntegrityError:
         session.rollback()  # a member the sweep has already: another round won the race
         return None
+    if members:
+        announce_sweep_status(sweep_id, SweepStatus.RUNNING.value)
     return experiments
 
 
@@ -288,6 +291,8 @@ def mark_finished(*, session: Session, sweep_id: str, now: datetime | None = Non
         .returning(SweepRow.id)
     ).scalar_one_or_none()
     session.commit()
+    if finished is not None:
+        announce_sweep_status(sweep_id, SweepStatus.FINISHED.value)
     return finished is not None
 
 
@@ -303,6 +308,7 @@ def mark_cancelled(*, session: Session, sweep_id: str, now: datetime | None = No
         .values(status=SweepStatus.CANCELLED.value, finished_at=now or utc_now())
     )
     session.commit()
+    announce_sweep_status(sweep_id, SweepStatus.CANCELLED.value)
 
 
 def member_of(*, session: Session, experiment_id: str) -> SweepMemberRow | None:
@@ -359,6 +365,8 @@ def delete_sweep(*, session: Session, sweep_id: str) -> bool:
     session.execute(delete(SweepMemberRow).where(SweepMemberRow.sweep_id == sweep_id))
     gone = session.scalar(delete(SweepRow).where(SweepRow.id == sweep_id).returning(SweepRow.id))
     session.commit()
+    if gone is not None:
+        announce_deleted(sweep_id=sweep_id)
     return gone is not None
 
 
