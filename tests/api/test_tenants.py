@@ -28,6 +28,13 @@ QUICK: dict[str, Any] = digits_body(
 )
 # The gpu queue has no worker in the tests: a parked experiment stays queued.
 PARKED: dict[str, Any] = QUICK | {"name": "tenant-parked", "device": "cuda"}
+# A playground run, parked too: its trajectory route answers its owner (409, no step yet).
+TEST_PROBLEM: dict[str, Any] = {
+    "name": "tenant-problem",
+    "dataset": {"name": "function", "function": "rosenbrock"},
+    "model": {"name": "point"},
+    "device": "cuda",
+}
 SAMPLE_PATH_VALUES = {"image_format": "png"}
 """A value for each path parameter other than experiment_id and sweep_id a route may have."""
 PARKED_SWEEP: dict[str, Any] = {
@@ -150,6 +157,7 @@ def test_other_tenants_experiment_is_404_on_every_route(keyed_service: KeyedServ
     with owner, other:
         done_id = submitted_id(owner, QUICK)
         parked_id = submitted_id(owner, PARKED)
+        problem_id = submitted_id(owner, TEST_PROBLEM)
         sweep_id = owner.post("/v1/sweeps", json=PARKED_SWEEP).json()["id"]
         done = poll_experiment(owner, done_id, until=finished, timeout_s=90)
         assert done["status"] == "succeeded", done
@@ -182,6 +190,8 @@ def test_other_tenants_experiment_is_404_on_every_route(keyed_service: KeyedServ
                 own_path = fill_path(template, done_id, own_sweep)
             elif method == "DELETE":
                 own_path = fill_path(template, submitted_id(owner, PARKED))
+            elif "/trajectory." in template:  # a test problem's route: the owner's is one
+                own_path = fill_path(template, problem_id)
             if template.endswith("/events"):  # a stream: its head is the answer
                 with owner.stream(method, own_path, params=params) as own:
                     assert own.status_code == 200, (method, template)
@@ -210,8 +220,12 @@ def test_other_tenants_experiment_is_404_on_every_route(keyed_service: KeyedServ
         members = owner.get("/v1/experiments", params={"sweep": sweep_id}).json()["data"]
         member_ids = {row["id"] for row in members}
         assert len(member_ids) == 2  # the sweep's own; the deleted sweep's went with it
-        assert {row["id"] for row in owner_list["data"]} == {done_id, parked_id} | member_ids
-        assert owner_list["count"] == 4
+        assert {row["id"] for row in owner_list["data"]} == {
+            done_id,
+            parked_id,
+            problem_id,
+        } | member_ids
+        assert owner_list["count"] == 5
         assert [row["id"] for row in owner.get("/v1/sweeps").json()["data"]] == [sweep_id]
         assert other.get("/v1/sweeps").json()["data"] == []
         other_list = other.get("/v1/experiments", params={"limit": 500}).json()
