@@ -17,6 +17,11 @@ updates all members with the same math as M separate calls of :mod:`optim.functi
   μ > 0, ``b ← d`` at the member's first step and ``b ← μ·b + (1 − τ)·d`` after
   (τ the dampening), then ``d ← d + μ·b`` (Nesterov) or ``d ← b``; ``θ ← θ − α·d``.
 
+A stack of large members (at least ``KERNEL_MIN_ELEMENTS`` parameters each) on the CPU
+steps member by member with the solo path's C kernel (``optim/_cpu_kernel.py``) on each
+member's slices, which are contiguous: one pass over memory per member, where the
+tensor-wide operations above would take ten, and the update of the solo run to the bit.
+
 The bias corrections are computed in float64 per member, as the solo path computes them in
 Python floats; ``bias_correction=False`` drops them (the paper's §6.4 experiment).
 torch.optim's optimizers cannot do this: a group has one scalar learning rate, so a vmapped
@@ -28,7 +33,35 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from optim import _cpu_kernel
+
 __all__ = ["batched_adam", "batched_adamax", "batched_sgd"]
+
+
+KERNEL_MIN_ELEMENTS = 2**16
+"""A member's parameter count from which a step per member with the C kernel is faster
+than tensor-wide operations over the stack (``benchmarks/batched.py``: the 1.8 M-parameter
+MLP; below it the kernel calls' count costs more than the passes they save)."""
+
+
+def _by_kernel(*columns: list[Tensor]) -> bool:
+    """Whether each member's slices of these tensors go to the C kernel (see the module)."""
+    params = columns[0]
+    if not params or not _cpu_kernel.available():
+        return False
+    if sum(p[0].numel() for p in params) < KERNEL_MIN_ELEMENTS:
+        return False
+    # A gradient may come transposed (a matmul's backward): its slices are made contiguous
+    # when stepped, so only its dtype and place are asked of it here.
+    grads, kept = columns[1], [columns[0], *columns[2:]]
+    if any(g.dtype != params[0].dtype or not g.is_cpu for g in grads):
+        return False
+    return _cpu_kernel.supports_lists([[t[0] for t in column] for column in kept])
+
+
+def _member_steps(steps: Tensor, member: int, count: int) -> list[Tensor]:
+    """The kernel's step counters of one member (one per tensor, as a solo optimizer keeps)."""
+    return [torch.tensor(float(steps[member]), dtype=torch.float32) for _ in range(count)]
 
 
 def _per_member(values: Tensor, like: Tensor) -> Tensor:
@@ -115,6 +148,21 @@ def batched_adam(
 ) -> None:
     """One Adam (AdamW with ``decoupled_weight_decay``) step of every member, in place;
     ``steps`` is incremented first, as the solo path does."""
+    columns = [params, grads, exp_avgs, exp_avg_sqs] + ([max_exp_avg_sqs] if amsgrad else [])
+    if _by_kernel(*columns):
+        _check(params, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+        for i in range(params[0].shape[0]):
+            _cpu_kernel.adam(
+                [p[i] for p in params], [g[i].contiguous() for g in grads],
+                [m[i] for m in exp_avgs], [v[i] for v in exp_avg_sqs],
+                [v[i] for v in max_exp_avg_sqs] if amsgrad else [],
+                _member_steps(steps, i, len(params)), amsgrad=amsgrad, beta1=float(beta1[i]),
+                beta2=float(beta2[i]), lr=float(lr[i]), weight_decay=float(weight_decay[i]),
+                eps=float(eps[i]), maximize=False, decoupled_weight_decay=decoupled_weight_decay,
+                bias_correction=bias_correction,
+            )  # fmt: skip
+        steps += 1
+        return
     step_size, decay = _start_step(
         params, steps, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
         bias_correction=bias_correction,
@@ -152,6 +200,19 @@ def batched_adamax(
     bias_correction: bool = True,
 ) -> None:
     """One AdaMax step of every member, in place; ``steps`` is incremented first."""
+    if _by_kernel(params, grads, exp_avgs, exp_infs):
+        _check(params, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+        for i in range(params[0].shape[0]):
+            _cpu_kernel.adamax(
+                [p[i] for p in params], [g[i].contiguous() for g in grads],
+                [m[i] for m in exp_avgs], [u[i] for u in exp_infs],
+                _member_steps(steps, i, len(params)),
+                beta1=float(beta1[i]), beta2=float(beta2[i]), lr=float(lr[i]),
+                weight_decay=float(weight_decay[i]), eps=float(eps[i]), maximize=False,
+                decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction,
+            )  # fmt: skip
+        steps += 1
+        return
     step_size, decay = _start_step(
         params, steps, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
         bias_correction=bias_correction,

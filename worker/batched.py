@@ -60,6 +60,12 @@ from worker.sinks import MetricSink, NullSink
 logger = logging.getLogger(__name__)
 
 
+FLAT_STEP_MAX_ELEMENTS = 2**20
+"""Up to this many parameters in the whole stack (4 MB in fp32), a step joins the gradients
+and updates ``flat`` at once: the copy costs less than a step's operations per tensor
+(``benchmarks/batched.py``: the 1.8 M-parameter MLP is slower stepped whole)."""
+
+
 class GroupError(ValueError):
     """Specs that cannot train as one group; the message says which field differs."""
 
@@ -338,20 +344,21 @@ class _Group:
             )  # fmt: skip
             picked = self.orders[:, index * self.batch_size : (index + 1) * self.batch_size]
             inputs, targets = self.train.batch(picked, self.device)
-            stacked = dict(zip(self.stack.names, self.stack.tensors, strict=True))
+            leaves = self.stack.leaves()
+            stacked = dict(zip(self.stack.names, leaves, strict=True))
             data_losses, hits = self._losses(
                 self.outputs_of(stacked, self.stack.buffers, inputs), targets
             )
             objectives = data_losses
             l2 = self.hyper["l2"]
             if self.any_l2:
-                norms = self.stack.flat.pow(2).sum(1)
+                norms = sum(t.pow(2).flatten(1).sum(1) for t in leaves)
                 objectives = data_losses + l2.to(data_losses.dtype) * norms
             values = objectives.detach().tolist()
             finite = [p for p, v in enumerate(values) if math.isfinite(v)]
             if len(finite) < len(values):
                 objectives = objectives.index_select(0, torch.tensor(finite, dtype=torch.int64))
-            grads = list(torch.autograd.grad(objectives.sum(), [self.stack.flat])) if finite else []
+            grads = list(torch.autograd.grad(objectives.sum(), leaves)) if finite else []
             batch = picked.shape[1]
             loss_sums += data_losses.detach().to(torch.float64) * batch
             correct += hits.detach()
@@ -402,10 +409,18 @@ class _Group:
         return loss_sums.index_select(0, at), correct.index_select(0, at)
 
     def _step(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
+        """One batched step of every member: of ``flat`` whole (the gradients joined) when
+        the stack is small, else of each parameter's view."""
         stack, hyper, name = self.stack, self.hyper, self.first.optimizer.name
+        if stack.flat.numel() <= FLAT_STEP_MAX_ELEMENTS:
+            params = [stack.flat]
+            grads = [torch.cat([g.flatten(1) for g in grads], dim=1)]
+            moments = {key: [flat] for key, flat in stack.flat_moments.items()}
+        else:
+            params, moments = stack.tensors, stack.moments
         if name == "sgd":
             batched_sgd(
-                [stack.flat], grads, [stack.flat_moments["momentum_buffer"]], stack.steps, lr=lr,
+                params, grads, moments["momentum_buffer"], stack.steps, lr=lr,
                 momentum=hyper["momentum"], dampening=hyper["dampening"],
                 weight_decay=hyper["weight_decay"],
                 nesterov=getattr(self.first.optimizer, "nesterov", False),
@@ -421,15 +436,13 @@ class _Group:
         }
         if name == "adamax":
             batched_adamax(
-                [stack.flat], grads, [stack.flat_moments["exp_avg"]],
-                [stack.flat_moments["exp_inf"]], stack.steps, **common,
-            )  # fmt: skip
+                params, grads, moments["exp_avg"], moments["exp_inf"], stack.steps, **common
+            )
             return
-        moments = stack.flat_moments
         amsgrad = "max_exp_avg_sq" in moments
         batched_adam(
-            [stack.flat], grads, [moments["exp_avg"]], [moments["exp_avg_sq"]],
-            [moments["max_exp_avg_sq"]] if amsgrad else [], stack.steps,
+            params, grads, moments["exp_avg"], moments["exp_avg_sq"],
+            moments["max_exp_avg_sq"] if amsgrad else [], stack.steps,
             amsgrad=amsgrad, decoupled_weight_decay=name == "adamw", **common,
         )  # fmt: skip
 

@@ -72,12 +72,15 @@ class MemberStack:
     """The members' parameters, buffers, moments and step counts, stacked (member first).
 
     The parameters are one ``[M, P]`` tensor, ``flat`` (P: one member's parameter count),
-    and each moment of the optimizer one more (``flat_moments``): one batched step then
-    updates everything in a few operations, however many parameter tensors the model has
-    (a step per tensor costs the small models more than their arithmetic). ``tensors`` and
-    ``moments`` are the per-parameter views ``[M, *shape]`` of them, for ``functional_call``
-    and the checkpoints. ``modules[i]`` is member i's own module (used to write and read
-    its checkpoints); ``base`` is the module whose structure ``functional_call`` runs on.
+    and each moment of the optimizer one more (``flat_moments``). ``tensors`` and
+    ``moments`` are their per-parameter views ``[M, *shape]``, for ``functional_call``,
+    the per-tensor step and the checkpoints; ``leaves`` the same storage as tensors of
+    their own for autograd (a gradient through a slice of ``flat`` would allocate all of
+    ``flat`` once per parameter). A small stack steps ``flat`` whole: one batched step then
+    updates every parameter in a few operations, where a step per tensor would cost the
+    small models more than their arithmetic. ``modules[i]`` is member i's own module (used
+    to write and read its checkpoints); ``base`` is the module whose structure
+    ``functional_call`` runs on.
     """
 
     specs: list[ExperimentSpec]
@@ -97,9 +100,12 @@ class MemberStack:
 
     @property
     def tensors(self) -> list[torch.Tensor]:
-        """Each parameter's ``[M, *shape]`` view of ``flat`` (made afresh: a view made
-        before an in-place step would be stale to autograd)."""
+        """Each parameter's ``[M, *shape]`` view of ``flat``."""
         return _views(self.flat, self.shapes)
+
+    def leaves(self) -> list[torch.Tensor]:
+        """``tensors`` as autograd leaves on the same storage, requiring a gradient."""
+        return [view.detach().requires_grad_(True) for view in self.tensors]
 
     @property
     def moments(self) -> dict[str, list[torch.Tensor]]:
@@ -112,7 +118,7 @@ class MemberStack:
         def kept(t: torch.Tensor) -> torch.Tensor:
             return t.index_select(0, at.to(t.device))
 
-        self.flat = kept(self.flat.detach()).requires_grad_(True)
+        self.flat = kept(self.flat)
         self.flat_moments = {k: kept(t) for k, t in self.flat_moments.items()}
         self.buffers = {n: kept(b) for n, b in self.buffers.items()}
         self.steps = kept(self.steps)
@@ -276,7 +282,7 @@ def build_stack(
         modules=modules,
         names=names,
         shapes=[params[n].shape[1:] for n in names],
-        flat=_flattened([params[n].detach() for n in names]).requires_grad_(True),
+        flat=_flattened([params[n].detach() for n in names]),
         flat_moments=moments,
         buffers={n: b.detach() for n, b in buffers.items()},
         steps=torch.tensor(step_counts, dtype=torch.int64),

@@ -6,17 +6,22 @@ tolerances of tests/optim/test_equivalence.py)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optim import Adam, AdaMax, AdamW
-from optim.batched import batched_adam, batched_adamax, batched_sgd
+from optim.batched import KERNEL_MIN_ELEMENTS, batched_adam, batched_adamax, batched_sgd
 from tests.optim.helpers import tolerances
 
 STEPS = 200
 SHAPES = [(7, 3), (5,), (2, 2, 2)]
+LARGE_SHAPES = [(260, 260), (7,)]
+"""Members of more than ``optim.batched.KERNEL_MIN_ELEMENTS`` parameters: stepped member by
+member with the C kernel."""
 
 
 @st.composite
@@ -50,14 +55,22 @@ def _solo(kind: str, params: list[torch.Tensor], h: dict, config: dict) -> torch
     return optimizer(params, amsgrad=config["amsgrad"], **common)
 
 
+@pytest.mark.parametrize("shapes", [SHAPES, LARGE_SHAPES], ids=["small", "large"])
 @pytest.mark.parametrize("kind", ["adam", "adamw", "adamax"])
 @settings(max_examples=20, deadline=None)
 @given(config=members())
-def test_a_batched_step_equals_each_members_solo_step(kind: str, config: dict) -> None:
+def test_a_batched_step_equals_each_members_solo_step(
+    kind: str, shapes: list[tuple[int, ...]], config: dict
+) -> None:
+    assert (
+        sum(math.prod(s) for s in LARGE_SHAPES)
+        >= KERNEL_MIN_ELEMENTS
+        > sum(math.prod(s) for s in SHAPES)
+    )
     generator = torch.Generator().manual_seed(config["seed"])
     hyper = config["members"]
     count, dtype = len(hyper), config["dtype"]
-    stacked = [torch.randn(count, *shape, generator=generator, dtype=dtype) for shape in SHAPES]
+    stacked = [torch.randn(count, *shape, generator=generator, dtype=dtype) for shape in shapes]
     solo = [[p[i].clone() for p in stacked] for i in range(count)]
     solos = [_solo(kind, solo[i], hyper[i], config) for i in range(count)]
     state = [torch.zeros_like(p) for p in stacked]
