@@ -40,6 +40,7 @@ from core.spec.models import (
     MlpModel,
     ModelSpec,
     ModelVariant,
+    VaeModel,
 )
 from core.spec.optimizers import (
     OPTIMIZER_VARIANTS,
@@ -104,5 +105,6 @@ __all__ = [
     "SpecPart",
     "StepSchedule",
     "Task",
+    "VaeModel",
     "variant_name",
 ]

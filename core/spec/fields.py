@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Task = Literal["classification", "regression"]
-"""What a data set's targets are, and so which models fit it."""
+Task = Literal["classification", "regression", "generative"]
+"""What a data set's targets are, and so which models fit it; ``generative``: a model of the
+inputs themselves (the VAE), which fits any image data set and ignores its labels."""
 
 
 class SpecPart(BaseModel):

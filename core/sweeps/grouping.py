@@ -3,7 +3,8 @@
 Members are compatible when they share what the stack shares: the data set (and so the
 batch size), the model without its dropout rate, the epochs, the schedule kind, the
 optimizer kind with its AMSGrad and bias-correction switches, and the device; only Adam,
-AdamW and AdaMax have a batched step. Compatible members are cut, in the order the plan
+AdamW and AdaMax have a batched step, and only for the classification and regression models
+(a generative model, the VAE, trains alone). Compatible members are cut, in the order the plan
 lists them, into groups of at most ``group_size``; each group gets a key unique to the
 sweep, which the worker reads to claim a member's group mates with it.
 
@@ -25,14 +26,16 @@ from core.cost_estimate import estimate_cost
 from core.spec import ExperimentSpec
 
 GROUPABLE_OPTIMIZERS = ("adam", "adamw", "adamax")
+GROUPABLE_TASKS = ("classification", "regression")
+"""The model tasks ``worker/batched.py``'s stacked loss and evaluation know."""
 AUTO_CAP = {"cpu": 16, "cuda": 64}
 MEMORY_BUDGET_BYTES = {"cpu": 4 * 2**30, "cuda": 16 * 2**30}
 
 
 def group_signature(spec: ExperimentSpec) -> str | None:
     """What members must share to train as one stack, as a short hash; None for a spec
-    that trains alone (its optimizer has no batched step)."""
-    if spec.optimizer.name not in GROUPABLE_OPTIMIZERS:
+    that trains alone (its optimizer or its model has no batched step)."""
+    if spec.optimizer.name not in GROUPABLE_OPTIMIZERS or spec.model.task not in GROUPABLE_TASKS:
         return None
     shared = {
         "dataset": spec.dataset.model_dump(mode="json"),
