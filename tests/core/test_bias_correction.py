@@ -18,7 +18,8 @@ from core.plots.bias_correction import (
     bias_correction_figure,
     points_from_report,
 )
-from core.spec import AdamOptimizer, VaeModel
+from core.spec import AdamOptimizer, MlpModel, VaeModel
+from core.sweeps.grouping import group_keys, group_signature
 from core.sweeps.presets import PRESETS, bias_correction
 from core.sweeps.report import MemberResult, build_report
 from core.sweeps.space import definition_problems, grid, member_spec
@@ -117,3 +118,11 @@ def test_a_sweep_that_does_not_vary_bias_correction_has_no_such_figure() -> None
     report = build_report([plain], metric="test_elbo", goal="maximize")
     with pytest.raises(NotABiasCorrectionSweepError, match="optimizer.bias_correction"):
         points_from_report(report)
+
+
+def test_the_presets_members_train_alone_as_the_batched_step_has_no_vae() -> None:
+    sweep = SweepSpec.model_validate(bias_correction())
+    specs = [member_spec(sweep, config, 0) for config in grid(sweep)]
+    assert group_keys(specs, group_size=None, round_index=0) == [None] * 60
+    mlp = specs[0].model_copy(update={"model": MlpModel(name="mlp"), "dataset": specs[0].dataset})
+    assert group_signature(mlp) is not None
