@@ -5,6 +5,7 @@ and a short run whose ELBO rises (its loss, −ELBO, falls) with every metric st
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,3 +130,29 @@ def test_the_mnist_vae_of_the_paper_learns_on_a_subset() -> None:
     # 784 pixels: an untrained decoder is ~543 nats (784·log 2); two epochs of 10 steps
     # take it well below.
     assert test[-1] > test[0] and -test[-1] < 400
+
+
+def test_a_resumed_vae_run_repeats_the_uninterrupted_one(tmp_path: Path) -> None:
+    """The evaluation pass draws z from torch's RNG too; the checkpoint after it holds the
+    RNG state, so a run resumed there draws what the uninterrupted one drew."""
+    spec = _vae_spec(epochs=3)
+    uninterrupted = ListSink()
+    run_experiment(spec, sink=uninterrupted, checkpoint_dir=tmp_path / "straight")
+    resumed = ListSink()
+    folder = tmp_path / "interrupted"
+    calls = {"n": 0}
+
+    def stop_in_epoch_two() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 15 + 3  # 15 steps an epoch (898 / 64): three steps into epoch 2
+
+    stopped = run_experiment(
+        spec, sink=resumed, checkpoint_dir=folder, should_stop=stop_in_epoch_two
+    )
+    assert stopped.status == "cancelled" and stopped.epochs_completed == 1
+    finished = run_experiment(spec, sink=resumed, checkpoint_dir=folder)
+    assert finished.status == "succeeded" and finished.resumed_from_epoch == 1
+    timing = {"epoch_time_s", "examples_per_s"}
+    assert [p for p in resumed.points if p.name not in timing] == [
+        p for p in uninterrupted.points if p.name not in timing
+    ]
