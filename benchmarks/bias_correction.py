@@ -3,16 +3,18 @@
 β2 ∈ {0.99, 0.999, 0.9999}, α ∈ {1e-5, ..., 1e-1}, with and without bias correction, 60
 members) created on ``adamlab serve`` (the embedded default: SQLite, a private Redis, one
 worker, one torch thread unless ADAMLAB_TORCH_THREADS says otherwise) or on --server, waited
-on, then its figure (``GET /v1/sweeps/{id}/bias-correction.png`` and ``.svg``) and the
-final loss of every configuration written out, with the sweep's wall time.
+on, then its figure (``GET /v1/sweeps/{id}/bias-correction.png`` and ``.svg``, after the
+last epoch and after each of ``--early-epochs``, default 1) and the final loss of every
+configuration written out, with the sweep's wall time.
 
 Usage: python benchmarks/bias_correction.py [--epochs 10] [--train-limit N] [--test-limit N]
-       [--figures DIR] [--json FILE] [--server URL]
+       [--early-epochs 1 ...] [--figures DIR] [--json FILE] [--server URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -68,6 +70,9 @@ def main() -> None:
     parser.add_argument("--figures", type=Path, help="write bias-correction.png/.svg here")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--server", help="a running service instead of adamlab serve")
+    parser.add_argument(
+        "--early-epochs", type=int, nargs="*", default=[1], help="also draw after these epochs"
+    )
     parser.add_argument("--timeout-s", type=float, default=6 * 3600)
     args = parser.parse_args()
     body = bias_correction(
@@ -95,10 +100,14 @@ def main() -> None:
         figures["configurations"] = final_losses(http.get(f"/v1/sweeps/{sweep_id}/report").json())
         if args.figures is not None:
             args.figures.mkdir(parents=True, exist_ok=True)
-            for suffix in ("png", "svg"):
-                answer = http.get(f"/v1/sweeps/{sweep_id}/bias-correction.{suffix}")
+            for suffix, epoch in itertools.product(("png", "svg"), (None, *args.early_epochs)):
+                answer = http.get(
+                    f"/v1/sweeps/{sweep_id}/bias-correction.{suffix}",
+                    params={} if epoch is None else {"epoch": epoch},
+                )
                 answer.raise_for_status()
-                (args.figures / f"bias-correction.{suffix}").write_bytes(answer.content)
+                name = "bias-correction" + ("" if epoch is None else f"-epoch{epoch}")
+                (args.figures / f"{name}.{suffix}").write_bytes(answer.content)
     report(figures, args.json)
 
 

@@ -35,6 +35,17 @@ Target = Annotated[
 ]
 
 
+Epoch = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=10_000,
+        description="Draw the loss after this epoch (the median of each configuration's "
+        "curve there) instead of after the last; default the last.",
+    ),
+]
+
+
 def _checked(target: float | None) -> float | None:
     if target is not None and not math.isfinite(target):
         raise invalid_parameter("target", "target must be a finite number", value=target)
@@ -83,21 +94,24 @@ def get_sweep_report_figure(
     responses=IMAGE_RESPONSES,
 )
 def get_bias_correction_figure(
-    sweep: OwnedSweep, image_format: ImageFormat, session: SessionDep
+    sweep: OwnedSweep, image_format: ImageFormat, session: SessionDep, epoch: Epoch = None
 ) -> Response:
     """Kingma & Ba's Figure 4 for a sweep of the ``bias-correction`` preset: the loss
-    (−ELBO) after the last epoch against log10 α, one panel per β1, one line per β2, solid
-    with and dashed without bias correction, a cross where a configuration diverged. 409
-    when the sweep does not vary ``optimizer.betas`` and ``optimizer.bias_correction``, or
-    has no configuration yet."""
+    (−ELBO) after the last epoch (or after ``epoch``) against log10 α, one panel per β1,
+    one line per β2, solid with and dashed without bias correction, a cross where a
+    configuration diverged. 409 when the sweep does not vary ``optimizer.betas`` and
+    ``optimizer.bias_correction``, or no configuration has a value yet."""
     report = sweep_report(session=session, sweep=sweep, target=None)
     try:
-        points = points_from_report(report)
+        points = points_from_report(report, epoch=epoch)
     except NotABiasCorrectionSweepError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    if not points:
-        raise HTTPException(status.HTTP_409_CONFLICT, "the sweep has no configuration yet")
-    title = f"Sweep {sweep.name!r}: bias correction (Kingma & Ba 2015, Figure 4)"
+    if not any(p.loss is not None or p.diverged for p in points):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "no configuration of the sweep has a value to draw yet"
+        )
+    after = f"after epoch {epoch}" if epoch is not None else "after the last epoch"
+    title = f"Sweep {sweep.name!r}: bias correction (Kingma & Ba 2015, Figure 4), {after}"
     return image_response(
         bias_correction_figure(points, fmt=image_format, title=title), image_format
     )

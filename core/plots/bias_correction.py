@@ -6,8 +6,10 @@ diverged) is a cross at the top of its panel, at its α.
 
 ``points_from_report`` reads the points from a sweep's report (``core.sweeps.report``), so
 the figure is the report's numbers: per configuration the IQM of its seeds' final metric
-(with one seed, its value). The metric is an ELBO (higher is better) or a loss; the figure
-draws the loss, −ELBO. matplotlib is imported inside the functions.
+(with one seed, its value), or, at an earlier ``epoch``, the median of its learning curve
+there (the paper's claim is about the first epochs most of all). The metric is an ELBO
+(higher is better) or a loss; the figure draws the loss, −ELBO. matplotlib is imported
+inside the functions.
 """
 
 from __future__ import annotations
@@ -49,13 +51,23 @@ class BiasCorrectionPoint:
     diverged: bool = False
 
 
-def points_from_report(report: SweepReport) -> list[BiasCorrectionPoint]:
-    """The figure's points from a sweep's report: the loss is the IQM of the final metric,
-    negated when the metric is higher-is-better (an ELBO). NotABiasCorrectionSweepError
-    when the configurations do not set ``optimizer.betas`` and ``optimizer.bias_correction``."""
+def points_from_report(
+    report: SweepReport, *, epoch: int | None = None
+) -> list[BiasCorrectionPoint]:
+    """The figure's points from a sweep's report: the loss is the IQM of the final metric
+    (``epoch`` None) or the median of the configuration's curve at ``epoch`` (None where no
+    member that succeeded reached it), negated when the metric is higher-is-better (an
+    ELBO). NotABiasCorrectionSweepError when the configurations do not set
+    ``optimizer.betas`` and ``optimizer.bias_correction``."""
     sign = -1.0 if METRICS[report.metric].higher_is_better else 1.0
+    curves = {curve.config_key: curve for curve in report.curves}
     points = []
     for config in report.configurations:
+        value = config.iqm
+        if epoch is not None:
+            curve = curves.get(config.config_key)
+            at = curve.epochs.index(epoch) if curve and epoch in curve.epochs else None
+            value = curve.median[at] if curve and at is not None else None
         if any(path not in config.params for path in SWEPT_PATHS):
             raise NotABiasCorrectionSweepError(
                 f"the sweep does not vary {' and '.join(SWEPT_PATHS)}: the figure needs "
@@ -68,7 +80,7 @@ def points_from_report(report: SweepReport) -> list[BiasCorrectionPoint]:
                 beta2=float(beta2),
                 lr=config.lr,
                 bias_correction=bool(config.params["optimizer.bias_correction"]),
-                loss=sign * config.iqm if config.iqm is not None else None,
+                loss=sign * value if value is not None else None,
                 diverged=any(m.status == "failed" for m in config.members),
             )
         )

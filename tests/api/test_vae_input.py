@@ -92,6 +92,19 @@ def test_the_bias_correction_preset_is_accepted_as_60_members(alice: TestClient)
     assert answer.json()["members"]["total"] == 60
 
 
+def test_the_figure_of_a_sweep_without_results_is_409_and_a_bad_epoch_422(
+    alice: TestClient,
+) -> None:
+    body = bias_correction(epochs=1)
+    body["base"]["device"] = "cuda"
+    sweep_id = alice.post("/v1/sweeps", json=body).json()["id"]
+    answer = alice.get(f"/v1/sweeps/{sweep_id}/bias-correction.png")
+    assert answer.status_code == 409 and "no configuration" in answer.json()["detail"]
+    for bad in ("0", "x"):
+        answer = alice.get(f"/v1/sweeps/{sweep_id}/bias-correction.png", params={"epoch": bad})
+        assert refused_fields(answer) == ["epoch"]
+
+
 def test_a_bias_correction_sweep_with_a_bad_value_is_422_naming_the_field(
     alice: TestClient,
 ) -> None:

@@ -76,6 +76,8 @@ def test_a_small_bias_correction_sweep_draws_figure_4(http: httpx.Client) -> Non
         assert f'id="bias-correction:{line}"' in svg.text
     png = http.get(f"/v1/sweeps/{sweep_id}/bias-correction.png")
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    early = http.get(f"/v1/sweeps/{sweep_id}/bias-correction.svg", params={"epoch": 1})
+    assert early.status_code == 200 and "after epoch 1" in early.text
 
     other = http.post("/v1/sweeps", json=sweep_body(name="not-bias", seeds=1)).json()
     answer = http.get(f"/v1/sweeps/{other['id']}/bias-correction.png")

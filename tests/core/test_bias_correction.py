@@ -93,6 +93,12 @@ def test_the_figures_points_are_the_reports_losses() -> None:
     by_key = {(p.beta1, p.beta2, p.lr, p.bias_correction): p for p in points}
     assert {key: by_key[key].loss for key in GRID} == pytest.approx(loss_of)
     assert [key for key, p in by_key.items() if p.diverged] == [(0.9, 0.9999, 1e-1, False)]
+    # After epoch 1 each curve stood 10 nats of loss higher (``_members``); epoch 3 is
+    # beyond every curve.
+    first = {(p.beta1, p.beta2, p.lr, p.bias_correction): p.loss
+             for p in points_from_report(report, epoch=1)}  # fmt: skip
+    assert first == pytest.approx({k: None if v is None else v + 10 for k, v in loss_of.items()})
+    assert {p.loss for p in points_from_report(report, epoch=3)} == {None}
 
 
 def test_the_figure_has_a_line_per_beta2_and_switch_in_a_panel_per_beta1() -> None:
