@@ -9,6 +9,9 @@ configuration written out, with the sweep's wall time.
 
 Usage: python benchmarks/bias_correction.py [--epochs 10] [--train-limit N] [--test-limit N]
        [--early-epochs 1 ...] [--figures DIR] [--json FILE] [--server URL]
+       python benchmarks/bias_correction.py --sweep ID (--server URL | --state DIR) ...
+       draws a finished sweep's figures again (--state: ``adamlab serve`` on that state
+       folder, e.g. a copy of the one a run used).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import itertools
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import report, service  # noqa: E402
+from benchmarks._common import adamlab_serve, report, serve_env, service  # noqa: E402
 from core.sweeps.presets import bias_correction  # noqa: E402
 
 POLL_S = 2.0
@@ -46,6 +50,14 @@ def wait_finished(http: httpx.Client, sweep_id: str, timeout_s: float) -> dict[s
         if time.monotonic() > deadline:
             raise TimeoutError(sweep)
         time.sleep(POLL_S)
+
+
+def sweep_seconds(sweep: dict[str, Any]) -> float | None:
+    """From the sweep's creation to its end, by the store's clock."""
+    if sweep.get("finished_at") is None:
+        return None
+    created, ended = (datetime.fromisoformat(sweep[key]) for key in ("created_at", "finished_at"))
+    return round((ended - created).total_seconds(), 1)
 
 
 def final_losses(report_json: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,6 +86,11 @@ def main() -> None:
         "--early-epochs", type=int, nargs="*", default=[1], help="also draw after these epochs"
     )
     parser.add_argument("--timeout-s", type=float, default=6 * 3600)
+    parser.add_argument(
+        "--sweep",
+        help="draw this finished sweep of --server (or of --state) instead of running one",
+    )
+    parser.add_argument("--state", type=Path, help="with --sweep: serve this state folder")
     args = parser.parse_args()
     body = bias_correction(
         epochs=args.epochs, train_limit=args.train_limit, test_limit=args.test_limit
@@ -85,16 +102,26 @@ def main() -> None:
         "train_limit": args.train_limit,
         "test_limit": args.test_limit,
     }
-    with (
-        service(args.server, state_prefix="adamlab-bench-bias-") as base_url,
-        httpx.Client(base_url=base_url, timeout=120) as http,
-    ):
-        started = time.perf_counter()
-        created = http.post("/v1/sweeps", json=body)
-        created.raise_for_status()
-        sweep_id = created.json()["id"]
-        done = wait_finished(http, sweep_id, args.timeout_s)
-        figures["wall_s"] = round(time.perf_counter() - started, 1)
+    served = (
+        adamlab_serve(serve_env(args.state))
+        if args.state is not None
+        else service(args.server, state_prefix="adamlab-bench-bias-")
+    )
+    with served as base_url, httpx.Client(base_url=base_url, timeout=120) as http:
+        if args.sweep is None:
+            started = time.perf_counter()
+            created = http.post("/v1/sweeps", json=body)
+            created.raise_for_status()
+            sweep_id = created.json()["id"]
+            done = wait_finished(http, sweep_id, args.timeout_s)
+            figures["wall_s"] = round(time.perf_counter() - started, 1)
+        else:
+            sweep_id = args.sweep
+            done = http.get(f"/v1/sweeps/{sweep_id}").json()
+            figures |= {key: done["spec"]["base"]["dataset"][key] for key in
+                        ("train_limit", "test_limit")}  # fmt: skip
+            figures["epochs"] = done["spec"]["base"]["epochs"]
+        figures["sweep_seconds"] = sweep_seconds(done)
         figures["sweep_id"] = sweep_id
         figures["members"] = done["members"]
         figures["configurations"] = final_losses(http.get(f"/v1/sweeps/{sweep_id}/report").json())

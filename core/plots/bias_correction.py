@@ -2,7 +2,8 @@
 the ``bias-correction`` preset: the loss (−ELBO, nats per example) after the last epoch
 against log10 α, one panel per β1, one line per β2, solid with bias correction and dashed
 without. A configuration whose runs failed (a loss that became NaN or infinite: it
-diverged) is a cross at the top of its panel, at its α.
+diverged) is a marker in a strip at the top of its panel, at its α: × without, + with bias
+correction, one row per line, in its β2's colour.
 
 ``points_from_report`` reads the points from a sweep's report (``core.sweeps.report``), so
 the figure is the report's numbers: per configuration the IQM of its seeds' final metric
@@ -87,8 +88,16 @@ def points_from_report(
     return points
 
 
+DIVERGED_STRIP = 0.26
+"""The top fraction of a panel kept free of lines for the crosses of diverged runs."""
+
+
 def _panel(axes: Any, points: list[BiasCorrectionPoint], beta1: float) -> None:
-    for beta2 in sorted({p.beta2 for p in points}):
+    """One β1's lines; a diverged configuration is a marker in the strip at the top, one row
+    per line (x without, + with bias correction), in its β2's colour."""
+    beta2s = sorted({p.beta2 for p in points})
+    crosses: list[tuple[float, int, str, bool]] = []  # (log α, row, colour, corrected)
+    for index, beta2 in enumerate(beta2s):
         color = BETA2_COLORS.get(beta2, OTHER_COLOR)
         for corrected in (True, False):
             line = sorted(
@@ -98,25 +107,56 @@ def _panel(axes: Any, points: list[BiasCorrectionPoint], beta1: float) -> None:
             if not line:
                 continue
             xs = [math.log10(p.lr) for p in line]
-            ys = [
-                p.loss if p.loss is not None and math.isfinite(p.loss) else math.nan for p in line
-            ]
+            ys = [math.nan if p.loss is None else p.loss for p in line]
             axes.plot(xs, ys, color=color, linestyle="-" if corrected else "--", marker="o",
                       markersize=4, linewidth=1.6,
                       label=f"β2 = {plain_number(beta2)}, {'with' if corrected else 'without'}",
                       gid=f"bias-correction:{beta1:g}:{beta2:g}:{int(corrected)}")  # fmt: skip
-            diverged = [x for x, p in zip(xs, line, strict=True) if p.diverged]
-            if diverged:
-                axes.plot(diverged, [0.97] * len(diverged), linestyle="none", marker="x",
-                          markersize=7, color=color, transform=axes.get_xaxis_transform(),
-                          clip_on=False)  # fmt: skip
+            row = 2 * index + (not corrected)
+            crosses += [(x, row, color, corrected) for x, p in zip(xs, line, strict=True)
+                        if p.diverged]  # fmt: skip
     finite = [p.loss for p in points if p.loss is not None and math.isfinite(p.loss)]
-    style_axes(axes, xaxis=None, log_y=bool(finite) and min(finite) > 0)
+    log_y = bool(finite) and min(finite) > 0
+    style_axes(axes, xaxis=None, log_y=log_y)
+    if finite:
+        _loss_axis(axes, min(finite), max(finite), log_y=log_y)
+    rows = 2 * len(beta2s)
+    for x, row, color, corrected in crosses:
+        height = 1 - DIVERGED_STRIP * (row + 0.5) / rows
+        axes.plot([x], [height], linestyle="none", marker="+" if corrected else "x",
+                  markersize=7, markeredgewidth=1.6, color=color,
+                  transform=axes.get_xaxis_transform())  # fmt: skip
     axes.set_xticks(sorted({math.log10(p.lr) for p in points}))
+    axes.set_xlim(min(axes.get_xticks()) - 0.3, max(axes.get_xticks()) + 0.3)
     axes.xaxis.set_major_formatter(_log_tick_formatter())
     axes.set_title(f"β1 = {plain_number(beta1)}")
     axes.set_xlabel("log10 α (step size)")
     axes.set_ylabel("loss: −ELBO (nats per example)")
+
+
+LOSS_TICKS = (1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 8.0)
+"""Tick values per decade of a log loss axis (100, 120, 150, 200, 300, 500, 800, 1000...)."""
+
+
+def _loss_axis(axes: Any, low: float, high: float, *, log_y: bool) -> None:
+    """Limits with the strip for diverged runs above the lines; on a log axis, ticks at
+    ``LOSS_TICKS`` written plainly (a loss of 110 to 600 nats spans less than a decade)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    scale = math.log10 if log_y else float
+    unscale = (lambda v: 10**v) if log_y else float
+    bottom, top = scale(low), scale(high)
+    span = max(top - bottom, 1e-3 if log_y else 1.0)
+    bottom, top = bottom - 0.05 * span, top + 0.05 * span
+    axes.set_ylim(unscale(bottom), unscale(bottom + (top - bottom) / (1 - DIVERGED_STRIP)))
+    if log_y:
+        first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+        ticks = [t * 10**k for k in range(first, last + 1) for t in LOSS_TICKS]
+        axes.yaxis.set_major_locator(
+            FixedLocator([t for t in ticks if low <= t * 1.05 and t <= high * 1.3])
+        )
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: plain_number(v)))
+        axes.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _log_tick_formatter() -> Any:
@@ -152,7 +192,7 @@ def bias_correction_figure(
                   title="solid: with,\ndashed: without\nbias correction",
                   title_fontsize="small")  # fmt: skip
     if any(p.diverged for p in points):
-        title += "\n× diverged (the loss became NaN or infinite)"
+        title += "\nat the top: diverged (the loss became NaN or infinite), × without, + with"
     figure.suptitle(title)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, dpi=100)
