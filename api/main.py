@@ -34,6 +34,7 @@ from api.routes import (
     prometheus,
     sweep_report,
     sweeps,
+    trajectories,
     weights,
 )
 from api.store_outage import install_store_outage_handler
@@ -100,6 +101,7 @@ def create_app() -> FastAPI:
         catalog.router,
         sweeps.router,
         sweep_report.router,
+        trajectories.router,
     ):
         app.include_router(router, dependencies=[Depends(get_current_tenant)])
     for router in (health.router, prometheus.router):

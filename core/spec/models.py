@@ -19,6 +19,11 @@ class LinearRegressionModel(SpecPart):
 
     name: Literal["linear_regression"]
     dropout: DropoutRate = 0.0
+    init: Literal["default", "zeros"] = Field(
+        "default",
+        description="'default': PyTorch's initialisation of nn.Linear, from the seed; "
+        "'zeros': w = b = 0 (the tutorial's start). Default 'default'.",
+    )
 
 
 class LogisticRegressionModel(SpecPart):
@@ -72,6 +77,16 @@ class CnnModel(SpecPart):
     dropout: DropoutRate = 0.0
 
 
+class PointModel(SpecPart):
+    """The position of a test problem (data sets ``function`` and ``reddi``): one
+    parameter, a vector of the problem's dimension, starting at the data set's ``start``.
+    The objective is the problem's formula at it."""
+
+    task: ClassVar[Task] = "minimization"
+
+    name: Literal["point"]
+
+
 class VaeModel(SpecPart):
     """Variational autoencoder (Kingma & Welling 2014), as in Kingma & Ba's section 6.4: the
     flattened image x (D values in [0, 1]) → Linear → softplus (``hidden_size`` units) →
@@ -98,6 +113,8 @@ class VaeModel(SpecPart):
     )
 
 
-ModelVariant = LinearRegressionModel | LogisticRegressionModel | MlpModel | CnnModel | VaeModel
+ModelVariant = (
+    LinearRegressionModel | LogisticRegressionModel | MlpModel | CnnModel | PointModel | VaeModel
+)
 ModelSpec = Annotated[ModelVariant, Field(discriminator="name")]
 MODEL_VARIANTS: tuple[type[ModelVariant], ...] = typing.get_args(ModelVariant)
