@@ -9,6 +9,7 @@ configuration written out, with the sweep's wall time.
 
 Usage: python benchmarks/bias_correction.py [--epochs 10] [--train-limit N] [--test-limit N]
        [--early-epochs 1 ...] [--figures DIR] [--json FILE] [--server URL]
+       [--seeds N] [--beta1 B ...] [--beta2 B ...] [--lrs A ...]   (a part of the grid)
        python benchmarks/bias_correction.py --sweep ID (--server URL | --state DIR) ...
        draws a finished sweep's figures again (--state: ``adamlab serve`` on that state
        folder, e.g. a copy of the one a run used).
@@ -52,6 +53,26 @@ def wait_finished(http: httpx.Client, sweep_id: str, timeout_s: float) -> dict[s
         time.sleep(POLL_S)
 
 
+def narrowed(
+    body: dict[str, Any],
+    *,
+    beta1: list[float] | None,
+    beta2: list[float] | None,
+    lrs: list[float] | None,
+) -> dict[str, Any]:
+    """The preset's body with only the grid's β1, β2 and α given (None: all of them)."""
+    parameters = body["parameters"]
+    parameters["optimizer.betas"]["values"] = [
+        [b1, b2]
+        for b1, b2 in parameters["optimizer.betas"]["values"]
+        if (beta1 is None or b1 in beta1) and (beta2 is None or b2 in beta2)
+    ]
+    if lrs is not None:
+        parameters["optimizer.lr"]["values"] = [a for a in parameters["optimizer.lr"]["values"]
+                                                if a in lrs]  # fmt: skip
+    return body
+
+
 def sweep_seconds(sweep: dict[str, Any]) -> float | None:
     """From the sweep's creation to its end, by the store's clock."""
     if sweep.get("finished_at") is None:
@@ -61,14 +82,16 @@ def sweep_seconds(sweep: dict[str, Any]) -> float | None:
 
 
 def final_losses(report_json: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per configuration: β1, β2, α, bias correction, the final test ELBO and its status."""
+    """Per configuration: β1, β2, α, bias correction, the final test ELBO (IQM over seeds,
+    its interval, each seed's) and its members' statuses."""
     rows = []
     for config in report_json["configurations"]:
         beta1, beta2 = config["params"]["optimizer.betas"]
         rows.append({
             "beta1": beta1, "beta2": beta2, "lr": config["lr"],
             "bias_correction": config["params"]["optimizer.bias_correction"],
-            "test_elbo": config["iqm"],
+            "test_elbo": config["iqm"], "ci": [config["ci_low"], config["ci_high"]],
+            "seeds": {m["seed"]: m["final"] for m in config["members"]},
             "statuses": [m["status"] for m in config["members"]],
         })  # fmt: skip
     return rows
@@ -91,9 +114,21 @@ def main() -> None:
         help="draw this finished sweep of --server (or of --state) instead of running one",
     )
     parser.add_argument("--state", type=Path, help="with --sweep: serve this state folder")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of each configuration")
+    parser.add_argument("--beta1", type=float, nargs="+", help="only these β1 of the grid")
+    parser.add_argument("--beta2", type=float, nargs="+", help="only these β2 of the grid")
+    parser.add_argument("--lrs", type=float, nargs="+", help="only these α of the grid")
     args = parser.parse_args()
-    body = bias_correction(
-        epochs=args.epochs, train_limit=args.train_limit, test_limit=args.test_limit
+    body = narrowed(
+        bias_correction(
+            seeds=args.seeds,
+            epochs=args.epochs,
+            train_limit=args.train_limit,
+            test_limit=args.test_limit,
+        ),
+        beta1=args.beta1,
+        beta2=args.beta2,
+        lrs=args.lrs,
     )
     figures: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores",
