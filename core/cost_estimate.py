@@ -12,7 +12,8 @@ of state per parameter, and which trains on N examples in batches of B for E epo
   D·K + K; the MLP with widths h_1..h_n
   Σ_i (h_{i−1}·h_i + h_i) + h_n·K + K, h_0 = D; the CNN with channels (c_1, c_2) and
   hidden width h, 5×5 kernels and H', W' the size after two 3×3, stride-2 pools
-  (s → ⌊(s − 3) / 2⌋ + 1, twice) C·c_1·25 + c_1 + c_1·c_2·25 + c_2 + c_2·H'·W'·h + h + h·K + K.
+  (s → ⌊(s − 3) / 2⌋ + 1, twice) C·c_1·25 + c_1 + c_1·c_2·25 + c_2 + c_2·H'·W'·h + h + h·K + K;
+  the VAE with h hidden units and a latent of L: (D·h + h) + (h·2L + 2L) + (L·h + h) + (h·D + D).
 - **memory** (bytes, float32 everywhere):
   4·P·(2 + S)  (weights, gradients, optimizer state)
   + max(4·min(B, N)·A_train, 4·min(1000, M)·A_eval)  (activations)
@@ -37,7 +38,9 @@ of state per parameter, and which trains on N examples in batches of B for E epo
   ``distance`` and ``suboptimality``); per epoch ``train_loss``, ``train_acc`` (classification)
   or ``train_mse`` (regression), ``val_loss`` and ``val_acc`` with a validation hold-out,
   ``test_loss`` and ``test_acc`` with a test split, ``w`` and ``b`` for a one-input linear
-  regression, ``epoch_time_s`` and ``examples_per_s``: 2·steps + E·(points per epoch).
+  regression, ``epoch_time_s`` and ``examples_per_s``: 2·steps + E·(points per epoch). A
+  generative model (the VAE) writes ``train_elbo``, ``val_elbo`` and ``test_elbo`` instead
+  of the losses and accuracies.
 
 Each quantity has a limit, in ``core/cost_limits.py``.
 """
@@ -67,6 +70,7 @@ from core.spec import (
     PublishedSplitsDataset,
     RmspropOptimizer,
     SgdOptimizer,
+    VaeModel,
 )
 
 FLOAT_BYTES = 4
@@ -191,6 +195,21 @@ def _point_shape(spec: PointModel, input_shape: tuple[int, ...], num_outputs: in
     )
 
 
+def _vae_shape(spec: VaeModel, input_shape: tuple[int, ...], num_outputs: int) -> ModelShape:
+    inputs, hidden, latent = math.prod(input_shape), spec.hidden_size, spec.latent_size
+    # input, Linear, Softplus, Linear to (μ, log σ²), z, Linear, Softplus, Linear to logits
+    tensors = (inputs, hidden, hidden, 2 * latent, latent, hidden, hidden, inputs)
+    return ModelShape(
+        parameters=_linear(inputs, hidden)
+        + _linear(hidden, 2 * latent)
+        + _linear(latent, hidden)
+        + _linear(hidden, inputs),
+        training=tensors,
+        evaluation=tensors,
+        size_field="model.hidden_size",
+    )
+
+
 ModelShaper = Callable[[Any, tuple[int, ...], int], ModelShape]
 """The shape of one model variant (its first argument, typed by each function)."""
 
@@ -200,6 +219,7 @@ MODEL_SHAPES: dict[str, ModelShaper] = {
     "mlp": _mlp_shape,
     "cnn": _cnn_shape,
     "point": _point_shape,
+    "vae": _vae_shape,
 }
 """The shape of each model variant, by its ``name``, as ``worker.models.MODEL_BUILDERS``
 builds it."""
@@ -247,9 +267,10 @@ def points_per_epoch(spec: ExperimentSpec) -> int:
     if isinstance(spec.dataset, PlaygroundDataset):
         return 2  # distance, suboptimality
     _train, validation, test = _held_examples(spec.dataset)
-    classification = spec.dataset.task == "classification"
-    per_split = 2 if classification else 1  # loss and accuracy, or the MSE
-    points = 2  # train_loss, and train_acc or train_mse
+    classification = spec.model.task == "classification"
+    generative = spec.model.task == "generative"
+    per_split = 2 if classification else 1  # loss and accuracy, the MSE, or the ELBO
+    points = 1 if generative else 2  # train_elbo; or train_loss, and train_acc or train_mse
     points += per_split * ((validation > 0) + (test > 0))
     one_input_line = not classification and math.prod(spec.dataset.input_shape) == 1
     points += 2 * one_input_line  # w and b

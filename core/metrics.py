@@ -88,7 +88,7 @@ def finite_or_none(value: float | None) -> float | None:
 
 # --- the registry ---------------------------------------------------------------------------
 
-PanelName = Literal["batch_loss", "lr", "loss", "accuracy", "line"]
+PanelName = Literal["batch_loss", "lr", "loss", "accuracy", "line", "elbo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +107,7 @@ PANELS: dict[PanelName, PanelInfo] = {
     "loss": PanelInfo("Loss per epoch", "epoch", "loss", True),
     "accuracy": PanelInfo("Accuracy per epoch", "epoch", "accuracy"),
     "line": PanelInfo("Fitted line", "epoch", "value"),
+    "elbo": PanelInfo("ELBO per epoch", "epoch", "ELBO (nats)"),
 }
 """The panels of ``core.plots.run_chart.learning_curve_panels``, in drawing order."""
 
@@ -135,6 +136,11 @@ class MetricInfo:
 def _loss(label: str, curve_label: str, column: int | None = None) -> MetricInfo:
     return MetricInfo(label, "epoch", higher_is_better=False, log_y=True, panel="loss",
                       curve_label=curve_label, summary_column=column)  # fmt: skip
+
+
+def _elbo(label: str, curve_label: str) -> MetricInfo:
+    return MetricInfo(label, "epoch", unit="nats", higher_is_better=True, panel="elbo",
+                      curve_label=curve_label)  # fmt: skip
 
 
 def _accuracy(label: str, curve_label: str, column: int) -> MetricInfo:
@@ -176,6 +182,10 @@ METRICS: dict[str, MetricInfo] = {
     "suboptimality": MetricInfo("suboptimality f − f*", "epoch", higher_is_better=False,
                                 log_y=True, panel="loss", curve_label="f − f*",
                                 summary_column=9),
+    # The VAE (a generative model), per epoch:
+    "train_elbo": _elbo("training ELBO", "train"),
+    "val_elbo": _elbo("validation ELBO", "validation"),
+    "test_elbo": _elbo("test ELBO", "test"),
 }  # fmt: skip
 """Every metric the engine writes (``worker/engine.py``), by name, in display order."""
 

@@ -12,11 +12,18 @@ newest checkpoint, then the loop. Per iteration it logs the training objective
   a full pass in ``eval()`` mode after the epoch.
 - regression: ``train_mse`` (a full pass in ``eval()`` mode), and ``w`` and ``b`` when the
   input is one-dimensional (the ``linear`` data set).
+- generative (the VAE): ``train_elbo``, the mean ELBO over the epoch's mini-batches as
+  they were trained, in place of ``train_loss``; ``test_elbo`` (and ``val_elbo``) a full
+  pass in ``eval()`` mode (one sample of z per example). ``batch_loss`` is the negative
+  ELBO per example (plus λ‖Θ‖²).
 - ``epoch_time_s``: wall time of the epoch, evaluation included; ``examples_per_s``:
   training examples divided by the training part of that time.
 
 Each name is an entry of the registry ``core.metrics.METRICS`` (its label, unit, panel,
 whether higher is better), which the plots and the comparison read.
+
+The task, and so the loss, is the model's (``spec.model.task``): a generative model trains on
+a classification data set's images and ignores its labels.
 
 Values stay on the device until they are logged: iteration losses go into a buffer that is
 copied to the host once every ``log_every`` iterations (one sync), when the points are
@@ -49,7 +56,13 @@ from worker.checkpoints import CheckpointError, load_latest_checkpoint, save_che
 from worker.datasets import Data, DatasetUnavailableError, load_dataset
 from worker.devices import place_split, resolve_device, synchronize
 from worker.errors import EngineError
-from worker.evaluation import evaluate_epoch, l2_penalty, line_parameters, task_loss
+from worker.evaluation import (
+    evaluate_epoch,
+    l2_penalty,
+    line_parameters,
+    loss_targets,
+    task_loss,
+)
 from worker.models import build_model
 from worker.optimizers import build_optimizer
 from worker.playground import run_test_problem
@@ -153,7 +166,7 @@ class _Run:
         self.on_progress = on_progress
         self.after_epoch = after_epoch
         self.log_every = log_every
-        self.task: Task = data.task
+        self.task: Task = spec.model.task
         self.batch_size = spec.dataset.batch_size
         self.n_train = len(data.train)
         self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
@@ -238,6 +251,7 @@ class _Run:
 
             batch = order[index * self.batch_size : (index + 1) * self.batch_size]
             inputs, targets = self.train.batch(batch, self.device)
+            targets = loss_targets(self.task, inputs, targets)
             outputs = self.model(inputs)
             data_loss = task_loss(self.task, outputs, targets, reduction="mean")
             objective = data_loss
@@ -264,7 +278,10 @@ class _Run:
         synchronize(self.device)
         train_seconds = time.perf_counter() - epoch_started
         step = epoch * self.steps_per_epoch
-        measured = {"train_loss": loss_sum / self.n_train}
+        if self.task == "generative":
+            measured = {"train_elbo": -loss_sum / self.n_train}
+        else:
+            measured = {"train_loss": loss_sum / self.n_train}
         if self.task == "classification":
             measured["train_acc"] = correct.to(torch.float64) / self.n_train
         measured |= evaluate_epoch(

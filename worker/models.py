@@ -1,5 +1,5 @@
 """The models: linear and logistic regression, the MLP and the CNN of the study, and the
-playground's point.
+playground's point, and the variational autoencoder of the study's section 6.4.
 
 ``build_model(spec, input_shape, num_outputs)`` builds the module; its parameters are drawn
 from torch's global RNG (PyTorch's default initialisations), which the engine seeds.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -23,6 +23,7 @@ from core.spec import (
     MlpModel,
     ModelVariant,
     PointModel,
+    VaeModel,
 )
 
 
@@ -124,6 +125,49 @@ class Cnn(nn.Module):
         return self.classifier(self.features(inputs).flatten(1))
 
 
+class VaeOutput(NamedTuple):
+    """What the VAE's forward pass gives the loss (``worker.evaluation.negative_elbo``):
+    the decoder's Bernoulli logits (N, D) and q(z|x)'s mean and log-variance (N, latent)."""
+
+    logits: torch.Tensor
+    mean: torch.Tensor
+    log_var: torch.Tensor
+
+
+class GaussianSample(nn.Module):
+    """The reparameterisation: (μ ‖ log σ²) of shape (N, 2·L) → z = μ + exp(½·log σ²)·ε,
+    ε ~ N(0, I) drawn from torch's global RNG, in training and evaluation alike (the ELBO
+    is an expectation over q(z|x), estimated with one sample, as Kingma & Welling's L = 1)."""
+
+    def forward(self, statistics: torch.Tensor) -> torch.Tensor:
+        mean, log_var = statistics.chunk(2, dim=1)
+        return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+
+
+class Vae(nn.Module):
+    """flatten → Linear(hidden) → Softplus → Linear(2·latent) = (μ, log σ²) → z = μ + σ·ε →
+    Linear(hidden) → Softplus → Linear(D): the logits of p(x|z)."""
+
+    def __init__(self, in_features: int, hidden_size: int, latent_size: int) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Linear(in_features, hidden_size),
+            nn.Softplus(),
+            nn.Linear(hidden_size, 2 * latent_size),
+        )
+        self.sample = GaussianSample()
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_size, hidden_size),
+            nn.Softplus(),
+            nn.Linear(hidden_size, in_features),
+        )
+
+    def forward(self, inputs: torch.Tensor) -> VaeOutput:
+        statistics = self.encoder(inputs.flatten(1))
+        mean, log_var = statistics.chunk(2, dim=1)
+        return VaeOutput(self.decoder(self.sample(statistics)), mean, log_var)
+
+
 def _pooled(size: int) -> int:
     """Output size of a 3×3 max-pool with stride 2 and no padding."""
     return (size - 3) // 2 + 1
@@ -162,6 +206,10 @@ def _cnn(spec: CnnModel, input_shape: tuple[int, ...], num_outputs: int) -> nn.M
     )
 
 
+def _vae(spec: VaeModel, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+    return Vae(math.prod(input_shape), spec.hidden_size, spec.latent_size)
+
+
 ModelBuilder = Callable[[Any, tuple[int, ...], int], nn.Module]
 """Builds the module of one model variant (its first argument, typed by each builder)."""
 
@@ -171,6 +219,7 @@ MODEL_BUILDERS: dict[str, ModelBuilder] = {
     "mlp": _mlp,
     "cnn": _cnn,
     "point": _point,
+    "vae": _vae,
 }
 """The builder of each model variant, by the variant's ``name``."""
 

@@ -44,6 +44,7 @@ from core.spec.models import (
     ModelSpec,
     ModelVariant,
     PointModel,
+    VaeModel,
 )
 from core.spec.optimizers import (
     OPTIMIZER_VARIANTS,
@@ -112,5 +113,6 @@ __all__ = [
     "SpecPart",
     "StepSchedule",
     "Task",
+    "VaeModel",
     "variant_name",
 ]

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from core.spec.datasets import DatasetSpec
+from core.spec.datasets import DatasetSpec, PublishedSplitsDataset
 from core.spec.fields import SpecPart, Task
 from core.spec.models import ModelSpec
 from core.spec.optimizers import AdamOptimizer, OptimizerSpec
@@ -69,7 +69,13 @@ class ExperimentSpec(SpecPart):
 
     @model_validator(mode="after")
     def _model_fits_dataset(self) -> ExperimentSpec:
-        if self.dataset.task != self.model.task:
+        if self.model.task == "generative":
+            if not isinstance(self.dataset, PublishedSplitsDataset):
+                raise ValueError(
+                    f"model {self.model.name!r} models images; dataset "
+                    f"{self.dataset.name!r} has none (use an image data set such as 'mnist')"
+                )
+        elif self.dataset.task != self.model.task:
             raise ValueError(
                 f"model {self.model.name!r} does not fit dataset {self.dataset.name!r}, "
                 f"a {self.dataset.task} data set; use {FITTING_MODELS[self.dataset.task]}"

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Task = Literal["classification", "regression", "minimization"]
+Task = Literal["classification", "regression", "minimization", "generative"]
 """What a data set's targets are, and so which models fit it (``minimization``: none, a test
-problem's formula)."""
+problem's formula; ``generative``: a model of the inputs themselves, the VAE, which fits
+any image data set and ignores its labels)."""
 
 
 class SpecPart(BaseModel):

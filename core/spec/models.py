@@ -1,4 +1,5 @@
-"""The models a spec may name, each with the task it fits (classification or regression);
+"""The models a spec may name, each with the task it fits (classification, regression, or
+generative: a model of the inputs);
 the modules themselves are built in ``worker/models.py``."""
 
 from __future__ import annotations
@@ -86,6 +87,34 @@ class PointModel(SpecPart):
     name: Literal["point"]
 
 
-ModelVariant = LinearRegressionModel | LogisticRegressionModel | MlpModel | CnnModel | PointModel
+class VaeModel(SpecPart):
+    """Variational autoencoder (Kingma & Welling 2014), as in Kingma & Ba's section 6.4: the
+    flattened image x (D values in [0, 1]) → Linear → softplus (``hidden_size`` units) →
+    Linear to (μ, log σ²) of a ``latent_size``-dimensional diagonal Gaussian q(z|x);
+    z = μ + σ·ε, ε ~ N(0, I) (the reparameterisation); z → Linear → softplus → Linear to
+    the logits of a Bernoulli p(x|z) per pixel; prior p(z) = N(0, I).
+
+    Trained on the negative ELBO per example, in nats (one sample of ε per example):
+    −ELBO = −Σ_d [x_d·log y_d + (1 − x_d)·log(1 − y_d)] + KL(q(z|x) ‖ N(0, I)),
+    KL = −½·Σ_j (1 + log σ_j² − μ_j² − σ_j²). Fits the image data sets (labels unused)."""
+
+    task: ClassVar[Task] = "generative"
+
+    name: Literal["vae"]
+    hidden_size: int = Field(
+        500,
+        ge=1,
+        le=65_536,
+        description="Softplus units of the encoder and the decoder; "
+        "default 500 (Kingma & Welling's for MNIST).",
+    )
+    latent_size: int = Field(
+        50, ge=1, le=4096, description="Dimensions of the Gaussian latent z; default 50."
+    )
+
+
+ModelVariant = (
+    LinearRegressionModel | LogisticRegressionModel | MlpModel | CnnModel | PointModel | VaeModel
+)
 ModelSpec = Annotated[ModelVariant, Field(discriminator="name")]
 MODEL_VARIANTS: tuple[type[ModelVariant], ...] = typing.get_args(ModelVariant)

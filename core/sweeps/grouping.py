@@ -4,9 +4,10 @@ Members are compatible when they share what the stack shares: the data set (and 
 batch size), the model without its dropout rate, the epochs, the schedule kind, the
 optimizer kind with its AMSGrad, bias-correction and Nesterov switches, and the device;
 Adam, AdamW, AdaMax and SGD have a batched step (``optim/batched.py``), the other
-baselines and the playground's test problems train alone. Compatible members are cut, in
-the order the plan lists them, into groups of at most ``group_size``; each group gets a
-key unique to the sweep, which the worker reads to claim a member's group mates with it.
+baselines, the playground's test problems and the generative models (the VAE) train
+alone. Compatible members are cut, in the order the plan lists them, into groups of at
+most ``group_size``; each group gets a key unique to the sweep, which the worker reads to
+claim a member's group mates with it.
 
 ``group_size`` unset picks it from the model's memory estimate and the device:
 ``budget / memory per member`` members (a member's parameters, gradients, optimizer
@@ -26,14 +27,17 @@ from core.cost_estimate import estimate_cost
 from core.spec import ExperimentSpec, PlaygroundDataset
 
 GROUPABLE_OPTIMIZERS = ("adam", "adamw", "adamax", "sgd")
+GROUPABLE_TASKS = ("classification", "regression", "minimization")
+"""The model tasks ``worker/batched.py``'s stacked loss and evaluation know (a test
+problem's ``minimization`` is refused below, by its data set)."""
 AUTO_CAP = {"cpu": 16, "cuda": 64}
 MEMORY_BUDGET_BYTES = {"cpu": 4 * 2**30, "cuda": 16 * 2**30}
 
 
 def group_signature(spec: ExperimentSpec) -> str | None:
     """What members must share to train as one stack, as a short hash; None for a spec
-    that trains alone (its optimizer has no batched step)."""
-    if spec.optimizer.name not in GROUPABLE_OPTIMIZERS:
+    that trains alone (its optimizer or its model has no batched step)."""
+    if spec.optimizer.name not in GROUPABLE_OPTIMIZERS or spec.model.task not in GROUPABLE_TASKS:
         return None
     if isinstance(spec.dataset, PlaygroundDataset):  # worker/playground.py has no stacked loop
         return None

@@ -42,6 +42,8 @@ MODELS: list[Any] = [
         "digits", {"name": "cnn", "channels": [16, 8], "hidden_size": 20, "dropout": 0.5},
         id="cnn-digits-dropout",
     ),
+    pytest.param("mnist", {"name": "vae"}, id="vae-default"),
+    pytest.param("digits", {"name": "vae", "hidden_size": 9, "latent_size": 3}, id="vae-digits"),
 ]  # fmt: skip
 
 
@@ -164,6 +166,12 @@ RUNS: list[Any] = [
         {"dataset": {"name": "reddi", "steps_per_epoch": 5}, "model": {"name": "point"},
          "optimizer": {"name": "adam", "amsgrad": True}, "epochs": 2},
         id="reddi",
+    ),
+    pytest.param(
+        {"dataset": {"name": "digits", "batch_size": 64, "validation_size": 50,
+                     "train_limit": 150, "test_limit": 30},
+         "model": {"name": "vae", "hidden_size": 16, "latent_size": 4}, "epochs": 2},
+        id="digits-vae-validation",
     ),
 ]  # fmt: skip
 
