@@ -32,6 +32,7 @@ from api.routes import (
     metrics,
     plots,
     prometheus,
+    session,
     sweep_report,
     sweeps,
     weights,
@@ -100,8 +101,11 @@ def create_app() -> FastAPI:
         catalog.router,
         sweeps.router,
         sweep_report.router,
+        session.router,
     ):
         app.include_router(router, dependencies=[Depends(get_current_tenant)])
+    # Sign-in checks the key of its body itself (api/routes/session.py).
+    app.include_router(session.sign_in_router)
     for router in (health.router, prometheus.router):
         app.include_router(router)
     # Every status each operation can answer, derived from the routes (api/openapi.py).

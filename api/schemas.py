@@ -364,3 +364,23 @@ class ErrorPublic(BaseModel):
 class HealthPublic(BaseModel):
     status: Literal["ok", "ready", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class SessionCreate(BaseModel):
+    """A dashboard sign-in: the API key, sent once in the body (never in a URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class SessionPublic(BaseModel):
+    """Who the dashboard acts for. ``csrf_token`` is what a request that changes something
+    sends as ``X-CSRF-Token`` when it is signed in by the cookie; None when the request
+    was not (keys disabled, or an Authorization header)."""
+
+    tenant: str
+    auth: Literal["required", "disabled"]
+    signed_in_by: Literal["cookie", "key", "nothing"]
+    csrf_token: str | None = None
+    expires_at: datetime | None = None
