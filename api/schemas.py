@@ -384,3 +384,25 @@ class SessionPublic(BaseModel):
     signed_in_by: Literal["cookie", "key", "nothing"]
     csrf_token: str | None = None
     expires_at: datetime | None = None
+
+
+class CurveBucketsPublic(BaseModel):
+    """One curve in buckets of equal step width (``core.store.metric_buckets``): parallel
+    lists, one entry per bucket that holds points, in step order."""
+
+    name: str
+    step_first: list[int]
+    step_last: list[int]
+    epoch: list[int] = Field(description="The epoch of each bucket's last point.")
+    min: list[float | None]
+    max: list[float | None]
+    mean: list[float | None]
+    count: list[int] = Field(description="Points in each bucket (non-finite ones too).")
+    total_points: int
+    width: int = Field(description="Steps per bucket; 0 when the range holds no point.")
+
+
+class MetricBucketsPublic(BaseModel):
+    experiment_id: str
+    status: Status
+    curves: dict[str, CurveBucketsPublic]
