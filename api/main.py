@@ -1,8 +1,8 @@
 """The FastAPI app: routers under /v1 (each request needs an API key, ``api.auth``), JSON
 errors, a body size limit, an OpenAPI document with every answer (``api.openapi``),
 request latencies for GET /metrics, and a lifespan that checks the store and runs the
-reaper. The Swagger UI (/docs) and ReDoc (/redoc) are served from installed assets, never
-from a CDN. Serve it with ``adamlab serve`` or
+reaper. The Swagger UI (/docs), ReDoc (/redoc) and the dashboard (/, api/routes/dashboard.py)
+are served from installed assets, never from a CDN. Serve it with ``adamlab serve`` or
 ``uvicorn api.main:app`` (with REDIS_URL set)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 
 from api.deps import get_current_tenant
 from api.docs_pages import install_redoc
+from api.routes.dashboard import install_dashboard
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware
 from api.openapi import install_openapi
@@ -108,6 +109,8 @@ def create_app() -> FastAPI:
     app.include_router(session.sign_in_router)
     for router in (health.router, prometheus.router):
         app.include_router(router)
+    # The dashboard's pages and assets (no data of their own: they call /v1 as any client).
+    install_dashboard(app)
     # Every status each operation can answer, derived from the routes (api/openapi.py).
     install_openapi(app)
     return app
