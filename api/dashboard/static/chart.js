@@ -50,6 +50,17 @@ function tickLabel(value, log) {
   return Number(value.toPrecision(4)).toString();
 }
 
+const MARKERS_UP_TO = 60;
+const BAND_ALPHA = 0.18;
+
+/** On a log axis, a grid line and label at 1, 2 and 5 of each decade only. */
+function logSplits(u, splits) {
+  return splits.map((v) => {
+    const mantissa = v / 10 ** Math.floor(Math.log10(v) + 1e-9);
+    return [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6) ? v : null;
+  });
+}
+
 /** Tick spacings of an epoch or iteration axis: whole numbers only (core.figure_style). */
 const INTEGER_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 2.5e3, 5e3, 1e4, 2e4, 2.5e4, 5e4,
   1e5, 2e5, 2.5e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8];
@@ -70,6 +81,7 @@ export class CurveChart {
     if (id) this.root.id = id;
     this.root.dataset.points = "0";
     this.root.dataset.drawn = "0";
+    this.root.dataset.xAxis = xLabel;
     const heading = document.createElement("h3");
     heading.textContent = title;
     this.actions = document.createElement("span");
@@ -125,6 +137,7 @@ export class CurveChart {
     const total = points ?? curves.reduce((n, c) => n + (c.count ?? c.x.length), 0);
     this.root.dataset.points = String(total);
     this.root.dataset.drawn = String(x.length);
+    this.root.dataset.xMax = x.length ? String(x[x.length - 1]) : "";
     this.root.dataset.renderMs = (performance.now() - started).toFixed(1);
   }
 
@@ -132,7 +145,9 @@ export class CurveChart {
     const series = [{ label: this.xLabel }];
     for (const c of curves) {
       const stroke = c.alpha && c.alpha < 1 ? rgba(c.color, c.alpha) : c.color;
-      series.push({ label: c.label, stroke, width: c.width || 2, dash: c.dash && c.dash.length ? c.dash : undefined, spanGaps: true, points: { show: false } });
+      // Markers where points are few (per-epoch curves, as the server's figures draw them).
+      const markers = (u) => u.data[0].length <= MARKERS_UP_TO;
+      series.push({ label: c.label, stroke, width: c.width || 2, dash: c.dash && c.dash.length ? c.dash : undefined, spanGaps: true, points: { show: markers, size: 6, fill: stroke } });
       if (c.lo && c.hi) {
         series.push({ label: `${c.label} max`, stroke: "transparent", width: 0, spanGaps: true, points: { show: false } });
         series.push({ label: `${c.label} min`, stroke: "transparent", width: 0, spanGaps: true, points: { show: false } });
@@ -147,16 +162,30 @@ export class CurveChart {
         y: { distr: this.logY ? 3 : 1 },
       },
       axes: [
-        { label: this.xLabel, labelSize: 18, size: 36, incrs: this.logX ? undefined : INTEGER_STEPS, values: (u, ticks) => ticks.map((t) => tickLabel(t, this.logX)), grid: { stroke: "#e9ecf0" } },
-        { size: 58, values: (u, ticks) => ticks.map((t) => tickLabel(t, this.logY)), grid: { stroke: "#e9ecf0" } },
+        this.axis({ label: this.xLabel, labelSize: 18, size: 36, values: (u, ticks) => ticks.map((t) => tickLabel(t, this.logX)) }, this.logX, !this.logX),
+        this.axis({ size: 58, values: (u, ticks) => ticks.map((t) => tickLabel(t, this.logY)) }, this.logY, false),
       ],
       series,
-      bands: bands.map(([hi, lo, c]) => ({ series: [hi, lo], fill: rgba(c.color, (c.alpha ?? 1) * 0.22) })),
+      bands: bands.map(([hi, lo, c]) => ({ series: [hi, lo], fill: rgba(c.color, BAND_ALPHA) })),
       hooks: {
         setScale: [(u, key) => { if (key === "x") this.scaled(u); }],
         setCursor: [(u) => this.drawLegend(u.cursor.idx)],
       },
     };
+  }
+
+  /** An axis: a light grid; on a log scale lines and labels at 1, 2, 5 of each decade; on
+   * an iteration or epoch axis whole-number ticks. (uPlot's own defaults where unset:
+   * an option set to undefined would replace them.) */
+  axis(base, log, integers) {
+    const axis = { ...base, grid: { stroke: "#e9ecf0" } };
+    if (log) {
+      axis.filter = logSplits;
+      axis.grid.filter = logSplits;
+      axis.ticks = { filter: logSplits };
+    }
+    if (integers) axis.incrs = INTEGER_STEPS;
+    return axis;
   }
 
   scaled(u) {

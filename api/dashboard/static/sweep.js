@@ -68,7 +68,7 @@ function showMembers() {
     for (const member of configuration.members) byId[member.experiment_id] = configuration;
   }
   $("member-count").textContent = String(members.length);
-  $("metric-head").textContent = `Final ${sweep?.metric.name || ""}`;
+  $("metric-head").textContent = sweep?.metric.name || "Final";
   const labelled = members.map((run) => {
     const configuration = byId[run.id];
     const label = configuration ? paramText(configuration.params) : `name=${run.spec.optimizer.name}, lr=${run.spec.optimizer.lr}`;
@@ -129,10 +129,10 @@ function showReport() {
 
 let lastDone = -1;
 async function refresh({ withReport = false } = {}) {
-  const [next, listed] = await Promise.all([
-    api(`/v1/sweeps/${id}`),
-    api(`/v1/experiments?sweep=${id}&limit=500&sort=created_at`),
-  ]);
+  // The sweep first, then its members: once it reads finished, every member has ended
+  // and the list read after it shows them so.
+  const next = await api(`/v1/sweeps/${id}`);
+  const listed = await api(`/v1/experiments?sweep=${id}&limit=500&sort=created_at`);
   showSweep(next);
   members = listed.data;
   const done = Number(document.body.dataset.membersDone);
