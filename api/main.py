@@ -17,7 +17,6 @@ from fastapi_offline import FastAPIOffline
 
 from api.deps import get_current_tenant
 from api.docs_pages import install_redoc
-from api.routes.dashboard import install_dashboard
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimitMiddleware
 from api.openapi import install_openapi
@@ -38,6 +37,7 @@ from api.routes import (
     sweeps,
     weights,
 )
+from api.routes.dashboard import install_dashboard
 from api.store_outage import install_store_outage_handler
 from core.celery_app import BrokerNotConfiguredError
 from core.settings import settings

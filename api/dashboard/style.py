@@ -53,8 +53,12 @@ def dashboard_config() -> dict[str, Any]:
             for name, info in METRICS.items()
         },
         "panels": {
-            name: {"title": panel.title, "xlabel": panel.xlabel, "ylabel": panel.ylabel,
-                   "log_y": panel.log_y}
+            name: {
+                "title": panel.title,
+                "xlabel": panel.xlabel,
+                "ylabel": panel.ylabel,
+                "log_y": panel.log_y,
+            }
             for name, panel in PANELS.items()
         },  # fmt: skip
         "optimizers": {
