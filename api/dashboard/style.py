@@ -37,7 +37,13 @@ def dash_px(dashes: LineDashes, *, width_pt: float = LINE_WIDTH_PT) -> list[floa
 
 
 def dashboard_config() -> dict[str, Any]:
-    from core.table1 import COLUMNS, PUBLISHED, TOLERANCE_POINTS, table1_configs
+    from core.table1 import (
+        COLUMNS,
+        PUBLISHED,
+        STUDY_EPOCHS,
+        TOLERANCE_POINTS,
+        table1_configs,
+    )
 
     return {
         "metrics": {
@@ -87,6 +93,7 @@ def dashboard_config() -> dict[str, Any]:
             "published": {name: list(values) for name, values in PUBLISHED.items()},
             "tolerance_points": TOLERANCE_POINTS,
             "optimizers": list(PUBLISHED),
+            "study_epochs": STUDY_EPOCHS,
             # The spec's model name of each of the table's short model keys (lr, mlp, cnn).
             "model_keys": {c.spec.model.name: c.model for c in table1_configs()},
         },

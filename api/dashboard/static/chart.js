@@ -66,7 +66,8 @@ const INTEGER_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 2.
   1e5, 2e5, 2.5e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8];
 
 export class CurveChart {
-  constructor(container, { title, xLabel = "iteration", logX = false, logY = false, onZoom, wide = false, id }) {
+  constructor(container, { title, xLabel = "iteration", logX = false, logY = false, onZoom, wide = false, id, markers = false }) {
+    this.markers = markers;
     this.logX = logX;
     this.logY = logY;
     this.xLabel = xLabel;
@@ -145,8 +146,8 @@ export class CurveChart {
     const series = [{ label: this.xLabel }];
     for (const c of curves) {
       const stroke = c.alpha && c.alpha < 1 ? rgba(c.color, c.alpha) : c.color;
-      // Markers where points are few (per-epoch curves, as the server's figures draw them).
-      const markers = (u) => u.data[0].length <= MARKERS_UP_TO;
+      // Markers on per-epoch curves where points are few, as the server's figures draw them.
+      const markers = (u) => this.markers && !(c.alpha < 1) && u.data[0].length <= MARKERS_UP_TO;
       series.push({ label: c.label, stroke, width: c.width || 2, dash: c.dash && c.dash.length ? c.dash : undefined, spanGaps: true, points: { show: markers, size: 6, fill: stroke } });
       if (c.lo && c.hi) {
         series.push({ label: `${c.label} max`, stroke: "transparent", width: 0, spanGaps: true, points: { show: false } });

@@ -26,11 +26,11 @@ function writeQuery() {
   window.history.replaceState(null, "", `/compare?${next}`);
 }
 
-function chartFor(key, title, logY) {
+function chartFor(key, title, logY, markers) {
   if (!charts[key]) {
     const entry = { zoom: null };
     entry.chart = new CurveChart($("charts"), {
-      id: `chart-${key}`, title, xLabel: axisLabel(), logY, wide: true,
+      id: `chart-${key}`, title, xLabel: axisLabel(), logY, wide: true, markers,
       onZoom: (zoom) => { entry.zoom = zoom; load(key); },
     });
     charts[key] = entry;
@@ -67,7 +67,7 @@ function draw() {
   let points = 0;
   for (const name of metricsShown()) {
     const info = page.config.metrics[name];
-    const entry = chartFor(name, info.label[0].toUpperCase() + info.label.slice(1), info.log_y);
+    const entry = chartFor(name, info.label[0].toUpperCase() + info.label.slice(1), info.log_y, info.per === "epoch");
     const list = [];
     for (const run of runs) {
       const read = run.curves[name];

@@ -70,7 +70,7 @@ function ensureCharts() {
     const perIteration = info.xlabel === "iteration";
     const entry = { names: Object.keys(page.config.metrics).filter((n) => page.config.metrics[n].panel === panel), zoom: null };
     entry.chart = new CurveChart($("charts"), {
-      id: `chart-${panel}`, title: info.title, xLabel: info.xlabel, logY: info.log_y,
+      id: `chart-${panel}`, title: info.title, xLabel: info.xlabel, logY: info.log_y, markers: !perIteration,
       onZoom: perIteration ? (zoom) => { entry.zoom = zoom; loadBuckets(panel); } : null,
     });
     charts[panel] = entry;

@@ -153,8 +153,8 @@ function refreshSoon() {
 
 async function main() {
   await start("runs");
-  sensitivity = new CurveChart($("charts"), { id: "chart-sensitivity", title: "Learning-rate sensitivity: median over seeds, quartile band", xLabel: "learning rate", logX: true });
-  learning = new CurveChart($("charts"), { id: "chart-learning", title: "Best configurations: median curve, quartile band", xLabel: "epoch" });
+  sensitivity = new CurveChart($("charts"), { id: "chart-sensitivity", title: "Learning-rate sensitivity: median over seeds, quartile band", xLabel: "learning rate", logX: true, markers: true });
+  learning = new CurveChart($("charts"), { id: "chart-learning", title: "Best configurations: median curve, quartile band", xLabel: "epoch", markers: true });
   $("cancel").addEventListener("click", async () => {
     try { showSweep(await api(`/v1/sweeps/${id}/cancel`, { method: "POST" })); } catch (failure) { notice($("notice"), failure.message); }
   });

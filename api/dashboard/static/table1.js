@@ -79,16 +79,29 @@ function draw(cells) {
   $("legend").textContent = `green: at or above the published value minus ${tolerance} points`;
 }
 
+/** How a sweep's base spec departs from the study's 20 epochs on all of MNIST. */
+function settingDifferences(base) {
+  const { study_epochs: epochs } = config.table1;
+  const found = [];
+  if ((base.epochs ?? epochs) !== epochs) found.push(`${base.epochs} epoch(s), the study ${epochs}`);
+  if (base.dataset?.train_limit) found.push(`${base.dataset.train_limit} training examples, the study all ${config.train_sizes.mnist}`);
+  if (base.dataset?.test_limit) found.push(`${base.dataset.test_limit} test examples, the study all 10000`);
+  return found;
+}
+
 async function load(source) {
   if (!source) { draw({}); return; }
   try {
     if (source.startsWith("tag:")) {
       const runs = await api("/v1/experiments?tag=table1&status=succeeded&limit=500");
       draw(cellsFromRuns(runs.data));
+      notice($("notice"), "");
     } else {
-      draw(cellsFromReport(await api(`/v1/sweeps/${source}/report`)));
+      const [sweep, report] = await Promise.all([api(`/v1/sweeps/${source}`), api(`/v1/sweeps/${source}/report`)]);
+      draw(cellsFromReport(report));
+      const differences = settingDifferences(sweep.spec.base);
+      notice($("notice"), differences.length ? `Not the study's setting: ${differences.join("; ")}.` : "", "info");
     }
-    notice($("notice"), "");
   } catch (failure) {
     notice($("notice"), failure.message);
   }
