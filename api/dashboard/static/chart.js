@@ -53,11 +53,15 @@ function tickLabel(value, log) {
 const MARKERS_UP_TO = 60;
 const BAND_ALPHA = 0.18;
 
-/** On a log axis, a grid line and label at 1, 2 and 5 of each decade only. */
+/** On a log axis, grid lines and labels at 1, 2 and 5 of each decade, or at each decade
+ * alone where the axis spans more than two. */
 function logSplits(u, splits) {
+  const positive = splits.filter((v) => v > 0);
+  const decades = positive.length ? Math.log10(Math.max(...positive) / Math.min(...positive)) : 0;
+  const kept = decades > 2 ? [1] : [1, 2, 5];
   return splits.map((v) => {
     const mantissa = v / 10 ** Math.floor(Math.log10(v) + 1e-9);
-    return [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6) ? v : null;
+    return kept.some((m) => Math.abs(mantissa - m) < 1e-6) ? v : null;
   });
 }
 

@@ -258,6 +258,16 @@ export function fmtTime(iso) {
   return date.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
+/** A configuration's swept values: "name=adam, lr=0.01" or "model=name=mlp dropout=0.5". */
+export function paramText(params) {
+  return Object.entries(params || {}).map(([key, value]) => {
+    const shown = value && typeof value === "object"
+      ? Object.entries(value).map(([k, v]) => `${k}=${v}`).join(" ")
+      : value;
+    return `${key.split(".").pop()}=${shown}`;
+  }).join(", ");
+}
+
 export function statusBadge(status) {
   return el("span", { class: `status ${status}`, "data-status": status }, status);
 }

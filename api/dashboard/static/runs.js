@@ -2,7 +2,7 @@
 // final metrics), filtered, searched and sorted by the server (GET /v1/experiments), and a
 // selection of runs to compare. The filters live in the URL, so a reload keeps them.
 
-import { api, el, fill, fmt, fmtMetric, fmtTime, notice, optimizerLabel, progressBar, showLiveMode, start, statusBadge } from "./common.js";
+import { api, el, fill, fmt, fmtMetric, fmtTime, notice, optimizerLabel, paramText, progressBar, showLiveMode, start, statusBadge } from "./common.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "stopped"];
 const REFRESH_MS = 2000;
@@ -74,7 +74,7 @@ function runRow(run) {
 function sweepRow(sweep) {
   const members = sweep.members;
   const best = sweep.best
-    ? `${fmtMetric(sweep.metric.name, sweep.best.value)} · ${Object.entries(sweep.best.params).map(([k, v]) => `${k.split(".").pop()}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")}`
+    ? `${fmtMetric(sweep.metric.name, sweep.best.value)} · ${paramText(sweep.best.params)}`
     : "—";
   return el("tr", { "data-id": sweep.id, "data-status": sweep.status },
     el("td", {}, el("a", { href: `/sweeps/${sweep.id}` }, sweep.name), " ", el("span", { class: "muted mono" }, sweep.id.slice(0, 8))),

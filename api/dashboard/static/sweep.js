@@ -6,7 +6,7 @@
 
 import {
   api, el, fill, fmt, fmtDuration, fmtMetric, fmtTime, follow, notice, optimizerLabel,
-  optimizerLine, progressBar, saveText, start, statusBadge,
+  optimizerLine, paramText, progressBar, saveText, start, statusBadge,
 } from "./common.js";
 import { CurveChart } from "./chart.js";
 
@@ -19,15 +19,6 @@ let report = null;
 let members = [];
 let sensitivity = null;
 let learning = null;
-
-function paramText(params) {
-  return Object.entries(params || {}).map(([key, value]) => {
-    const shown = value && typeof value === "object"
-      ? Object.entries(value).map(([k, v]) => `${k}=${v}`).join(" ")
-      : value;
-    return `${key.split(".").pop()}=${shown}`;
-  }).join(", ");
-}
 
 function fact(label, value, attrs = {}) {
   return el("div", {}, el("dt", {}, label), el("dd", { title: String(value ?? ""), ...attrs }, value ?? "—"));
