@@ -166,7 +166,7 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_lists_only_the_tenants_runs(
     page.wait_for_function("() => document.querySelector('#sign-in-error').textContent.length")
     assert "not valid" in page.inner_text("#sign-in-error")
     page.fill("#api-key", alice.key)
-    page.click("#sign-in")
+    page.keyboard.press("Enter")  # the keyboard alone signs in
     page.wait_for_selector("body[data-loaded='true']")
     assert page.inner_text("#tenant").startswith("alice-")
     cookie = next(c for c in alice.context.cookies() if c["name"] == "adamlab_session")
@@ -177,6 +177,13 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_lists_only_the_tenants_runs(
     page.wait_for_selector(f"#runs tr[data-id='{alices}']")
     assert page.locator(f"#runs tr[data-id='{bobs}']").count() == 0
     assert page.locator("#runs tbody tr").count() == 1
+    page.keyboard.press("/")  # focuses the search box
+    assert page.evaluate("document.activeElement.id") == "search"
+    page.keyboard.type("no-such-name")
+    page.wait_for_function("() => document.querySelectorAll('#runs tbody tr').length === 0")
+    assert "q=no-such-name" in page.url  # the filters live in the URL
+    page.fill("#search", "")
+    page.wait_for_selector(f"#runs tr[data-id='{alices}']")
     save_screenshot(page, "runs")
     record_first_load("runs", figures)
 
