@@ -11,10 +11,24 @@ import statistics
 import pytest
 
 from core.metrics import MetricPoint
+from core.spec import ExperimentSpec
+from core.store.experiments import create_experiment
 from core.store.metric_buckets import read_curve_buckets
 from core.store.metrics import upsert_metric_points
-from tests.core.test_store import new_experiment
+from core.store.models import DEFAULT_TENANT_ID
+from tests.factories import digits_body
 from tests.support.store import Store
+
+
+def new_experiment(db: Store) -> str:
+    with db.session() as session:
+        experiment, _ = create_experiment(
+            session=session,
+            tenant_id=DEFAULT_TENANT_ID,
+            spec=ExperimentSpec.model_validate(digits_body(name="buckets")),
+            queue="cpu",
+        )
+        return experiment.id
 
 
 def reference(points: list[tuple[int, float | None]], buckets: int, lo: int, hi: int):
