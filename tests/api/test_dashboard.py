@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -230,6 +231,29 @@ def test_the_run_page_shows_the_curve_growing_while_it_trains_and_cancels_it(
         timeout=WAIT_MS,
     )
     save_screenshot(page, "run-cancelled")
+
+    # Downloads: the CSV of every point (fetched with the cookie), the cancelled run's
+    # weights (its newest checkpoint's).
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    lines = Path(download.value.path()).read_text().splitlines()
+    data = [line for line in lines if not line.startswith("#")]
+    assert data[0] == "name,step,epoch,value"
+    assert len(data) - 1 == sum(
+        curve["total_points"]
+        for curve in alice.http.get(f"/v1/experiments/{run_id}/metrics", params={"max_points": 4})
+        .json()["curves"]
+        .values()
+    )
+    with page.expect_download() as weights:
+        page.click("#download-weights")
+    assert Path(weights.value.path()).read_bytes()[8:9] == b"{"  # safetensors: JSON header
+    # Delete, after the dialog asks: the page goes back to the runs, the run is gone.
+    page.click("#delete")
+    page.wait_for_selector("#confirm-delete[open]")
+    page.click("#confirm-delete-yes")
+    page.wait_for_url(f"{alice.base_url}/")
+    assert alice.http.get(f"/v1/experiments/{run_id}").status_code == 404
 
 
 # --- compare ------------------------------------------------------------------------------

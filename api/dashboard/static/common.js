@@ -71,7 +71,7 @@ export function signIn(reason) {
       placeholder: "adl_…", required: true, "aria-label": "API key",
     });
     const form = el("form", { method: "dialog" },
-      el("h2", {}, "Sign in to adamlab"),
+      el("h2", { id: "sign-in-title" }, "Sign in to adamlab"),
       el("label", { for: "api-key", class: "muted" }, "Your API key (it is exchanged for a cookie and kept nowhere in this page):"),
       key, error,
       el("div", { class: "row" }, el("button", { type: "submit", class: "primary", id: "sign-in" }, "Sign in")));
