@@ -34,6 +34,11 @@ VIEWPORT = {"width": 1280, "height": 900}
 WAIT_MS = 60_000
 CHART = "#chart-batch_loss"
 
+BOXES_JS = """() => [...document.querySelectorAll('main section, .chart, .chart .plot')]
+  .map((node) => node.getBoundingClientRect())
+  .map((r) => [r.x, r.y, r.width, r.height])"""
+"""Where the page's cards and charts are: the same while curves grow means no layout jump."""
+
 RAW_DRAW_JS = """async () => {
   const { CurveChart } = await import('/dashboard/static/chart.js');
   const box = document.createElement('div');
@@ -213,8 +218,10 @@ def test_the_run_page_shows_the_curve_growing_while_it_trains_and_cancels_it(
     figures = alice.cold_first_load(f"/runs/{run_id}")
     assert page.get_attribute("body", "data-live") in ("sse", "polling")
     seen = [wait_for_points(page, "#charts", more_than=0)]
+    layout = page.evaluate(BOXES_JS)
     for _ in range(3):  # it keeps growing while the run trains, without a reload
         seen.append(wait_for_points(page, "#charts", more_than=seen[-1]))
+    assert page.evaluate(BOXES_JS) == layout  # nothing moved while the curves grew
     assert page.get_attribute("body", "data-status") == "running"
     assert seen == sorted(seen) and len(set(seen)) == len(seen)
     assert points_in(page, "#chart-batch_loss") > 0
