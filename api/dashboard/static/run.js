@@ -251,9 +251,14 @@ async function poll() {
   return true;
 }
 
+const SETTLE_MS = 2000;
+
 async function finished() {
   await loadBuckets();
   loadLog();
+  // The run's last files (final weights, the log's last lines) may be indexed a moment
+  // after its status is: read it once more.
+  setTimeout(async () => { showRun(await api(`/v1/experiments/${id}`)); loadLog(); }, SETTLE_MS);
 }
 
 function onEvent(type, data) {
