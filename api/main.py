@@ -35,6 +35,7 @@ from api.routes import (
     session,
     sweep_report,
     sweeps,
+    trajectories,
     weights,
 )
 from api.routes.dashboard import install_dashboard
@@ -102,6 +103,7 @@ def create_app() -> FastAPI:
         catalog.router,
         sweeps.router,
         sweep_report.router,
+        trajectories.router,
         session.router,
     ):
         app.include_router(router, dependencies=[Depends(get_current_tenant)])

@@ -71,6 +71,7 @@ def measure(workload: str, count: int) -> dict[str, Any]:
         "speedup": round(solo_s / group_s, 2),
         "members_per_s_solo": round(count / solo_s, 2),
         "members_per_s_group": round(count / group_s, 2),
+        "examples_per_s_solo": round(examples / solo_s),
         "examples_per_s_group": round(examples / group_s),
     }
 

@@ -8,7 +8,8 @@ of state per parameter, and which trains on N examples in batches of B for E epo
 - **parameters**: P, exactly ``sum(p.numel() for p in model.parameters())`` of the module
   ``worker/models.py`` builds (``tests/worker/test_cost.py`` checks it for every variant).
   Per model, with inputs of D = C·H·W values and K outputs:
-  linear regression D + 1; logistic regression D·K + K; the MLP with widths h_1..h_n
+  linear regression D + 1; a test problem's point d (its dimension); logistic regression
+  D·K + K; the MLP with widths h_1..h_n
   Σ_i (h_{i−1}·h_i + h_i) + h_n·K + K, h_0 = D; the CNN with channels (c_1, c_2) and
   hidden width h, 5×5 kernels and H', W' the size after two 3×3, stride-2 pools
   (s → ⌊(s − 3) / 2⌋ + 1, twice) C·c_1·25 + c_1 + c_1·c_2·25 + c_2 + c_2·H'·W'·h + h + h·K + K.
@@ -16,7 +17,8 @@ of state per parameter, and which trains on N examples in batches of B for E epo
   4·P·(2 + S)  (weights, gradients, optimizer state)
   + max(4·min(B, N)·A_train, 4·min(1000, M)·A_eval)  (activations)
   + the data held: N + validation + test examples, each 4·D bytes of input and its target
-  (8 bytes for a class index, 4 for a regression target).
+  (8 bytes for a class index, 4 for a regression target); none for a test problem, whose
+  N is its ``steps_per_epoch`` (one gradient evaluation an iteration, batch size 1).
   A_train is the sum of the element counts, per example, of every tensor the forward pass
   makes in training (the input batch and each layer's output; a dropout layer's output
   only when its rate is above 0), which autograd keeps for the backward pass. The
@@ -30,7 +32,9 @@ of state per parameter, and which trains on N examples in batches of B for E epo
   room for them.
 - **steps**: E·⌈N / B⌉, the iterations of the run.
 - **stored points**: what the engine writes to the store (``worker/engine.py``): per step
-  ``batch_loss`` and ``lr`` (2); per epoch ``train_loss``, ``train_acc`` (classification)
+  ``batch_loss`` and ``lr`` (2; a test problem of dimension d, ``worker/playground.py``,
+  also its position, step, ``f`` and ``grad_norm``: 2 + 2d + 2, and per epoch only
+  ``distance`` and ``suboptimality``); per epoch ``train_loss``, ``train_acc`` (classification)
   or ``train_mse`` (regression), ``val_loss`` and ``val_acc`` with a validation hold-out,
   ``test_loss`` and ``test_acc`` with a test split, ``w`` and ``b`` for a one-input linear
   regression, ``epoch_time_s`` and ``examples_per_s``: 2·steps + E·(points per epoch).
@@ -58,6 +62,8 @@ from core.spec import (
     LogisticRegressionModel,
     MlpModel,
     OptimizerVariant,
+    PlaygroundDataset,
+    PointModel,
     PublishedSplitsDataset,
     RmspropOptimizer,
     SgdOptimizer,
@@ -178,6 +184,13 @@ def _cnn_shape(spec: CnnModel, input_shape: tuple[int, ...], num_outputs: int) -
     )
 
 
+def _point_shape(spec: PointModel, input_shape: tuple[int, ...], num_outputs: int) -> ModelShape:
+    dimensions = math.prod(input_shape)
+    return ModelShape(
+        parameters=dimensions, training=(dimensions,), evaluation=(), size_field="model"
+    )
+
+
 ModelShaper = Callable[[Any, tuple[int, ...], int], ModelShape]
 """The shape of one model variant (its first argument, typed by each function)."""
 
@@ -186,6 +199,7 @@ MODEL_SHAPES: dict[str, ModelShaper] = {
     "logistic_regression": _logistic_regression_shape,
     "mlp": _mlp_shape,
     "cnn": _cnn_shape,
+    "point": _point_shape,
 }
 """The shape of each model variant, by its ``name``, as ``worker.models.MODEL_BUILDERS``
 builds it."""
@@ -212,15 +226,26 @@ def optimizer_state_tensors(spec: OptimizerVariant) -> int:
 
 
 def _held_examples(dataset: DatasetVariant) -> tuple[int, int, int]:
-    """Examples of the training, validation and test splits the engine holds."""
+    """Examples of the training, validation and test splits the engine holds (a test
+    problem's iterations count as examples, see ``estimate_cost`` for its data)."""
     if isinstance(dataset, PublishedSplitsDataset):
         test = min(dataset.test_limit or dataset.test_size, dataset.test_size)
         return dataset.train_examples(), dataset.validation_size, test
     return dataset.train_examples(), 0, 0
 
 
+def points_per_step(spec: ExperimentSpec) -> int:
+    """The metric points the engine writes per iteration: ``batch_loss`` and ``lr``; a test
+    problem's position, step (d each), ``f`` and ``grad_norm`` too."""
+    if isinstance(spec.dataset, PlaygroundDataset):
+        return POINTS_PER_STEP + 2 * math.prod(spec.dataset.input_shape) + 2
+    return POINTS_PER_STEP
+
+
 def points_per_epoch(spec: ExperimentSpec) -> int:
     """The metric points the engine writes at each epoch's end."""
+    if isinstance(spec.dataset, PlaygroundDataset):
+        return 2  # distance, suboptimality
     _train, validation, test = _held_examples(spec.dataset)
     classification = spec.dataset.task == "classification"
     per_split = 2 if classification else 1  # loss and accuracy, or the MSE
@@ -272,12 +297,13 @@ def estimate_cost(spec: ExperimentSpec) -> RunCost:
     batch = min(dataset.batch_size, train)
     evaluated = max(validation, test, train if dataset.task == "regression" else 0)
     pairs = zip(shape.evaluation, shape.evaluation[1:], strict=False)
-    evaluation_peak = max(a + b for a, b in pairs)
+    evaluation_peak = max((a + b for a, b in pairs), default=0)  # a point: no evaluation
     input_bytes = FLOAT_BYTES * math.prod(dataset.input_shape)
     target_bytes = 8 if dataset.task == "classification" else FLOAT_BYTES
     steps_per_epoch = math.ceil(train / dataset.batch_size)
     steps = spec.epochs * steps_per_epoch
     per_epoch = points_per_epoch(spec)
+    held_nothing = isinstance(dataset, PlaygroundDataset)  # a formula, no examples
     return RunCost(
         parameters=shape.parameters,
         optimizer_state_tensors=state,
@@ -286,11 +312,13 @@ def estimate_cost(spec: ExperimentSpec) -> RunCost:
         evaluation_activation_bytes=FLOAT_BYTES
         * min(EVALUATION_BATCH_SIZE, evaluated)
         * evaluation_peak,
-        data_bytes=(train + validation + test) * (input_bytes + target_bytes),
+        data_bytes=0
+        if held_nothing
+        else (train + validation + test) * (input_bytes + target_bytes),
         batch_size=batch,
         steps_per_epoch=steps_per_epoch,
         steps=steps,
         points_per_epoch=per_epoch,
-        stored_points=POINTS_PER_STEP * steps + spec.epochs * per_epoch,
+        stored_points=points_per_step(spec) * steps + spec.epochs * per_epoch,
         size_field=shape.size_field,
     )

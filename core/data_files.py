@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from core.spec import DATASET_VARIANTS, IdxFiles, PublishedSplitsDataset, variant_name
+from core.spec import (
+    DATASET_VARIANTS,
+    IdxFiles,
+    PlaygroundDataset,
+    PublishedSplitsDataset,
+    variant_name,
+)
 
 DOWNLOAD_TIMEOUT_S = 30.0
 
@@ -62,9 +68,12 @@ class DatasetFiles:
 
 
 def inspect_datasets(data_dir: Path) -> list[DatasetFiles]:
-    """The state of every data set variant's files under ``data_dir`` (md5 of each file)."""
+    """The state of every data set variant's files under ``data_dir`` (md5 of each file);
+    the playground's test problems, formulas without files, are not among them."""
     found: list[DatasetFiles] = []
     for variant in DATASET_VARIANTS:
+        if issubclass(variant, PlaygroundDataset):
+            continue
         name = variant_name(variant)
         idx = IDX_DATASETS.get(name)
         if idx is None:

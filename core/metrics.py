@@ -162,6 +162,20 @@ METRICS: dict[str, MetricInfo] = {
                                higher_is_better=False),
     "examples_per_s": MetricInfo("training examples per second", "epoch",
                                  unit="examples/s", higher_is_better=True),
+    # The playground's test problems (worker/playground.py), after each step:
+    "x": MetricInfo("position x", "iteration", curve_label="x"),
+    "y": MetricInfo("position y", "iteration", curve_label="y"),
+    "f": MetricInfo("objective f", "iteration", higher_is_better=False, curve_label="f"),
+    "grad_norm": MetricInfo("gradient norm", "iteration", log_y=True,
+                            curve_label="gradient norm"),
+    "step_x": MetricInfo("step in x (parameter change)", "iteration", curve_label="step x"),
+    "step_y": MetricInfo("step in y (parameter change)", "iteration", curve_label="step y"),
+    "distance": MetricInfo("distance to the nearest minimum", "epoch", higher_is_better=False,
+                           log_y=True, panel="loss", curve_label="distance to minimum",
+                           summary_column=8),
+    "suboptimality": MetricInfo("suboptimality f − f*", "epoch", higher_is_better=False,
+                                log_y=True, panel="loss", curve_label="f − f*",
+                                summary_column=9),
 }  # fmt: skip
 """Every metric the engine writes (``worker/engine.py``), by name, in display order."""
 

@@ -12,7 +12,10 @@ updates all members with the same math as M separate calls of :mod:`optim.functi
   coupled weight decay): ``m ← β1·m + (1 − β1)·g``, ``v ← β2·v + (1 − β2)·g²``
   (AMSGrad: ``v̂max ← max(v̂max, v)``), ``θ ← θ − α/(1 − β1^t) · m / (√v/√(1 − β2^t) + ε)``;
 - AdamW: the same with ``θ ← θ·(1 − α·λ)`` first and no λ·θ in g (Loshchilov & Hutter);
-- AdaMax (Algorithm 2): ``u ← max(β2·u, |g| + ε)``, ``θ ← θ − α/(1 − β1^t) · m / u``.
+- AdaMax (Algorithm 2): ``u ← max(β2·u, |g| + ε)``, ``θ ← θ − α/(1 − β1^t) · m / u``;
+- SGD, the baseline, as ``torch.optim.SGD`` computes it: ``d = g + λ·θ``; with momentum
+  μ > 0, ``b ← d`` at the member's first step and ``b ← μ·b + (1 − τ)·d`` after
+  (τ the dampening), then ``d ← d + μ·b`` (Nesterov) or ``d ← b``; ``θ ← θ − α·d``.
 
 The bias corrections are computed in float64 per member, as the solo path computes them in
 Python floats; ``bias_correction=False`` drops them (the paper's §6.4 experiment).
@@ -25,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["batched_adam", "batched_adamax"]
+__all__ = ["batched_adam", "batched_adamax", "batched_sgd"]
 
 
 def _per_member(values: Tensor, like: Tensor) -> Tensor:
@@ -163,3 +166,42 @@ def batched_adamax(
             out=exp_inf,
         )
         param.sub_(_per_member(step_size, param) * (exp_avg / exp_inf))
+
+
+@torch.no_grad()
+def batched_sgd(
+    params: list[Tensor],
+    grads: list[Tensor],
+    momentum_buffers: list[Tensor],
+    steps: Tensor,
+    *,
+    lr: Tensor,
+    momentum: Tensor,
+    dampening: Tensor,
+    weight_decay: Tensor,
+    nesterov: bool = False,
+) -> None:
+    """One SGD step of every member, in place; ``steps`` counts each member's steps (a
+    member's first step starts its momentum buffer at d, as torch's does). A member with
+    μ = 0 steps along d and leaves its buffer untouched; ``momentum_buffers`` may be empty
+    when no member has momentum."""
+    _check(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
+    _check(params, steps=steps)
+    first = steps == 0
+    steps += 1
+    decays = bool((weight_decay != 0).any())
+    with_momentum = momentum > 0
+    for i, param in enumerate(params):
+        direction = grads[i]
+        if decays:
+            direction = direction + _per_member(weight_decay, param) * param
+        if bool(with_momentum.any()):
+            buffer = momentum_buffers[i]
+            mu = _per_member(momentum, param)
+            running = buffer * mu + direction * _per_member(1 - dampening.to(torch.float64), param)
+            started = torch.where(_per_member(first, param).bool(), direction, running)
+            uses = _per_member(with_momentum, param).bool()
+            buffer.copy_(torch.where(uses, started, buffer))
+            moved = direction + mu * buffer if nesterov else buffer
+            direction = torch.where(uses, moved, direction)
+        param.sub_(_per_member(lr, param) * direction)

@@ -2,7 +2,7 @@
 of its own: its metric points, progress, checkpoints, cancel, early stop and failure.
 
 The members share a data set, a model architecture, a batch size, a number of epochs, a
-schedule kind and an optimizer (Adam, AdamW or AdaMax); each keeps its own seed, data
+schedule kind and an optimizer (Adam, AdamW, AdaMax or SGD); each keeps its own seed, data
 order, dropout rate, learning rate (and its schedule's value), betas, eps, weight decay
 and l2. The stacked state is ``worker/member_stack.py``: each member's initialisation is
 its solo run's, and its checkpoints are in the solo format. The forward pass is ``vmap``
@@ -43,12 +43,14 @@ from torch.func import functional_call, vmap
 
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
-from core.spec.optimizers import AdamFamilyOptimizer
-from optim.batched import batched_adam, batched_adamax
-from worker.checkpoints import save_checkpoint
-from worker.datasets import Data
-from worker.devices import DeviceSplit, place_split, synchronize
+from core.spec.optimizers import AdamFamilyOptimizer, SgdOptimizer
+from core.sweeps.grouping import GROUPABLE_OPTIMIZERS
+from optim.batched import batched_adam, batched_adamax, batched_sgd
+from worker.checkpoints import CheckpointError, save_checkpoint
+from worker.datasets import Data, DatasetUnavailableError, load_dataset
+from worker.devices import DeviceSplit, place_split, resolve_device, synchronize
 from worker.engine import DEFAULT_LOG_EVERY, AfterEpoch, epoch_permutation
+from worker.errors import EngineError
 from worker.evaluation import EVAL_BATCH_SIZE
 from worker.member_stack import MemberStack, build_stack
 from worker.run_result import RunResult, run_metadata
@@ -56,8 +58,6 @@ from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
 
 logger = logging.getLogger(__name__)
-
-GROUPABLE_OPTIMIZERS = ("adam", "adamw", "adamax")
 
 
 class GroupError(ValueError):
@@ -67,6 +67,12 @@ class GroupError(ValueError):
 def _adam_family(spec: ExperimentSpec) -> AdamFamilyOptimizer:
     """The spec's optimizer, which ``group_problem`` has checked is of the Adam family."""
     assert isinstance(spec.optimizer, AdamFamilyOptimizer), spec.optimizer.name
+    return spec.optimizer
+
+
+def _sgd(spec: ExperimentSpec) -> SgdOptimizer:
+    """The spec's optimizer, which the group's kind says is SGD."""
+    assert isinstance(spec.optimizer, SgdOptimizer), spec.optimizer.name
     return spec.optimizer
 
 
@@ -83,6 +89,7 @@ def group_problem(specs: Sequence[ExperimentSpec]) -> str | None:
         "optimizer.name": lambda s: s.optimizer.name,
         "optimizer.amsgrad": lambda s: getattr(s.optimizer, "amsgrad", False),
         "optimizer.bias_correction": lambda s: getattr(s.optimizer, "bias_correction", True),
+        "optimizer.nesterov": lambda s: getattr(s.optimizer, "nesterov", False),
         "device": lambda s: s.device,
     }
     for field_name, read in shared.items():
@@ -104,6 +111,9 @@ class MemberIO:
     should_stop: Callable[[], bool] | None = None
     on_progress: Callable[[Progress], None] | None = None
     after_epoch: AfterEpoch | None = None
+    on_end: Callable[[RunResult], None] | None = None
+    """Called once the member has left the stack (its points written) with how it ended,
+    while the others may still train: the worker records its end at once."""
 
 
 @dataclass
@@ -141,6 +151,28 @@ def train_group(
     ).run()
 
 
+def run_group(
+    specs: Sequence[ExperimentSpec],
+    *,
+    members: Sequence[MemberIO],
+    data_dir: Path | None = None,
+) -> list[RunResult]:
+    """``train_group`` as the worker calls it, as ``worker.engine.run_experiment`` is for
+    one run: the device resolved and the data set loaded here; what stops the group before
+    training (no such device, a missing data set, a checkpoint of another experiment) is
+    every member's failure, with the message."""
+    device_name = specs[0].device
+    try:
+        device = resolve_device(specs[0].device)
+        device_name = str(device)
+        data = load_dataset(specs[0].dataset, data_dir=data_dir)
+        return train_group(specs, data, members=members, device=device)
+    except (EngineError, DatasetUnavailableError, CheckpointError) as exc:
+        logger.error("the group failed before training: %s", exc, exc_info=True)
+        failed = RunResult(status="failed", final_metrics={}, error=str(exc), device=device_name)
+        return [failed for _ in specs]
+
+
 class _Group:
     """The group's state; ``run()`` is the loop."""
 
@@ -174,31 +206,46 @@ class _Group:
         self.validation = place_split(data.validation, device) if data.validation else None
         self.members = [_Member(i) for i in range(len(specs))]
         self.active = list(range(len(specs)))  # the specs' indices of the members in the stack
-        self.hyper = {
-            "beta1": self._column(lambda s: _adam_family(s).betas[0]),
-            "beta2": self._column(lambda s: _adam_family(s).betas[1]),
-            "eps": self._column(lambda s: _adam_family(s).eps),
-            "weight_decay": self._column(lambda s: _adam_family(s).weight_decay),
-            "l2": self._column(lambda s: s.l2),
-        }
+        self.hyper = {"l2": self._column(lambda s: s.l2)}
+        self.any_l2 = any(s.l2 > 0 for s in specs)
+        if self.first.optimizer.name == "sgd":
+            self.hyper |= {
+                "momentum": self._column(lambda s: _sgd(s).momentum),
+                "dampening": self._column(lambda s: _sgd(s).dampening),
+                "weight_decay": self._column(lambda s: _sgd(s).weight_decay),
+            }
+        else:
+            self.hyper |= {
+                "beta1": self._column(lambda s: _adam_family(s).betas[0]),
+                "beta2": self._column(lambda s: _adam_family(s).betas[1]),
+                "eps": self._column(lambda s: _adam_family(s).eps),
+                "weight_decay": self._column(lambda s: _adam_family(s).weight_decay),
+            }
         base = self.stack.base
-        task = self.task
 
         def member_outputs(
             p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor
         ) -> torch.Tensor:
             return functional_call(base, (p, b), (x,))
 
-        def member_loss(
-            p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
-        ) -> tuple[torch.Tensor, torch.Tensor]:
-            outputs = member_outputs(p, b, x)
-            if task == "classification":
-                return F.cross_entropy(outputs, y), (outputs.argmax(-1) == y).sum()
-            return F.mse_loss(outputs, y), torch.zeros((), dtype=torch.int64)
-
-        self.losses_of = vmap(member_loss, randomness="different")
+        self.outputs_of = vmap(member_outputs, randomness="different")
         self.outputs_on_shared = vmap(member_outputs, in_dims=(0, 0, None))
+
+    def _losses(
+        self, outputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's mean loss on its batch and its correct predictions, from the
+        members' outputs ``[M, B, ...]``: one loss call for all members (under ``vmap`` the
+        loss costs more than the model)."""
+        members, batch = outputs.shape[0], outputs.shape[1]
+        if self.task == "classification":
+            per_example = F.cross_entropy(
+                outputs.flatten(0, 1), targets.flatten(0, 1), reduction="none"
+            )
+            hits = (outputs.argmax(-1) == targets).sum(1)
+            return per_example.view(members, batch).mean(1), hits
+        squared = (outputs - targets).pow(2).flatten(1).mean(1)
+        return squared, torch.zeros(members, dtype=torch.int64, device=outputs.device)
 
     def _column(self, read: Callable[[ExperimentSpec], float]) -> torch.Tensor:
         return torch.tensor([read(s) for s in self.specs], dtype=torch.float64)
@@ -213,10 +260,16 @@ class _Group:
     def _drop(self, ended: dict[int, RunResult]) -> None:
         """The members at these positions of the stack leave it with these results."""
         for position, result in ended.items():
-            member = self.members[self.active[position]]
-            self._flush(member)
-            member.result = result
+            self._end(self.members[self.active[position]], result)
         self._keep([p for p in range(len(self.active)) if p not in ended])
+
+    def _end(self, member: _Member, result: RunResult) -> None:
+        """The member's run is over: its points written, its ``on_end`` told how it ended."""
+        self._flush(member)
+        member.result = result
+        on_end = self.io[member.index].on_end
+        if on_end is not None:
+            on_end(result)
 
     def _flush(self, member: _Member) -> None:
         sink = self.io[member.index].sink
@@ -244,10 +297,9 @@ class _Group:
             if not self.active or self._train_epoch(epoch):
                 break
         for index in list(self.active):
-            self.members[index].result = self._result(index, "succeeded", self.first.epochs)
+            self._end(self.members[index], self._result(index, "succeeded", self.first.epochs))
         results = []
         for member in self.members:
-            self._flush(member)
             assert member.result is not None
             results.append(member.result)
         return results
@@ -286,24 +338,20 @@ class _Group:
             )  # fmt: skip
             picked = self.orders[:, index * self.batch_size : (index + 1) * self.batch_size]
             inputs, targets = self.train.batch(picked, self.device)
-            for t in self.stack.tensors:
-                t.requires_grad_(True)
             stacked = dict(zip(self.stack.names, self.stack.tensors, strict=True))
-            data_losses, hits = self.losses_of(stacked, self.stack.buffers, inputs, targets)
+            data_losses, hits = self._losses(
+                self.outputs_of(stacked, self.stack.buffers, inputs), targets
+            )
             objectives = data_losses
             l2 = self.hyper["l2"]
-            if bool((l2 > 0).any()):
-                norms = sum(t.pow(2).flatten(1).sum(1) for t in self.stack.tensors)
+            if self.any_l2:
+                norms = self.stack.flat.pow(2).sum(1)
                 objectives = data_losses + l2.to(data_losses.dtype) * norms
             values = objectives.detach().tolist()
             finite = [p for p, v in enumerate(values) if math.isfinite(v)]
-            grads = list(
-                torch.autograd.grad(
-                    objectives.index_select(0, torch.tensor(finite, dtype=torch.int64)).sum(),
-                    self.stack.tensors,
-                )
-            ) if finite else []  # fmt: skip
-            self.stack.tensors = [t.detach() for t in self.stack.tensors]
+            if len(finite) < len(values):
+                objectives = objectives.index_select(0, torch.tensor(finite, dtype=torch.int64))
+            grads = list(torch.autograd.grad(objectives.sum(), [self.stack.flat])) if finite else []
             batch = picked.shape[1]
             loss_sums += data_losses.detach().to(torch.float64) * batch
             correct += hits.detach()
@@ -355,6 +403,14 @@ class _Group:
 
     def _step(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
         stack, hyper, name = self.stack, self.hyper, self.first.optimizer.name
+        if name == "sgd":
+            batched_sgd(
+                [stack.flat], grads, [stack.flat_moments["momentum_buffer"]], stack.steps, lr=lr,
+                momentum=hyper["momentum"], dampening=hyper["dampening"],
+                weight_decay=hyper["weight_decay"],
+                nesterov=getattr(self.first.optimizer, "nesterov", False),
+            )  # fmt: skip
+            return
         common = {
             "lr": lr,
             "beta1": hyper["beta1"],
@@ -365,14 +421,15 @@ class _Group:
         }
         if name == "adamax":
             batched_adamax(
-                stack.tensors, grads, stack.moments["exp_avg"], stack.moments["exp_inf"],
-                stack.steps, **common,
+                [stack.flat], grads, [stack.flat_moments["exp_avg"]],
+                [stack.flat_moments["exp_inf"]], stack.steps, **common,
             )  # fmt: skip
             return
-        amsgrad = "max_exp_avg_sq" in stack.moments
+        moments = stack.flat_moments
+        amsgrad = "max_exp_avg_sq" in moments
         batched_adam(
-            stack.tensors, grads, stack.moments["exp_avg"], stack.moments["exp_avg_sq"],
-            stack.moments.get("max_exp_avg_sq", []), stack.steps,
+            [stack.flat], grads, [moments["exp_avg"]], [moments["exp_avg_sq"]],
+            [moments["max_exp_avg_sq"]] if amsgrad else [], stack.steps,
             amsgrad=amsgrad, decoupled_weight_decay=name == "adamw", **common,
         )  # fmt: skip
 

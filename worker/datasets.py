@@ -1,4 +1,5 @@
-"""The data sets: MNIST, Fashion-MNIST (gzip IDX files), scikit-learn's digits, the linear toy.
+"""The data sets: MNIST, Fashion-MNIST (gzip IDX files), scikit-learn's digits, the linear toy
+(and the playground's test problems, which have no examples).
 
 ``load_dataset(spec)`` returns whole splits as CPU tensors (images ``float32`` of shape
 ``(N, 1, H, W)`` scaled to [0, 1], labels ``int64``); the engine moves them to the device
@@ -30,6 +31,7 @@ from core.spec import (
     DatasetVariant,
     DigitsDataset,
     LinearDataset,
+    PlaygroundDataset,
     PublishedSplitsDataset,
     Task,
 )
@@ -140,6 +142,12 @@ def _images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
 
 
+def _no_examples(spec: PlaygroundDataset, data_dir: Path) -> tuple[Split, None]:
+    """A test problem has no examples, only a formula (``worker/playground.py`` minimises
+    it): an empty split whose inputs have the position's shape."""
+    return Split(torch.empty(0, *spec.input_shape), torch.empty(0)), None
+
+
 SplitLoader = Callable[[Any, Path], tuple[Split, Split | None]]
 """Reads one data set variant's (train, test) splits (its first argument, typed by each)."""
 
@@ -148,6 +156,8 @@ SPLIT_LOADERS: dict[str, SplitLoader] = {
     "fashion_mnist": _idx_splits,
     "digits": _digits,
     "linear": _linear,
+    "function": _no_examples,
+    "reddi": _no_examples,
 }
 """The loader of each data set variant, by the variant's ``name``."""
 

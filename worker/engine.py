@@ -28,7 +28,8 @@ initialisation and then dropout draw from it), and each epoch's shuffle comes fr
 generator seeded by (seed, epoch). A checkpoint after every epoch holds model, optimizer,
 RNG states and position (``worker/resume.py``), so a resumed run repeats the uninterrupted
 run's metrics exactly (wall times aside). The evaluation pass is ``worker/evaluation.py``,
-the ``RunResult`` ``worker/run_result.py``.
+the ``RunResult`` ``worker/run_result.py``. A test problem of the playground (data sets
+``function`` and ``reddi``) has a loop of its own, ``worker/playground.py``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import numpy as np
 import torch
 
 from core.metrics import MetricPoint, Progress
-from core.spec import ExperimentSpec, Task
+from core.spec import ExperimentSpec, PlaygroundDataset, Task
 from worker.checkpoints import CheckpointError, load_latest_checkpoint, save_checkpoint
 from worker.datasets import Data, DatasetUnavailableError, load_dataset
 from worker.devices import place_split, resolve_device, synchronize
@@ -51,6 +52,7 @@ from worker.errors import EngineError
 from worker.evaluation import evaluate_epoch, l2_penalty, line_parameters, task_loss
 from worker.models import build_model
 from worker.optimizers import build_optimizer
+from worker.playground import run_test_problem
 from worker.resume import RunState
 from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
@@ -94,6 +96,12 @@ def run_experiment(
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     device_name = spec.device
     try:
+        if isinstance(spec.dataset, PlaygroundDataset):  # a test problem: worker/playground.py
+            device = torch.device("cpu") if spec.device == "auto" else resolve_device(spec.device)
+            return run_test_problem(
+                spec, device=device, sink=sink, folder=folder, should_stop=should_stop,
+                on_progress=on_progress, log_every=log_every, after_epoch=after_epoch,
+            )  # fmt: skip
         device = resolve_device(spec.device)
         device_name = str(device)
         data = load_dataset(spec.dataset, data_dir=data_dir)

@@ -16,7 +16,7 @@ import torch
 import optim
 from core.data_files import IDX_DATASETS, file_md5
 from core.run_environment import Determinism, RunEnvironment
-from core.spec import ExperimentSpec, LinearDataset
+from core.spec import ExperimentSpec, LinearDataset, PlaygroundDataset
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 GIT_TIMEOUT_S = 5.0
@@ -46,7 +46,11 @@ def describe_environment(
         optimizer_kernels=optim.cpu_kernels_status(),
         determinism=Determinism(
             seed=spec.seed,
-            data_order="a permutation per epoch, seeded by (seed, epoch)",
+            data_order=(
+                "none: a test problem; its gradient noise drawn from the seed"
+                if isinstance(spec.dataset, PlaygroundDataset)
+                else "a permutation per epoch, seeded by (seed, epoch)"
+            ),
             data_seed=spec.dataset.data_seed if isinstance(spec.dataset, LinearDataset) else None,
             deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
             cudnn_deterministic=torch.backends.cudnn.deterministic if cuda else None,
@@ -66,6 +70,8 @@ def _data_files(spec: ExperimentSpec, data_dir: Path) -> dict[str, str]:
             else "missing"
             for file in idx.files
         }
+    if isinstance(spec.dataset, PlaygroundDataset):
+        return {spec.dataset.name: "a formula (core/problems.py), no files"}
     if spec.dataset.name == "digits":
         return {"digits": f"scikit-learn {importlib.metadata.version('scikit-learn')} (bundled)"}
     return {spec.dataset.name: "generated from data_seed"}

@@ -58,6 +58,8 @@ def with_member_dropout(model: nn.Module) -> nn.Module:
 
 def moment_keys(spec: ExperimentSpec) -> tuple[str, ...]:
     """The optimizer's per-parameter moments, under its state dict's keys."""
+    if spec.optimizer.name == "sgd":
+        return ("momentum_buffer",)  # kept by torch's SGD only with momentum
     if spec.optimizer.name == "adamax":
         return ("exp_avg", "exp_inf")
     if getattr(spec.optimizer, "amsgrad", False):
@@ -69,16 +71,22 @@ def moment_keys(spec: ExperimentSpec) -> tuple[str, ...]:
 class MemberStack:
     """The members' parameters, buffers, moments and step counts, stacked (member first).
 
-    ``modules[i]`` is member i's own module (used to write and read its checkpoints);
-    ``base`` is the module whose structure ``functional_call`` runs on the stacked state.
+    The parameters are one ``[M, P]`` tensor, ``flat`` (P: one member's parameter count),
+    and each moment of the optimizer one more (``flat_moments``): one batched step then
+    updates everything in a few operations, however many parameter tensors the model has
+    (a step per tensor costs the small models more than their arithmetic). ``tensors`` and
+    ``moments`` are the per-parameter views ``[M, *shape]`` of them, for ``functional_call``
+    and the checkpoints. ``modules[i]`` is member i's own module (used to write and read
+    its checkpoints); ``base`` is the module whose structure ``functional_call`` runs on.
     """
 
     specs: list[ExperimentSpec]
     modules: list[nn.Module]
     names: list[str]
-    tensors: list[torch.Tensor]
+    shapes: list[torch.Size]
+    flat: torch.Tensor
+    flat_moments: dict[str, torch.Tensor]
     buffers: dict[str, torch.Tensor]
-    moments: dict[str, list[torch.Tensor]]
     steps: torch.Tensor
     start_epoch: int
     last_metrics: list[dict[str, float]]
@@ -87,6 +95,16 @@ class MemberStack:
     def base(self) -> nn.Module:
         return self.modules[0]
 
+    @property
+    def tensors(self) -> list[torch.Tensor]:
+        """Each parameter's ``[M, *shape]`` view of ``flat`` (made afresh: a view made
+        before an in-place step would be stale to autograd)."""
+        return _views(self.flat, self.shapes)
+
+    @property
+    def moments(self) -> dict[str, list[torch.Tensor]]:
+        return {key: _views(flat, self.shapes) for key, flat in self.flat_moments.items()}
+
     def keep(self, positions: list[int]) -> None:
         """Only the members at ``positions`` of the stack stay in it, in their order."""
         at = torch.tensor(positions, dtype=torch.int64)
@@ -94,9 +112,9 @@ class MemberStack:
         def kept(t: torch.Tensor) -> torch.Tensor:
             return t.index_select(0, at.to(t.device))
 
-        self.tensors = [kept(t) for t in self.tensors]
+        self.flat = kept(self.flat.detach()).requires_grad_(True)
+        self.flat_moments = {k: kept(t) for k, t in self.flat_moments.items()}
         self.buffers = {n: kept(b) for n, b in self.buffers.items()}
-        self.moments = {k: [kept(t) for t in ts] for k, ts in self.moments.items()}
         self.steps = kept(self.steps)
 
     def member_checkpoint(
@@ -115,13 +133,18 @@ class MemberStack:
         with torch.no_grad():
             for name, tensor in zip(self.names, self.tensors, strict=True):
                 module.get_parameter(name).copy_(tensor[position])
+        moments = self.moments
         optimizer = build_optimizer(spec.optimizer, module.parameters())
         for group in optimizer.param_groups:
             group["lr"] = lr
         step = torch.tensor(float(self.steps[position].item()), dtype=torch.float32)
+        sgd_without_momentum = spec.optimizer.name == "sgd" and not _has_momentum(spec)
         for index, parameter in enumerate(module.parameters()):
-            state = {"step": step.clone()}
-            for key, stacked in self.moments.items():
+            if sgd_without_momentum:
+                continue  # torch's SGD keeps no state then
+            # torch's SGD keeps no step count; the Adam family keeps one per parameter.
+            state = {} if spec.optimizer.name == "sgd" else {"step": step.clone()}
+            for key, stacked in moments.items():
                 state[key] = stacked[index][position].detach().clone()
             optimizer.state[parameter] = state
         return Checkpoint(
@@ -134,6 +157,32 @@ class MemberStack:
             cuda_rng_state=None,
             epoch_metrics=metrics,
         )
+
+
+def _views(flat: torch.Tensor, shapes: list[torch.Size]) -> list[torch.Tensor]:
+    """``flat`` ([M, P]) cut into one ``[M, *shape]`` view per shape, in order."""
+    views, start = [], 0
+    for shape in shapes:
+        size = shape.numel()
+        views.append(flat[:, start : start + size].view(flat.shape[0], *shape))
+        start += size
+    return views
+
+
+def _flattened(per_parameter: list[torch.Tensor]) -> torch.Tensor:
+    """``[M, *shape]`` tensors joined into one ``[M, P]`` tensor (``_views`` undoes it)."""
+    return torch.cat([t.reshape(t.shape[0], -1) for t in per_parameter], dim=1).contiguous()
+
+
+def _has_momentum(spec: ExperimentSpec) -> bool:
+    return getattr(spec.optimizer, "momentum", 0.0) > 0
+
+
+def _saved(state: dict[str, torch.Tensor], key: str, *, like: torch.Tensor) -> torch.Tensor:
+    """A moment from a solo optimizer's state; zeros where it keeps none (SGD without
+    momentum, whose buffer the batched step leaves untouched)."""
+    value = state.get(key)
+    return torch.zeros_like(like) if value is None else value.detach().clone()
 
 
 def _solo_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -203,8 +252,10 @@ def build_stack(
         optimizer = build_optimizer(spec.optimizer, parameters)
         optimizer.load_state_dict(checkpoint.optimizer_state)
         for key in keys:
-            moment_lists[key].append([optimizer.state[p][key].detach().clone() for p in parameters])
-        step_counts.append(int(optimizer.state[parameters[0]]["step"].item()))
+            moment_lists[key].append([_saved(optimizer.state[p], key, like=p) for p in parameters])
+        saved_step = optimizer.state[parameters[0]].get("step")
+        # torch's SGD keeps no step count: its steps are the checkpoint's iterations.
+        step_counts.append(int(saved_step.item()) if saved_step is not None else checkpoint.step)
     if checkpoints[0] is not None:
         torch.set_rng_state(checkpoints[0].cpu_rng_state)
     for module in modules:
@@ -212,18 +263,22 @@ def build_stack(
     params, buffers = stack_module_state(modules)  # pyright: ignore[reportArgumentType]
     names = list(params)
     moments = {
-        key: [
-            torch.stack([member[i] for member in per_member]).to(device) for i in range(len(names))
-        ]
+        key: _flattened(
+            [
+                torch.stack([member[i] for member in per_member]).to(device)
+                for i in range(len(names))
+            ]
+        )
         for key, per_member in moment_lists.items()
     }
     return MemberStack(
         specs=specs,
         modules=modules,
         names=names,
-        tensors=[params[n].detach() for n in names],
+        shapes=[params[n].shape[1:] for n in names],
+        flat=_flattened([params[n].detach() for n in names]).requires_grad_(True),
+        flat_moments=moments,
         buffers={n: b.detach() for n, b in buffers.items()},
-        moments=moments,
         steps=torch.tensor(step_counts, dtype=torch.int64),
         start_epoch=(checkpoints[0].epoch + 1) if checkpoints[0] is not None else 1,
         last_metrics=[dict(c.epoch_metrics) if c is not None else {} for c in checkpoints],

@@ -1,4 +1,5 @@
-"""The models: linear and logistic regression, the MLP and the CNN of the study.
+"""The models: linear and logistic regression, the MLP and the CNN of the study, and the
+playground's point.
 
 ``build_model(spec, input_shape, num_outputs)`` builds the module; its parameters are drawn
 from torch's global RNG (PyTorch's default initialisations), which the engine seeds.
@@ -21,6 +22,7 @@ from core.spec import (
     LogisticRegressionModel,
     MlpModel,
     ModelVariant,
+    PointModel,
 )
 
 
@@ -34,6 +36,18 @@ class LinearRegression(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.linear(self.dropout(inputs.flatten(1))).squeeze(1)
+
+
+class Point(nn.Module):
+    """A test problem's position: one parameter ``position`` of shape (d,), zeros until
+    the playground loop (``worker/playground.py``) sets it to the data set's start."""
+
+    def __init__(self, dimensions: int) -> None:
+        super().__init__()
+        self.position = nn.Parameter(torch.zeros(dimensions))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.position
 
 
 class LogisticRegression(nn.Module):
@@ -118,7 +132,15 @@ def _pooled(size: int) -> int:
 def _linear_regression(
     spec: LinearRegressionModel, input_shape: tuple[int, ...], num_outputs: int
 ) -> nn.Module:
-    return LinearRegression(math.prod(input_shape), spec.dropout)
+    model = LinearRegression(math.prod(input_shape), spec.dropout)
+    if spec.init == "zeros":
+        nn.init.zeros_(model.linear.weight)
+        nn.init.zeros_(model.linear.bias)
+    return model
+
+
+def _point(spec: PointModel, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+    return Point(math.prod(input_shape))
 
 
 def _logistic_regression(
@@ -148,6 +170,7 @@ MODEL_BUILDERS: dict[str, ModelBuilder] = {
     "logistic_regression": _logistic_regression,
     "mlp": _mlp,
     "cnn": _cnn,
+    "point": _point,
 }
 """The builder of each model variant, by the variant's ``name``."""
 

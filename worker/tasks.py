@@ -24,19 +24,26 @@ store and its message returned to the queue (``Reject(requeue=True)``), so the n
 worker resumes it at once from its last checkpoint. The engine is imported inside the
 task, so the worker's main process never loads torch; pool children import it when they
 start (``worker/pool.py``).
+
+A sweep member with a group (``core/sweeps/grouping.py``) brings its group mates: the task
+claims each mate it can (queued, or running with a stale heartbeat) with the same claim,
+and trains the claimed members whose checkpoints are of one epoch as one stacked model
+(``worker.batched.run_group``); a member left alone trains as any run. Each member keeps
+its own lease, heartbeat, sink, folder, log and end (``worker/member_run.py``); a mate's
+own message, delivered later, finds it running or finished and is skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import Unpack
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from celery import Task
 from celery.exceptions import Reject
-from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,84 +56,29 @@ from core.celery_app import (
     dispatch_experiment,
     queue_for_device,
 )
-from core.run_environment import RunEnvironment
-from core.run_folder import remove_run_folder
 from core.settings import Settings, settings
-from core.spec import ExperimentSpec
-from core.store.lifecycle import (
-    Claim,
-    RunEnding,
-    claim_experiment,
-    finish_experiment,
-    record_environment,
-    release_experiment,
-)
-from core.store.manage import experiment_exists
 from core.store.models import ExperimentStatus
-from core.store.outage import retry_while_store_unavailable
 from core.store.session import default_session_factory, session_scope
-from core.sweeps.scheduler import early_stop_reason, membership, tend
-from worker.checkpoint_index import index_checkpoints
-from worker.lease import LeaseKeeper
-from worker.run_files import settle_run_files
+from core.sweeps.grouping import group_signature
+from core.sweeps.scheduler import group_mates, tend
+from worker.member_run import (
+    DELETED,
+    HANDED_BACK,
+    ClaimedRun,
+    conclude_run,
+    record_engine_failure,
+    start_run,
+)
 from worker.run_log import run_log
-from worker.store_sink import StoreMetricSink
+
+if TYPE_CHECKING:
+    from worker.run_result import RunResult
+
+__all__ = ["DELETED", "HANDED_BACK", "execute_experiment", "run_experiment_task"]
 
 logger = logging.getLogger(__name__)
 
-HANDED_BACK = "handed_back"
-"""What ``execute_experiment`` returns when the worker stopped cleanly: the job is queued
-again in the store, and its message must go back to the queue."""
-DELETED = "deleted"
-"""What ``execute_experiment`` returns when the experiment was deleted while it ran."""
-
-
-def removed_if_deleted(factory: sessionmaker[Session], experiment_id: str, folder: Path) -> bool:
-    """Whether the experiment was deleted while this delivery ran; if so, its folder is
-    removed: whatever this worker wrote there before it stopped (called once it has)."""
-    with session_scope(factory) as session:
-        if experiment_exists(session=session, experiment_id=experiment_id):
-            return False
-    remove_run_folder(folder)
-    logger.info("experiment %s was deleted while it ran; it stopped, folder removed", experiment_id)
-    return True
-
-
-def record_run_environment(
-    factory: sessionmaker[Session], claim: Claim, environment: RunEnvironment
-) -> None:
-    with session_scope(factory) as session:
-        record_environment(
-            session=session,
-            experiment_id=claim.experiment_id,
-            lease_id=claim.lease_id,
-            environment=environment,
-        )
-
-
-def early_stopping(
-    factory: sessionmaker[Session], experiment_id: str
-) -> Callable[[int, dict[str, float]], str | None]:
-    """The engine's ``after_epoch``: the sweep's early-stopping decision for a member (for
-    any other experiment, always go on). A decision that cannot be had (the store away)
-    lets the run go on: stopping early saves time, going on loses nothing."""
-
-    def after_epoch(epoch: int, metrics: dict[str, float]) -> str | None:
-        try:
-            with session_scope(factory) as session:
-                return early_stop_reason(
-                    session=session, experiment_id=experiment_id, epoch=epoch, metrics=metrics
-                )
-        except OperationalError:
-            logger.warning(
-                "experiment %s: no early-stopping decision after epoch %d",
-                experiment_id,
-                epoch,
-                exc_info=True,
-            )
-            return None
-
-    return after_epoch
+FINISHED_OUTCOMES = frozenset(s.value for s in ExperimentStatus) - {"queued", "running"}
 
 
 def tend_sweep(factory: sessionmaker[Session], sweep_id: str) -> None:
@@ -144,6 +96,142 @@ def tend_sweep(factory: sessionmaker[Session], sweep_id: str) -> None:
         logger.warning("sweep %s was not tended", sweep_id, exc_info=True)
 
 
+def claim_group_mates(
+    run: ClaimedRun,
+    *,
+    worker_name: str,
+    factory: sessionmaker[Session],
+    config: Settings,
+    stopping: Callable[[], bool],
+) -> list[ClaimedRun]:
+    """The group mates of ``run`` this worker could claim (none for a run with no group).
+    When ``run`` was taken over from a gone worker, its mates held by that worker are
+    claimed at once, before their own heartbeats are stale: the group resumes whole, with
+    the curves of a group never interrupted."""
+    if run.sweep is None or run.sweep.group_key is None:
+        return []
+    with session_scope(factory) as session:
+        mate_ids = group_mates(session=session, experiment_id=run.experiment_id)
+    mates = []
+    for mate_id in mate_ids:
+        mate = start_run(
+            mate_id,
+            worker_name=worker_name,
+            factory=factory,
+            config=config,
+            stopping=stopping,
+            dead_worker=run.claim.taken_from,
+        )
+        if isinstance(mate, ClaimedRun):
+            mates.append(mate)
+    return mates
+
+
+def trained_together(runs: Iterable[ClaimedRun]) -> list[list[ClaimedRun]]:
+    """The runs cut into the sets that train as one stack: the same group signature and
+    checkpoints of the same epoch (a group killed while its members were saving one may
+    hold two); a run with no signature trains alone."""
+    from worker.checkpoints import checkpoint_epoch, list_checkpoints
+
+    parts: dict[tuple[str, int], list[ClaimedRun]] = {}
+    alone: list[list[ClaimedRun]] = []
+    for run in runs:
+        signature = group_signature(run.spec)
+        if signature is None:
+            alone.append([run])
+            continue
+        saved = list_checkpoints(run.folder)
+        epoch = checkpoint_epoch(saved[-1]) if saved else 0
+        parts.setdefault((signature, epoch), []).append(run)
+    return alone + list(parts.values())
+
+
+def end_run(run: ClaimedRun, result: RunResult | None) -> str:
+    """Conclude the run (``worker.member_run.conclude_run``) and, when it finished as a
+    sweep member, tend its sweep; its outcome."""
+    outcome = conclude_run(run, result)
+    if run.sweep is not None and outcome in FINISHED_OUTCOMES:
+        tend_sweep(run.factory, run.sweep.sweep_id)
+    return outcome
+
+
+def train_runs(runs: list[ClaimedRun], worker_name: str) -> dict[str, str]:
+    """Train ``runs`` (one alone, or several as one stack) and end each as soon as it is
+    over, its mates training on; the outcome of each experiment id. An engine that raises
+    fails every run not ended yet, then the error is raised for Celery to log (no retry)."""
+    from worker.batched import MemberIO, run_group
+    from worker.engine import run_experiment
+
+    config = runs[0].config
+    outcomes: dict[str, str] = {}
+    held = {run.experiment_id: ExitStack() for run in runs}  # each run's log and lease
+
+    def end(run: ClaimedRun, result: RunResult) -> None:
+        run.sink.flush()
+        held[run.experiment_id].close()
+        outcomes[run.experiment_id] = end_run(run, result)
+
+    together = f", with {len(runs) - 1} group mates as one stack" if len(runs) > 1 else ""
+    with ExitStack() as stack:
+        for run in runs:
+            own = stack.enter_context(held[run.experiment_id])
+            header = f"experiment {run.experiment_id}: attempt {run.claim.attempt} on {worker_name}"
+            own.enter_context(run_log(run.folder, header=header + together))
+            own.enter_context(run.keeper)
+        stack.enter_context(worker.shutdown.job_running())
+        try:
+            if len(runs) == 1:
+                run = runs[0]
+                results = [
+                    run_experiment(
+                        run.spec,
+                        sink=run.sink,
+                        checkpoint_dir=run.folder,
+                        should_stop=run.keeper.should_stop,
+                        on_progress=run.keeper.on_progress,
+                        data_dir=config.data_dir,
+                        after_epoch=run.after_epoch,
+                    )
+                ]
+            else:
+                members = [
+                    MemberIO(
+                        sink=run.sink,
+                        folder=run.folder,
+                        should_stop=run.keeper.should_stop,
+                        on_progress=run.keeper.on_progress,
+                        after_epoch=run.after_epoch,
+                        on_end=functools.partial(end, run),
+                    )
+                    for run in runs
+                ]
+                results = run_group(
+                    [r.spec for r in runs], members=members, data_dir=config.data_dir
+                )
+            for run, result in zip(runs, results, strict=True):
+                if run.experiment_id not in outcomes:  # alone, or a group that never started
+                    end(run, result)
+        except OperationalError:
+            logger.warning(
+                "experiments %s: the store is unreachable", [r.experiment_id for r in runs]
+            )
+            raise  # the store is unreachable: the heartbeats go stale, the reaper requeues
+        except Exception as exc:
+            logger.exception("experiments %s: the engine raised", [r.experiment_id for r in runs])
+            recorded = False
+            for run in runs:
+                if run.experiment_id in outcomes:
+                    continue
+                held[run.experiment_id].close()
+                if record_engine_failure(run, exc):
+                    recorded = True  # an engine bug: recorded for the user, raised below
+                else:  # deleted meanwhile: what it raised went with the experiment
+                    outcomes[run.experiment_id] = conclude_run(run, None)
+            if recorded:
+                raise
+    return outcomes
+
+
 def execute_experiment(
     experiment_id: str,
     *,
@@ -155,168 +243,25 @@ def execute_experiment(
     """Run one delivery of a job; returns what happened: ``skipped`` (nothing to run),
     ``lease_lost`` (another worker took over), ``deleted`` (the experiment was deleted
     while it ran; its folder is removed), ``handed_back`` (``stopping()`` became true:
-    the worker shuts down, the job is queued again), or the run's final status."""
-    from worker.engine import EngineError, RunResult, resolve_device, run_experiment
-    from worker.environment import describe_environment
-
+    the worker shuts down, the job is queued again), or the run's final status. The group
+    mates it trained with end the same ways, each recorded in the store; a mate handed
+    back gets a new message (its own was taken by the claim), as the experiment's own
+    goes back to the queue."""
     if stopping():
         return HANDED_BACK  # shutting down: not started, for the next worker
     factory = session_factory or default_session_factory()
-    with session_scope(factory) as session:
-        claim = claim_experiment(
-            session=session,
-            experiment_id=experiment_id,
-            worker=worker_name,
-            heartbeat_timeout_s=config.heartbeat_timeout_s,
-            max_attempts=config.max_attempts,
-        )
-    if claim is None:
-        logger.info(
-            "experiment %s: nothing to run (finished, cancelled or running elsewhere)",
-            experiment_id,
-        )
-        return "skipped"
-
-    def finish_once(
-        status: ExperimentStatus, **ending: Unpack[RunEnding]
-    ) -> ExperimentStatus | None:
-        with session_scope(factory) as session:
-            return finish_experiment(
-                session=session,
-                experiment_id=experiment_id,
-                lease_id=claim.lease_id,
-                status=status,
-                **ending,
-            )
-
-    # The writes after the claim outlive a store outage of up to ADAMLAB_STORE_OUTAGE_RETRY_S:
-    # each is an upsert or a compare-and-set on the lease, so a repeated one is harmless.
-    finish = retry_while_store_unavailable(
-        finish_once, give_up_after_s=config.store_outage_retry_s, what=f"end of {experiment_id}"
-    )
-    index = retry_while_store_unavailable(
-        index_checkpoints,
-        give_up_after_s=config.store_outage_retry_s,
-        what=f"checkpoint index of {experiment_id}",
-    )
-    record = retry_while_store_unavailable(
-        record_run_environment,
-        give_up_after_s=config.store_outage_retry_s,
-        what=f"reproducibility record of {experiment_id}",
-    )
-
-    try:
-        spec = ExperimentSpec.model_validate(claim.spec)
-    except ValidationError as exc:
-        finish(ExperimentStatus.FAILED, error=f"the stored spec is no longer valid: {exc}")
-        return ExperimentStatus.FAILED.value
-    try:
-        resolved = resolve_device(spec.device)
-    except EngineError:
-        device: str | None = None  # the engine reports it as the run's failure
-        environment = None
-    else:
-        device = str(resolved)
-        environment = describe_environment(spec, device=resolved, data_dir=config.data_dir)
-        record(factory, claim, environment)
-    with session_scope(factory) as session:
-        sweep = membership(session=session, experiment_id=experiment_id)
-    folder = config.checkpoint_dir(experiment_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    sink = StoreMetricSink(
-        experiment_id=experiment_id,
-        session_factory=factory,
-        batch_size=config.metric_batch_size,
-        flush_interval_s=config.metric_flush_interval_s,
-        outage_retry_s=config.store_outage_retry_s,
-    )
-    keeper = LeaseKeeper(
-        claim=claim,
-        session_factory=factory,
-        interval_s=config.heartbeat_interval_s,
-        checkpoint_dir=folder,
-        device=device,
-        stopping=stopping,
-    )
-    header = f"experiment {experiment_id}: attempt {claim.attempt} on {worker_name}"
-    result: RunResult | None
-    with run_log(folder, header=header), keeper, worker.shutdown.job_running():
-        try:
-            result = run_experiment(
-                spec,
-                sink=sink,
-                checkpoint_dir=folder,
-                should_stop=keeper.should_stop,
-                on_progress=keeper.on_progress,
-                data_dir=config.data_dir,
-                after_epoch=early_stopping(factory, experiment_id)
-                if sweep is not None and sweep.stops_early
-                else None,
-            )
-            sink.flush()
-        except OperationalError:
-            logger.warning("experiment %s: the store is unreachable", experiment_id)
-            raise  # the store is unreachable: the heartbeat goes stale, the reaper requeues
-        except Exception as exc:
-            with session_scope(factory) as session:
-                gone = not experiment_exists(session=session, experiment_id=experiment_id)
-            if not gone:
-                # An engine bug: record it for the user, then let Celery log it (no retry).
-                logger.exception("experiment %s: the engine raised", experiment_id)
-                finish(ExperimentStatus.FAILED, error=f"{type(exc).__name__}: {exc}", device=device)
-                raise
-            result = None  # deleted meanwhile: what it raised went with the experiment
-    if result is None:
-        remove_run_folder(folder)
-        logger.info("experiment %s was deleted while it ran; folder removed", experiment_id)
-        return DELETED
-    # A clean shutdown stops the run as a cancel would; it is handed back, not cancelled.
-    handing_back = result.status == "cancelled" and not keeper.cancel_requested and stopping()
-    try:
-        if not keeper.lease_lost and not handing_back:
-            settle_run_files(
-                folder=folder,
-                status=result.status,
-                spec=spec,
-                experiment_id=experiment_id,
-                environment=environment,
-            )
-        index(session_factory=factory, experiment_id=experiment_id, folder=folder)
-    except Exception:
-        if removed_if_deleted(factory, experiment_id, folder):
-            return DELETED
-        raise
-    if keeper.lease_lost:
-        if removed_if_deleted(factory, experiment_id, folder):
-            return DELETED
-        logger.warning("experiment %s was taken over by another worker", experiment_id)
-        return "lease_lost"
-    if handing_back:
-        with session_scope(factory) as session:
-            released = release_experiment(
-                session=session,
-                experiment_id=experiment_id,
-                lease_id=claim.lease_id,
-                progress=keeper.latest_progress,
-            )
-        if released:
-            logger.warning("experiment %s handed back: this worker is stopping", experiment_id)
-            return HANDED_BACK
-        return DELETED if removed_if_deleted(factory, experiment_id, folder) else "lease_lost"
-    recorded = finish(
-        ExperimentStatus(result.status),
-        final_metrics=result.final_metrics or None,
-        error=result.error,
-        device=result.device,
-        progress=keeper.latest_progress,
-        resumed_from_epoch=result.resumed_from_epoch,
-        stop_reason=result.stop_reason,
-    )
-    if recorded is None and removed_if_deleted(factory, experiment_id, folder):
-        return DELETED
-    if sweep is not None:
-        tend_sweep(factory, sweep.sweep_id)
-    return (recorded or ExperimentStatus(result.status)).value
+    starting = {"worker_name": worker_name, "factory": factory, "config": config}
+    own = start_run(experiment_id, stopping=stopping, **starting)
+    if not isinstance(own, ClaimedRun):
+        return own
+    runs = [own, *claim_group_mates(own, stopping=stopping, **starting)]
+    outcomes: dict[str, str] = {}
+    for part in trained_together(runs):
+        outcomes.update(train_runs(part, worker_name))
+    for mate in runs[1:]:
+        if outcomes[mate.experiment_id] == HANDED_BACK:
+            dispatch_experiment(mate.experiment_id, queue=queue_for_device(mate.spec.device))
+    return outcomes[experiment_id]
 
 
 @celery_app.task(

@@ -1,4 +1,6 @@
 """``adamlab reproduce table1``: the study's Table 1 (MNIST; LR, NN, CNN; Adam, AdaMax).
+``adamlab reproduce canyon|reddi|tutorial``: a playground preset, run here
+(``adamlab/commands/_reproduce_playground.py``).
 
 Runs the ten configurations (20 epochs each by default; ``--models`` and
 ``--optimizers`` pick a subset), then writes to ``--out`` (default ``runs/table1``):
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from adamlab.commands._arguments import poll_interval, positive_int
 from adamlab.commands._remote import add_retry_argument
+from adamlab.commands._reproduce_playground import PLAYGROUND_TARGETS
 
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
@@ -51,7 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(__doc__ or "").split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("target", choices=["table1"], help="what to reproduce")
+    parser.add_argument(
+        "target",
+        choices=["table1", *PLAYGROUND_TARGETS],
+        help="what to reproduce: the study's table1, or a playground preset (canyon, reddi, "
+        "tutorial: run here, their figure and summary.json written to --out)",
+    )
+    parser.add_argument(
+        "--gif", action="store_true", help="canyon, reddi: also the animated trajectories"
+    )
     parser.add_argument(
         "--epochs", type=positive_int, default=20, help="epochs per run (default: 20, the study's)"
     )
@@ -121,6 +132,10 @@ def configs_from_args(args: argparse.Namespace) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.target in PLAYGROUND_TARGETS:
+        from adamlab.commands._reproduce_playground import run_playground
+
+        return run_playground(args)
     if args.server is not None:
         from adamlab.commands._remote import remote_command
         from adamlab.commands._reproduce_remote import run_on_server

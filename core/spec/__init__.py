@@ -25,10 +25,13 @@ from core.spec.datasets import (
     DatasetVariant,
     DigitsDataset,
     FashionMnistDataset,
+    FunctionDataset,
     IdxFiles,
     LinearDataset,
     MnistDataset,
+    PlaygroundDataset,
     PublishedSplitsDataset,
+    ReddiDataset,
 )
 from core.spec.experiment import ExperimentSpec
 from core.spec.fields import SpecPart, Task, variant_name
@@ -40,6 +43,7 @@ from core.spec.models import (
     MlpModel,
     ModelSpec,
     ModelVariant,
+    PointModel,
 )
 from core.spec.optimizers import (
     OPTIMIZER_VARIANTS,
@@ -85,6 +89,7 @@ __all__ = [
     "DigitsDataset",
     "ExperimentSpec",
     "FashionMnistDataset",
+    "FunctionDataset",
     "IdxFiles",
     "InverseSqrtSchedule",
     "LinearDataset",
@@ -96,7 +101,10 @@ __all__ = [
     "ModelVariant",
     "OptimizerSpec",
     "OptimizerVariant",
+    "PlaygroundDataset",
+    "PointModel",
     "PublishedSplitsDataset",
+    "ReddiDataset",
     "RmspropOptimizer",
     "ScheduleSpec",
     "ScheduleVariant",

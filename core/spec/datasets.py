@@ -9,10 +9,11 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from core.spec.fields import BatchSize, SpecPart, Task
 
+StartCoordinate = Annotated[float, Field(ge=-1e3, le=1e3)]
 ValidationSize = Annotated[
     int,
     Field(
@@ -184,6 +185,109 @@ class LinearDataset(SpecPart):
         return None
 
 
-DatasetVariant = MnistDataset | FashionMnistDataset | DigitsDataset | LinearDataset
+class PlaygroundDataset(SpecPart):
+    """A test problem of the optimizer playground (``core/problems.py``): no examples,
+    an objective given by a formula, minimised over the position of a ``point`` model from
+    ``start``. Each iteration evaluates the gradient once at the current position; an
+    epoch is ``steps_per_epoch`` iterations, counted as that many examples (so the cost
+    estimate, the comparisons' pace and the sweeps read it as a data set of
+    ``steps_per_epoch`` examples in batches of one)."""
+
+    task: ClassVar[Task] = "minimization"
+    num_outputs: ClassVar[int] = 1
+    input_shape: ClassVar[tuple[int, ...]]
+    """(d,): the position's dimension."""
+    batch_size: ClassVar[int] = 1
+    """One gradient evaluation per iteration."""
+
+    name: str
+    steps_per_epoch: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Iterations per epoch (the unit of checkpoints and per-epoch metrics); "
+        "default 100.",
+    )
+
+    def train_examples(self) -> int:
+        """The iterations of an epoch, one gradient evaluation each."""
+        return self.steps_per_epoch
+
+    def split_problem(self) -> str | None:
+        """Never a problem: there is no hold-out to take."""
+        return None
+
+
+class FunctionDataset(PlaygroundDataset):
+    """A 2-D test function minimised from ``start`` (``core/problems.py`` states each
+    formula, minimum and default start): rosenbrock, beale, himmelblau, saddle, or canyon,
+    the quadratic (x² + κ·y²)/2 whose curvature across (y) is ``curvature_ratio`` κ times
+    that along its floor (x). With ``noise`` σ > 0 the objective is stochastic: each
+    gradient the optimizer sees is ∇f + σ·ξ, ξ ~ N(0, I) drawn from the run's seed."""
+
+    input_shape: ClassVar[tuple[int, ...]] = (2,)
+
+    name: Literal["function"]  # frozen model: narrowing is safe  # pyright: ignore[reportIncompatibleVariableOverride]
+    function: Literal["rosenbrock", "beale", "himmelblau", "saddle", "canyon"] = Field(
+        "rosenbrock", description="The test function; default rosenbrock."
+    )
+    start: tuple[StartCoordinate, StartCoordinate] | None = Field(
+        None,
+        strict=False,
+        description="[x, y] where the run starts; default null, the function's own "
+        "(rosenbrock [-1.5, 2], beale [1, 1.5], himmelblau [0, 0], saddle [2, 0.001], "
+        "canyon [-8, 1]).",
+    )
+    noise: float = Field(
+        0.0, ge=0.0, le=1e3, description="σ of the Gaussian noise added to each gradient "
+        "coordinate; default 0.0, the exact gradient.",
+    )  # fmt: skip
+    curvature_ratio: float | None = Field(
+        None,
+        ge=1.0,
+        le=1e6,
+        description="canyon only: κ, the ratio of the curvatures across and along the "
+        "canyon; default null, 100.",
+    )
+
+    @field_validator("curvature_ratio")
+    @classmethod
+    def _curvature_ratio_of_canyon_only(
+        cls, value: float | None, info: ValidationInfo
+    ) -> float | None:
+        function = info.data.get("function")
+        if value is not None and function != "canyon":
+            raise ValueError(f"curvature_ratio applies to function 'canyon' only, not {function!r}")
+        return value
+
+
+class ReddiDataset(PlaygroundDataset):
+    """Reddi, Kale & Kumar (2018)'s online counterexample to Adam's convergence: at step t
+    the loss is f_t(x) = 1010·x when t mod 101 = 1, else −10·x, and x is projected onto
+    [−1, 1] after every step. The average loss 10x/101 is minimised at x = −1; Adam drifts
+    to +1 while AMSGrad finds −1."""
+
+    input_shape: ClassVar[tuple[int, ...]] = (1,)
+
+    name: Literal["reddi"]  # frozen model: narrowing is safe  # pyright: ignore[reportIncompatibleVariableOverride]
+    start: tuple[Annotated[float, Field(ge=-1.0, le=1.0)]] | None = Field(
+        None, strict=False, description="[x] where the run starts, in [-1, 1]; default [0]."
+    )
+    steps_per_epoch: int = Field(
+        101,
+        ge=1,
+        le=100_000,
+        description="Iterations per epoch; default 101, one period of the losses.",
+    )
+
+
+DatasetVariant = (
+    MnistDataset
+    | FashionMnistDataset
+    | DigitsDataset
+    | LinearDataset
+    | FunctionDataset
+    | ReddiDataset
+)
 DatasetSpec = Annotated[DatasetVariant, Field(discriminator="name")]
 DATASET_VARIANTS: tuple[type[DatasetVariant], ...] = typing.get_args(DatasetVariant)

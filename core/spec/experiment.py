@@ -8,11 +8,18 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from core.spec.datasets import DatasetSpec
-from core.spec.fields import SpecPart
+from core.spec.fields import SpecPart, Task
 from core.spec.models import ModelSpec
 from core.spec.optimizers import AdamOptimizer, OptimizerSpec
 from core.spec.schedules import ConstantSchedule, ScheduleSpec
 from core.text import PlainText
+
+FITTING_MODELS: dict[Task, str] = {
+    "classification": "a classification model",
+    "regression": "'linear_regression'",
+    "minimization": "'point'",
+}
+"""What a data set's 422 suggests for a model of another task."""
 
 MAX_TAGS = 32
 """Most tags an experiment has, and so most a listing's tag filter can ask for."""
@@ -63,11 +70,9 @@ class ExperimentSpec(SpecPart):
     @model_validator(mode="after")
     def _model_fits_dataset(self) -> ExperimentSpec:
         if self.dataset.task != self.model.task:
-            regression_data = self.dataset.task == "regression"
             raise ValueError(
                 f"model {self.model.name!r} does not fit dataset {self.dataset.name!r}, "
-                f"a {self.dataset.task} data set; use "
-                + ("'linear_regression'" if regression_data else "a classification model")
+                f"a {self.dataset.task} data set; use {FITTING_MODELS[self.dataset.task]}"
             )
         problem = self.dataset.split_problem()
         if problem is not None:

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Task = Literal["classification", "regression"]
-"""What a data set's targets are, and so which models fit it."""
+Task = Literal["classification", "regression", "minimization"]
+"""What a data set's targets are, and so which models fit it (``minimization``: none, a test
+problem's formula)."""
 
 
 class SpecPart(BaseModel):

@@ -18,6 +18,11 @@ class LinearRegressionModel(SpecPart):
 
     name: Literal["linear_regression"]
     dropout: DropoutRate = 0.0
+    init: Literal["default", "zeros"] = Field(
+        "default",
+        description="'default': PyTorch's initialisation of nn.Linear, from the seed; "
+        "'zeros': w = b = 0 (the tutorial's start). Default 'default'.",
+    )
 
 
 class LogisticRegressionModel(SpecPart):
@@ -71,6 +76,16 @@ class CnnModel(SpecPart):
     dropout: DropoutRate = 0.0
 
 
-ModelVariant = LinearRegressionModel | LogisticRegressionModel | MlpModel | CnnModel
+class PointModel(SpecPart):
+    """The position of a test problem (data sets ``function`` and ``reddi``): one
+    parameter, a vector of the problem's dimension, starting at the data set's ``start``.
+    The objective is the problem's formula at it."""
+
+    task: ClassVar[Task] = "minimization"
+
+    name: Literal["point"]
+
+
+ModelVariant = LinearRegressionModel | LogisticRegressionModel | MlpModel | CnnModel | PointModel
 ModelSpec = Annotated[ModelVariant, Field(discriminator="name")]
 MODEL_VARIANTS: tuple[type[ModelVariant], ...] = typing.get_args(ModelVariant)

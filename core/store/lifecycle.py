@@ -77,6 +77,9 @@ class Claim:
     lease_id: str
     attempt: int
     spec: dict[str, Any]
+    taken_from: str | None = None
+    """The worker whose run this claim took over (its heartbeat was stale); None for a
+    queued job. Its other jobs are as dead: a group's mates are claimed from it at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +89,12 @@ class HeartbeatReply:
     cancel_requested: bool
 
 
-def _claimable(stale_before: datetime) -> ColumnElement[bool]:
-    return or_(
-        ExperimentRow.status == ExperimentStatus.QUEUED,
-        and_(
-            ExperimentRow.status == ExperimentStatus.RUNNING,
-            ExperimentRow.heartbeat_at < stale_before,
-        ),
-    )
+def _claimable(stale_before: datetime, dead_worker: str | None = None) -> ColumnElement[bool]:
+    running = ExperimentRow.status == ExperimentStatus.RUNNING
+    gone = ExperimentRow.heartbeat_at < stale_before
+    if dead_worker is not None:
+        gone = or_(gone, ExperimentRow.worker == dead_worker)
+    return or_(ExperimentRow.status == ExperimentStatus.QUEUED, and_(running, gone))
 
 
 @serialized_on_sqlite
@@ -105,9 +106,11 @@ def claim_experiment(
     heartbeat_timeout_s: float,
     max_attempts: int,
     now: datetime | None = None,
+    dead_worker: str | None = None,
 ) -> Claim | None:
     """Make the job this worker's, if it is queued, or running with a heartbeat older
-    than ``heartbeat_timeout_s`` (its worker is gone), and has attempts left.
+    than ``heartbeat_timeout_s`` (its worker is gone) or held by ``dead_worker`` (a
+    worker known gone: a group mate's claim took its run over), and has attempts left.
 
     Returns None when there is nothing to run: the job is unknown, finished, cancelled, or
     running with a live heartbeat elsewhere. A job that is due but has used its
@@ -115,7 +118,10 @@ def claim_experiment(
     """
     now = now or utc_now()
     stale_before = now - timedelta(seconds=heartbeat_timeout_s)
-    due = (ExperimentRow.id == experiment_id, _claimable(stale_before))
+    due = (ExperimentRow.id == experiment_id, _claimable(stale_before, dead_worker))
+    before = session.execute(
+        select(ExperimentRow.status, ExperimentRow.worker).where(ExperimentRow.id == experiment_id)
+    ).one_or_none()
     lease_id = str(uuid.uuid4())
     claimed = transition(
         session,
@@ -152,8 +158,13 @@ def claim_experiment(
     row = session.execute(
         select(ExperimentRow.attempts, ExperimentRow.spec).where(ExperimentRow.id == experiment_id)
     ).one()
+    taken_from = before.worker if before and before.status == ExperimentStatus.RUNNING else None
     return Claim(
-        experiment_id=experiment_id, lease_id=lease_id, attempt=row.attempts, spec=row.spec
+        experiment_id=experiment_id,
+        lease_id=lease_id,
+        attempt=row.attempts,
+        spec=row.spec,
+        taken_from=taken_from,
     )
 
 

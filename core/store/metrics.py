@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,18 +20,25 @@ from core.store.models import MetricPointRow
 from core.store.paging import InvalidCursorError, decode_cursor, encode_cursor
 from core.store.session import serialized_on_sqlite
 
-UPSERT_CHUNK_ROWS = 1000
-"""Rows per INSERT statement: 4 bound values each stays far below SQLite's variable limit."""
+
+def _upsert_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (experiment, name, step) DO UPDATE of epoch and value."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(MetricPointRow)
+    return statement.on_conflict_do_update(
+        index_elements=[MetricPointRow.experiment_id, MetricPointRow.name, MetricPointRow.step],
+        set_={"epoch": statement.excluded.epoch, "value": statement.excluded.value},
+    )
 
 
 @serialized_on_sqlite
 def upsert_metric_points(
     *, session: Session, experiment_id: str, points: Iterable[MetricPoint]
 ) -> int:
-    """Insert the points, replacing any with the same (experiment, name, step); one
-    statement per ``UPSERT_CHUNK_ROWS`` rows. Returns how many were written: 0 when the
-    experiment has been deleted (its worker's last points are dropped, never stored
-    without it; their foreign key refuses them)."""
+    """Insert the points, replacing any with the same (experiment, name, step), by one
+    statement executed for all rows (the driver sends them in batches). Returns how many
+    were written: 0 when the experiment has been deleted (its worker's last points are
+    dropped, never stored without it; their foreign key refuses them)."""
     dialect = session.get_bind().dialect.name
     # PostgreSQL keeps NaN and ±inf; SQLite turns NaN into NULL and would hand back ±inf,
     # which JSON cannot carry, so non-finite values are stored as NULL there.
@@ -49,19 +57,11 @@ def upsert_metric_points(
             "value": value,
         }
     values = list(rows.values())
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     try:
-        for start in range(0, len(values), UPSERT_CHUNK_ROWS):
-            statement = insert(MetricPointRow).values(values[start : start + UPSERT_CHUNK_ROWS])
-            statement = statement.on_conflict_do_update(
-                index_elements=[
-                    MetricPointRow.experiment_id,
-                    MetricPointRow.name,
-                    MetricPointRow.step,
-                ],
-                set_={"epoch": statement.excluded.epoch, "value": statement.excluded.value},
-            )
-            session.execute(statement)
+        if values:
+            # One statement executed for many rows: compiled once and cached (a VALUES
+            # list of n rows compiles anew for each n, ten times the cost of the write).
+            session.connection().execute(_upsert_statement(dialect), values)
         session.commit()
     except IntegrityError:
         session.rollback()

@@ -1,8 +1,8 @@
-"""The reaper's store side: running jobs whose worker vanished (heartbeat too old) are
-requeued, failed once out of attempts, or marked cancelled if a cancel was asked; queued
-jobs of a queue no worker has consumed for ``ADAMLAB_NO_WORKER_TIMEOUT_S`` are failed.
-Each change is a compare-and-set (``core.store.transition``), so several API processes
-may each run a reaper."""
+"""The reaper's store side: running jobs whose worker vanished (heartbeat too old, or
+another job of the same worker's with a heartbeat too old) are requeued, failed once out
+of attempts, or marked cancelled if a cancel was asked; queued jobs of a queue no worker
+has consumed for ``ADAMLAB_NO_WORKER_TIMEOUT_S`` are failed. Each change is a
+compare-and-set (``core.store.transition``), so several API processes may each run a reaper."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from core.store.models import ExperimentRow, ExperimentStatus, utc_now
@@ -45,26 +45,42 @@ def reap_lost_experiments(
     """
     now = now or utc_now()
     stale_before = now - timedelta(seconds=heartbeat_timeout_s)
-    lost = session.execute(
-        select(
-            ExperimentRow.id,
-            ExperimentRow.queue,
-            ExperimentRow.lease_id,
-            ExperimentRow.attempts,
-            ExperimentRow.cancel_requested,
-        ).where(
-            ExperimentRow.status == ExperimentStatus.RUNNING,
-            ExperimentRow.heartbeat_at < stale_before,
-        )
-    ).all()
+    columns = (
+        ExperimentRow.id,
+        ExperimentRow.queue,
+        ExperimentRow.lease_id,
+        ExperimentRow.attempts,
+        ExperimentRow.cancel_requested,
+        ExperimentRow.worker,
+    )
+    running = ExperimentRow.status == ExperimentStatus.RUNNING
+    lost = list(
+        session.execute(
+            select(*columns).where(running, ExperimentRow.heartbeat_at < stale_before)
+        ).all()
+    )
+    # A worker with one stale job is gone with all its jobs (the members of a group it
+    # trained beat from the same process): they are lost too, so the group is requeued
+    # whole and its next claim takes every member together.
+    gone = {job.worker for job in lost if job.worker is not None}
+    seen = {job.id for job in lost}
+    if gone:
+        lost += [
+            job
+            for job in session.execute(
+                select(*columns).where(running, ExperimentRow.worker.in_(gone))
+            )
+            if job.id not in seen
+        ]
     session.commit()
     report = ReapReport()
     for job in lost:
+        went_quiet = ExperimentRow.heartbeat_at < stale_before
         still_lost = (
             ExperimentRow.id == job.id,
-            ExperimentRow.status == ExperimentStatus.RUNNING,
+            running,
             ExperimentRow.lease_id == job.lease_id,
-            ExperimentRow.heartbeat_at < stale_before,
+            or_(went_quiet, ExperimentRow.worker == job.worker) if job.worker else went_quiet,
         )
         if job.cancel_requested:  # asked to stop, then its worker vanished: done
             if transition(session, *still_lost, status=ExperimentStatus.CANCELLED, finished_at=now):

@@ -2,10 +2,11 @@
 
 Members are compatible when they share what the stack shares: the data set (and so the
 batch size), the model without its dropout rate, the epochs, the schedule kind, the
-optimizer kind with its AMSGrad and bias-correction switches, and the device; only Adam,
-AdamW and AdaMax have a batched step. Compatible members are cut, in the order the plan
-lists them, into groups of at most ``group_size``; each group gets a key unique to the
-sweep, which the worker reads to claim a member's group mates with it.
+optimizer kind with its AMSGrad, bias-correction and Nesterov switches, and the device;
+Adam, AdamW, AdaMax and SGD have a batched step (``optim/batched.py``), the other
+baselines and the playground's test problems train alone. Compatible members are cut, in
+the order the plan lists them, into groups of at most ``group_size``; each group gets a
+key unique to the sweep, which the worker reads to claim a member's group mates with it.
 
 ``group_size`` unset picks it from the model's memory estimate and the device:
 ``budget / memory per member`` members (a member's parameters, gradients, optimizer
@@ -22,9 +23,9 @@ import json
 from collections.abc import Sequence
 
 from core.cost_estimate import estimate_cost
-from core.spec import ExperimentSpec
+from core.spec import ExperimentSpec, PlaygroundDataset
 
-GROUPABLE_OPTIMIZERS = ("adam", "adamw", "adamax")
+GROUPABLE_OPTIMIZERS = ("adam", "adamw", "adamax", "sgd")
 AUTO_CAP = {"cpu": 16, "cuda": 64}
 MEMORY_BUDGET_BYTES = {"cpu": 4 * 2**30, "cuda": 16 * 2**30}
 
@@ -34,6 +35,8 @@ def group_signature(spec: ExperimentSpec) -> str | None:
     that trains alone (its optimizer has no batched step)."""
     if spec.optimizer.name not in GROUPABLE_OPTIMIZERS:
         return None
+    if isinstance(spec.dataset, PlaygroundDataset):  # worker/playground.py has no stacked loop
+        return None
     shared = {
         "dataset": spec.dataset.model_dump(mode="json"),
         "model": spec.model.model_dump(mode="json", exclude={"dropout"}),
@@ -42,6 +45,7 @@ def group_signature(spec: ExperimentSpec) -> str | None:
         "optimizer": spec.optimizer.name,
         "amsgrad": getattr(spec.optimizer, "amsgrad", False),
         "bias_correction": getattr(spec.optimizer, "bias_correction", True),
+        "nesterov": getattr(spec.optimizer, "nesterov", False),
         "device": spec.device,
     }
     canonical = json.dumps(shared, sort_keys=True, separators=(",", ":"))

@@ -128,6 +128,14 @@ def test_create_from_a_preset_with_seeds_and_a_key(api: ScriptedApi, adamlab: An
     assert sent.headers["Idempotency-Key"] == "study-1"
 
 
+def test_create_with_a_group_size(api: ScriptedApi, adamlab: Any) -> None:
+    api.on("POST /v1/sweeps", (201, sweep(queued=63)))
+    code, _out, err = adamlab("sweep", "create", "--preset", "lr-sensitivity", "--group-size", "1")
+    assert code == 0, err
+    (sent,) = api.sent("POST /v1/sweeps")
+    assert json.loads(sent.content) == lr_sensitivity() | {"group_size": 1}
+
+
 def test_create_is_retried_with_the_same_key_after_a_gateway_error(
     api: ScriptedApi, adamlab: Any, tmp_path: Path
 ) -> None:

@@ -74,6 +74,8 @@ def test_file_and_preset_together_is_a_usage_error(
     assert code == 2 and "argument --preset: invalid choice: 'table2'" in err
     code, _out, err = adamlab("sweep", "create", "--preset", "table1", "--seeds", "0")
     assert code == 2 and "argument --seeds: must be 1 or more, got 0" in err
+    code, _out, err = adamlab("sweep", "create", "--preset", "table1", "--group-size", "x")
+    assert code == 2 and "argument --group-size: expected a whole number, got 'x'" in err
     assert api.requests == []
 
 

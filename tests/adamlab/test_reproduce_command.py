@@ -48,3 +48,24 @@ def test_bad_flag_value_names_the_flag(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["reproduce", "table1", "--models", "rnn"])
     assert "--models" in capsys.readouterr().err
+
+
+def test_reproduce_canyon_writes_its_figures_and_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "canyon"
+    assert main(["reproduce", "canyon", "--out", str(out), "--device", "cpu"]) == 0
+    assert (out / "canyon.png").read_bytes().startswith(b"\x89PNG")
+    assert b"trajectory:Adam lr 0.2" in (out / "canyon.svg").read_bytes()
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary) == 3 and {run["status"] for run in summary.values()} == {"succeeded"}
+    distances = [run["final_metrics"]["distance"] for run in summary.values()]
+    assert distances[0] > 10 * max(distances[1:])  # SGD farthest from the minimum
+    assert "canyon · adam lr=0.2 · seed 0: succeeded" in capsys.readouterr().out
+
+
+def test_reproduce_playground_on_a_server_points_to_the_sweep_preset(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["reproduce", "reddi", "--server", "http://127.0.0.1:9"]) == 2
+    assert "adamlab sweep create --preset reddi" in capsys.readouterr().err

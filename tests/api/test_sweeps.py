@@ -119,6 +119,9 @@ def test_a_sweep_that_cannot_run_is_422_naming_the_field(alice: TestClient) -> N
         "early_stopping.reduction_factor"
     ]
     assert fields(seeds=0) == ["seeds"]
+    assert fields(group_size=0) == ["group_size"]
+    assert fields(group_size=65) == ["group_size"]
+    assert fields(group_size="four") == ["group_size"]
     answer = alice.post("/v1/sweeps", json=sweep_body(parameters={"optimzer.lr": {"values": [1]}}))
     assert "did you mean 'optimizer'" in answer.json()["errors"][0]["message"]
 

@@ -60,12 +60,14 @@ def new_experiment(db: Store, *, now: datetime = T0, **overrides: Any) -> str:
         return experiment.id
 
 
-def claim(db: Store, experiment_id: str, *, now: datetime = T0, max_attempts: int = 3):
+def claim(
+    db: Store, experiment_id: str, *, now: datetime = T0, max_attempts: int = 3, worker: str = "w"
+):
     with db.session() as session:
         return claim_experiment(
             session=session,
             experiment_id=experiment_id,
-            worker="w",
+            worker=worker,
             heartbeat_timeout_s=TIMEOUT_S,
             max_attempts=max_attempts,
             now=now,
@@ -573,7 +575,7 @@ def test_finish_stores_metrics_with_non_finite_values_as_null(store: Store) -> N
 def test_reaper_requeues_a_lost_job_and_sends_its_message(store: Store) -> None:
     lost, alive = new_experiment(store), new_experiment(store)
     claim(store, lost)
-    claim(store, alive, now=T0 + timedelta(seconds=TIMEOUT_S))
+    claim(store, alive, now=T0 + timedelta(seconds=TIMEOUT_S), worker="another")
     sent: list[tuple[str, str]] = []
     with store.session() as session:
         report = reap_lost_experiments(
@@ -591,6 +593,43 @@ def test_reaper_requeues_a_lost_job_and_sends_its_message(store: Store) -> None:
     assert read(store, alive).status == "running"
     again = claim(store, lost, now=T0 + timedelta(seconds=TIMEOUT_S + 2))
     assert again is not None and again.attempt == 2
+
+
+def test_reaper_requeues_every_running_job_of_a_worker_with_a_lost_one(store: Store) -> None:
+    """A group's members beat from one process: one gone quiet, all are gone."""
+    quiet, mate, elsewhere = new_experiment(store), new_experiment(store), new_experiment(store)
+    claim(store, quiet)
+    claim(store, mate, now=T0 + timedelta(seconds=TIMEOUT_S))  # beat just now
+    claim(store, elsewhere, now=T0 + timedelta(seconds=TIMEOUT_S), worker="another")
+    sent: list[tuple[str, str]] = []
+    with store.session() as session:
+        report = reap_lost_experiments(
+            session=session,
+            heartbeat_timeout_s=TIMEOUT_S,
+            max_attempts=3,
+            dispatch=lambda experiment_id, queue: sent.append((experiment_id, queue)),
+            now=T0 + timedelta(seconds=TIMEOUT_S + 1),
+        )
+    assert sorted(report.requeued) == sorted([quiet, mate])
+    assert sorted(sent) == sorted([(quiet, "cpu"), (mate, "cpu")])
+    assert read(store, mate).status == "queued" and read(store, elsewhere).status == "running"
+
+
+def test_a_claim_takes_a_running_job_of_a_worker_known_gone(store: Store) -> None:
+    held = new_experiment(store)
+    claim(store, held, worker="gone")
+    later = T0 + timedelta(seconds=1)  # its heartbeat is fresh
+    with store.session() as session:
+        refused = claim_experiment(
+            session=session, experiment_id=held, worker="w2", heartbeat_timeout_s=TIMEOUT_S,
+            max_attempts=3, now=later,
+        )  # fmt: skip
+        taken = claim_experiment(
+            session=session, experiment_id=held, worker="w2", heartbeat_timeout_s=TIMEOUT_S,
+            max_attempts=3, now=later, dead_worker="gone",
+        )  # fmt: skip
+    assert refused is None
+    assert taken is not None and taken.taken_from == "gone" and taken.attempt == 2
 
 
 def test_reaper_fails_a_lost_job_out_of_attempts(store: Store) -> None:

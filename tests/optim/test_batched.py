@@ -1,7 +1,8 @@
 """optim.batched: one step of M stacked members, each with its own lr, betas, eps and weight
 decay (and a learning rate changing per step, as a schedule's), equals M solo steps of
-optim's Adam, AdamW and AdaMax, over random configurations and 200 steps (the tolerances
-of tests/optim/test_equivalence.py)."""
+optim's Adam, AdamW and AdaMax, and SGD's (its momentum, dampening and weight decay per
+member) M steps of torch.optim.SGD, over random configurations and 200 steps (the
+tolerances of tests/optim/test_equivalence.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optim import Adam, AdaMax, AdamW
-from optim.batched import batched_adam, batched_adamax
+from optim.batched import batched_adam, batched_adamax, batched_sgd
 from tests.optim.helpers import tolerances
 
 STEPS = 200
@@ -90,6 +91,70 @@ def test_a_batched_step_equals_each_members_solo_step(kind: str, config: dict) -
         for p_stacked, p_solo in zip(stacked, solo[i], strict=True):
             torch.testing.assert_close(p_stacked[i], p_solo, **tolerances(dtype))
     assert steps.tolist() == [STEPS] * count
+
+
+@st.composite
+def sgd_members(draw: st.DrawFn) -> dict:
+    count = draw(st.integers(1, 5))
+    nesterov = draw(st.booleans())
+    hyper = st.fixed_dictionaries({
+        "lr": st.floats(1e-4, 1e-1),
+        # Nesterov needs momentum and no dampening; otherwise some members have none.
+        "momentum": st.floats(0.1, 0.99) if nesterov else st.sampled_from([0.0, 0.5, 0.9]),
+        "dampening": st.just(0.0) if nesterov else st.sampled_from([0.0, 0.0, 0.1, 0.5]),
+        "weight_decay": st.sampled_from([0.0, 0.0, 1e-3, 0.1]),
+    })  # fmt: skip
+    return {
+        "members": draw(st.lists(hyper, min_size=count, max_size=count)),
+        "dtype": draw(st.sampled_from([torch.float32, torch.float64])),
+        "seed": draw(st.integers(0, 2**31 - 1)),
+        "nesterov": nesterov,
+        "decay_per_step": draw(st.sampled_from([1.0, 0.99])),
+    }
+
+
+@settings(max_examples=30, deadline=None)
+@given(config=sgd_members())
+def test_a_batched_sgd_step_equals_each_members_torch_sgd_step(config: dict) -> None:
+    generator = torch.Generator().manual_seed(config["seed"])
+    hyper = config["members"]
+    count, dtype = len(hyper), config["dtype"]
+    stacked = [torch.randn(count, *shape, generator=generator, dtype=dtype) for shape in SHAPES]
+    solo = [[p[i].clone() for p in stacked] for i in range(count)]
+    solos = [
+        torch.optim.SGD(
+            solo[i], lr=h["lr"], momentum=h["momentum"], dampening=h["dampening"],
+            weight_decay=h["weight_decay"], nesterov=config["nesterov"], foreach=False,
+        )
+        for i, h in enumerate(hyper)
+    ]  # fmt: skip
+    buffers = [torch.zeros_like(p) for p in stacked]
+    steps = torch.zeros(count, dtype=torch.int64)
+
+    def column(name: str) -> torch.Tensor:
+        return torch.tensor([h[name] for h in hyper], dtype=torch.float64)
+
+    for step in range(STEPS):
+        grads = [torch.randn(p.shape, generator=generator, dtype=dtype) for p in stacked]
+        lr = column("lr") * config["decay_per_step"] ** step
+        for i, optimizer in enumerate(solos):
+            optimizer.param_groups[0]["lr"] = float(lr[i])
+            for p, g in zip(solo[i], grads, strict=True):
+                p.grad = g[i].clone()
+            optimizer.step()
+        batched_sgd(
+            stacked, grads, buffers, steps, lr=lr, momentum=column("momentum"),
+            dampening=column("dampening"), weight_decay=column("weight_decay"),
+            nesterov=config["nesterov"],
+        )  # fmt: skip
+    for i in range(count):
+        for index, (p_stacked, p_solo) in enumerate(zip(stacked, solo[i], strict=True)):
+            torch.testing.assert_close(p_stacked[i], p_solo, **tolerances(dtype))
+            state = solos[i].state[solo[i][index]]
+            if hyper[i]["momentum"] > 0:
+                torch.testing.assert_close(
+                    buffers[index][i], state["momentum_buffer"], **tolerances(dtype)
+                )
 
 
 def test_a_hyperparameter_of_the_wrong_shape_is_named() -> None:

@@ -90,6 +90,35 @@ def test_a_grouped_members_curves_equal_its_solo_runs(
         assert accuracy is not None and abs(accuracy - solo.final_metrics["test_acc"]) <= 0.001
 
 
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize(
+    "model", [{"name": "logistic_regression"}, {"name": "mlp", "hidden_sizes": [32]}]
+)
+def test_a_grouped_sgd_members_curves_equal_its_solo_runs(
+    nesterov: bool, model: dict[str, Any]
+) -> None:
+    sgd = {"name": "sgd", "nesterov": nesterov}
+    members = [
+        spec(model=model, seed=0, optimizer=sgd | {"lr": 0.05, "momentum": 0.9}),
+        spec(model=model, seed=1, optimizer=sgd | {"lr": 0.01, "momentum": 0.5,
+                                                   "weight_decay": 1e-3}),
+        spec(model=model, seed=2, optimizer=sgd | {"lr": 0.1, "momentum": 0.0 if not nesterov
+                                                   else 0.7, "dampening": 0.0}, l2=1e-4),
+    ]  # fmt: skip
+    if not nesterov:
+        members.append(spec(model=model, seed=3, optimizer=sgd | {"lr": 0.02, "momentum": 0.9,
+                                                                  "dampening": 0.3}))  # fmt: skip
+    group = Group(members)
+    assert group.status == ["succeeded"] * len(members)
+    for index, member in enumerate(members):
+        losses, solo = solo_run(member)
+        grouped = group.losses(index)
+        assert len(grouped) == len(losses) == 210
+        assert grouped[:200] == pytest.approx(losses[:200], rel=1e-4), index
+        accuracy = group.test_acc(index)
+        assert accuracy is not None and abs(accuracy - solo.final_metrics["test_acc"]) <= 0.001
+
+
 def test_a_member_writes_every_metric_its_solo_run_writes() -> None:
     member = spec(epochs=2, optimizer={"name": "adam", "lr": 0.01})
     group = Group([member, spec(epochs=2, seed=5)])
@@ -118,7 +147,11 @@ def test_members_that_cannot_share_a_group_are_refused() -> None:
     amsgrad = spec(optimizer={"name": "adam", "amsgrad": True})
     assert "optimizer.amsgrad" in (group_problem([spec(), amsgrad]) or "")
     with pytest.raises(GroupError, match="no batched step"):
-        train_group([spec(optimizer={"name": "sgd", "lr": 0.1})], load_dataset(spec().dataset))
+        train_group([spec(optimizer={"name": "rmsprop"})], load_dataset(spec().dataset))
+    nesterov = spec(optimizer={"name": "sgd", "momentum": 0.9, "nesterov": True})
+    assert "optimizer.nesterov" in (
+        group_problem([spec(optimizer={"name": "sgd", "momentum": 0.9}), nesterov]) or ""
+    )
 
 
 def assert_equals_solo(group: Group, index: int, member: ExperimentSpec) -> None:
@@ -242,8 +275,13 @@ def test_a_group_stopped_mid_epoch_resumes_from_its_checkpoints_identically(
         assert resumed.results[index].final_metrics["test_acc"] == whole.test_acc(index)
 
 
-def test_a_members_group_checkpoint_resumes_it_alone(tmp_path: Path) -> None:
-    members = [spec(epochs=3, seed=s, optimizer={"name": "adamw", "lr": 0.004}) for s in range(2)]
+@pytest.mark.parametrize(
+    "optimizer", [{"name": "adamw", "lr": 0.004}, {"name": "sgd", "lr": 0.05, "momentum": 0.9}]
+)
+def test_a_members_group_checkpoint_resumes_it_alone(
+    tmp_path: Path, optimizer: dict[str, Any]
+) -> None:
+    members = [spec(epochs=3, seed=s, optimizer=optimizer) for s in range(2)]
     asked = 0
 
     def stop_in_epoch_three() -> bool:

@@ -15,6 +15,7 @@ from core.cost_estimate import (
     estimate_cost,
     optimizer_state_tensors,
 )
+from core.metrics import METRICS
 from core.spec import DATASET_VARIANTS, OPTIMIZER_VARIANTS, ExperimentSpec, variant_name
 from worker.datasets import load_dataset
 from worker.engine import run_experiment
@@ -153,6 +154,17 @@ RUNS: list[Any] = [
          "epochs": 4},
         id="linear",
     ),
+    pytest.param(
+        {"dataset": {"name": "function", "function": "beale", "noise": 0.1,
+                     "steps_per_epoch": 9},
+         "model": {"name": "point"}, "optimizer": {"name": "rmsprop"}, "epochs": 3},
+        id="function",
+    ),
+    pytest.param(
+        {"dataset": {"name": "reddi", "steps_per_epoch": 5}, "model": {"name": "point"},
+         "optimizer": {"name": "adam", "amsgrad": True}, "epochs": 2},
+        id="reddi",
+    ),
 ]  # fmt: skip
 
 
@@ -167,5 +179,5 @@ def test_steps_and_stored_points_are_those_of_a_real_run(body: dict[str, Any]) -
     assert cost.steps_per_epoch == result.metadata["steps_per_epoch"]
     assert cost.parameters == result.metadata["parameters"]
     assert cost.stored_points == len(sink.points)
-    per_epoch = {p.name for p in sink.points} - {"batch_loss", "lr"}
+    per_epoch = {p.name for p in sink.points if METRICS[p.name].per == "epoch"}
     assert cost.points_per_epoch == len(per_epoch)

@@ -51,6 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seeds", type=positive_int, metavar="N", help="run every configuration with seeds 0..N-1"
     )
     parser.add_argument(
+        "--group-size",
+        type=positive_int,
+        metavar="M",
+        help="train up to M compatible members as one stacked model (1: one member per run; "
+        "default: the service chooses from the model's size and the device)",
+    )
+    parser.add_argument(
         "--idempotency-key", help="creating again with the same key returns the same sweep"
     )
     parser.add_argument(
@@ -89,7 +96,7 @@ def _add_poll_interval(parser: argparse.ArgumentParser) -> None:
 
 
 def sweep_body(args: argparse.Namespace) -> dict[str, Any]:
-    """The body to send: FILE's or the preset's, with --seeds."""
+    """The body to send: FILE's or the preset's, with --seeds and --group-size."""
     if (args.file is None) == (args.preset is None):
         raise UsageError("give FILE or --preset NAME (one of them)")
     if args.preset is not None:
@@ -98,6 +105,8 @@ def sweep_body(args: argparse.Namespace) -> dict[str, Any]:
         body = read_document(args.file, argument="FILE")
     if args.seeds is not None:
         body["seeds"] = args.seeds
+    if args.group_size is not None:
+        body["group_size"] = args.group_size
     return body
 
 
