@@ -310,25 +310,27 @@ export function saveText(text, name, type = "text/csv") {
 export function pace(spec) {
   const dataset = spec.dataset;
   let examples;
+  let batch = dataset.batch_size;
   if (dataset.name === "linear") examples = dataset.num_points;
+  else if (dataset.steps_per_epoch) { examples = dataset.steps_per_epoch; batch = 1; } // a test problem
   else {
     const available = page.config.train_sizes[dataset.name] - (dataset.validation_size || 0);
     examples = Math.min(dataset.train_limit || available, available);
   }
-  const stepsPerEpoch = Math.ceil(examples / dataset.batch_size);
+  const stepsPerEpoch = Math.ceil(examples / batch);
   return {
     stepsPerEpoch,
     /** The step at which the x axis `axis` reads `x` (the inverse of `xAt`, rounded up). */
     stepAt: (x, axis) => axis === "epoch" ? Math.ceil(x * stepsPerEpoch)
       : axis === "examples" ? Math.ceil((x / examples) * stepsPerEpoch) : Math.ceil(x),
     xAt: (step, axis) => axis === "epoch" ? step / stepsPerEpoch
-      : axis === "examples" ? Math.floor(step / stepsPerEpoch) * examples + Math.min(examples, (step % stepsPerEpoch) * dataset.batch_size)
+      : axis === "examples" ? Math.floor(step / stepsPerEpoch) * examples + Math.min(examples, (step % stepsPerEpoch) * batch)
       : step,
     epochAt: (step) => step / stepsPerEpoch,
     examplesAt: (step) => {
       const epochs = Math.floor(step / stepsPerEpoch);
       const within = step - epochs * stepsPerEpoch;
-      return epochs * examples + Math.min(examples, within * dataset.batch_size);
+      return epochs * examples + Math.min(examples, within * batch);
     },
   };
 }
