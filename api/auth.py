@@ -12,7 +12,8 @@ the ``adamlab_session`` cookie instead of the key (``api.session_cookie``): a re
 no Authorization header and a valid cookie acts for the cookie's tenant; a request that
 changes something (POST, PATCH, PUT, DELETE) on the cookie alone must also send
 ``X-CSRF-Token`` with the session's token (403 otherwise). An Authorization header always
-wins over a cookie.
+wins over a cookie. Whatever the mode, a request that changes something and that a browser
+marks ``Sec-Fetch-Site: cross-site`` (another site's page made it) is 403.
 
 The check runs before anything else of the request: a route of ``KeyedRoute`` checks the key
 as the request arrives, before FastAPI reads or parses its body, so a request without a
@@ -83,6 +84,14 @@ def identify_tenant(
 ) -> TenantIdentity:
     """The tenant of the request's key; raises the 401 (or 403) described above. The store
     is opened (``open_session``) only to look a key up."""
+    if request.method in MUTATING_METHODS and request.headers.get("sec-fetch-site") == "cross-site":
+        # A browser says so of a request another site's page made (a form, a no-cors
+        # fetch): never one of ours, and with keys disabled nothing else would stop it.
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "A request that changes something may not come from another site's page "
+            "(Sec-Fetch-Site: cross-site).",
+        )
     if settings.auth == "disabled":
         if not arrived_on_loopback(request):
             raise HTTPException(

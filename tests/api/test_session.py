@@ -178,3 +178,23 @@ def test_keys_disabled_on_loopback_needs_no_sign_in(
     assert created.status_code == 201, created.text
     refused = browser("http://10.0.0.7").get("/v1/session")
     assert refused.status_code == 403
+
+
+def test_a_cross_site_change_is_refused_even_without_keys(
+    api: InProcessApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another site's page can make a browser send a body-less POST (a cancel) without a
+    preflight; the browser marks it cross-site, and the API refuses it in every mode."""
+    cross_site = {"Sec-Fetch-Site": "cross-site"}
+    client, csrf = signed_in(api)
+    refused = client.post(
+        "/v1/experiments", json=digits_body(), headers=cross_site | {"X-CSRF-Token": csrf}
+    )
+    assert refused.status_code == 403 and "another site" in refused.json()["detail"]
+    monkeypatch.setattr(settings, "auth", "disabled")
+    assert browser().post("/v1/experiments", json=digits_body(), headers=cross_site
+    ).status_code == 403  # fmt: skip
+    same_origin = {"Sec-Fetch-Site": "same-origin"}
+    assert browser().post("/v1/experiments", json=digits_body(), headers=same_origin
+    ).status_code == 201  # fmt: skip
+    assert browser().get("/v1/experiments", headers=cross_site).status_code == 200  # a read
