@@ -2,8 +2,9 @@
 errors, a body size limit, live event streams (``api.routes.events``; one Redis
 subscription per process, ``api.event_hub``), an OpenAPI document with every answer
 (``api.openapi``), request latencies for GET /metrics, and a lifespan that checks the
-store and runs the reaper. The Swagger UI (/docs) and ReDoc (/redoc) are served from
-installed assets, never from a CDN. Serve it with ``adamlab serve`` or
+store and runs the reaper. The Swagger UI (/docs), ReDoc (/redoc) and the dashboard (/,
+``api/routes/dashboard.py``) are served from installed assets, never from a CDN. Serve it
+with ``adamlab serve`` or
 ``uvicorn api.main:app`` (with REDIS_URL set)."""
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from api.routes import (
     metrics,
     plots,
     prometheus,
+    session,
     sweep_report,
     sweeps,
     trajectories,
     weights,
 )
+from api.routes.dashboard import install_dashboard
 from api.store_outage import install_store_outage_handler
 from core.celery_app import BrokerNotConfiguredError
 from core.settings import settings
@@ -107,10 +110,15 @@ def create_app() -> FastAPI:
         sweep_report.router,
         trajectories.router,
         events.router,
+        session.router,
     ):
         app.include_router(router, dependencies=[Depends(get_current_tenant)])
+    # Sign-in checks the key of its body itself (api/routes/session.py).
+    app.include_router(session.sign_in_router)
     for router in (health.router, prometheus.router):
         app.include_router(router)
+    # The dashboard's pages and assets (no data of their own: they call /v1 as any client).
+    install_dashboard(app)
     # Every status each operation can answer, derived from the routes (api/openapi.py).
     install_openapi(app)
     return app

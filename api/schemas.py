@@ -364,3 +364,45 @@ class ErrorPublic(BaseModel):
 class HealthPublic(BaseModel):
     status: Literal["ok", "ready", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class SessionCreate(BaseModel):
+    """A dashboard sign-in: the API key, sent once in the body (never in a URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class SessionPublic(BaseModel):
+    """Who the dashboard acts for. ``csrf_token`` is what a request that changes something
+    sends as ``X-CSRF-Token`` when it is signed in by the cookie; None when the request
+    was not (keys disabled, or an Authorization header)."""
+
+    tenant: str
+    auth: Literal["required", "disabled"]
+    signed_in_by: Literal["cookie", "key", "nothing"]
+    csrf_token: str | None = None
+    expires_at: datetime | None = None
+
+
+class CurveBucketsPublic(BaseModel):
+    """One curve in buckets of equal step width (``core.store.metric_buckets``): parallel
+    lists, one entry per bucket that holds points, in step order."""
+
+    name: str
+    step_first: list[int]
+    step_last: list[int]
+    epoch: list[int] = Field(description="The epoch of each bucket's last point.")
+    min: list[float | None]
+    max: list[float | None]
+    mean: list[float | None]
+    count: list[int] = Field(description="Points in each bucket (non-finite ones too).")
+    total_points: int
+    width: int = Field(description="Steps per bucket; 0 when the range holds no point.")
+
+
+class MetricBucketsPublic(BaseModel):
+    experiment_id: str
+    status: Status
+    curves: dict[str, CurveBucketsPublic]

@@ -1,4 +1,5 @@
-"""An experiment's metrics: curves (optionally downsampled) and the raw history; the
+"""An experiment's metrics: curves (optionally downsampled), the same in min/max buckets
+(what the dashboard draws, re-asked for each zoomed range) and the raw history; the
 experiment is the request's tenant's (``OwnedExperiment``)."""
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from api.errors import invalid_parameter
 from api.params import Cursor, MetricNames, StepMax, StepMin
 from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
 from api.schemas import (
+    CurveBucketsPublic,
     CurvePublic,
+    MetricBucketsPublic,
     MetricHistoryPublic,
     MetricPointPublic,
     MetricsPublic,
@@ -21,10 +24,12 @@ from api.schemas import (
 )
 from core.run_environment import RunEnvironment
 from core.settings import settings
+from core.store.metric_buckets import MAX_BUCKETS, read_curve_buckets
 from core.store.metrics import (
     CurveTooLongError,
     decode_history_cursor,
     history_page,
+    metric_names,
     read_history,
     read_metric_curves,
 )
@@ -112,6 +117,54 @@ def read_curves(
         return Response(points_csv(rows, environment=environment), media_type=CSV_MEDIA_TYPE)
     return MetricsPublic(
         experiment_id=experiment_id, status=cast(Status, experiment.status), curves=curves
+    )
+
+
+@router.get("/buckets", response_model=MetricBucketsPublic)
+def read_curve_buckets_route(
+    experiment: OwnedExperiment,
+    session: SessionDep,
+    names: MetricNames = None,
+    step_min: StepMin = None,
+    step_max: StepMax = None,
+    buckets: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_BUCKETS,
+            description="Buckets of equal step width over the range (those holding points "
+            "are sent): each its first and last step, min, max, mean and count.",
+        ),
+    ] = 1000,
+) -> MetricBucketsPublic:
+    """Each curve's points within [step_min, step_max] summed up in at most ``buckets``
+    buckets of equal step width: a line (the means) with a band (min to max) that keeps
+    every spike, at any zoom. A bucket of one point is that point."""
+    _check_range(step_min, step_max)
+    curves: dict[str, CurveBucketsPublic] = {}
+    for name in dict.fromkeys(names or metric_names(session=session, experiment_id=experiment.id)):
+        read = read_curve_buckets(
+            session=session,
+            experiment_id=experiment.id,
+            name=name,
+            buckets=buckets,
+            step_min=step_min,
+            step_max=step_max,
+        )
+        curves[name] = CurveBucketsPublic(
+            name=name,
+            step_first=read.step_first,
+            step_last=read.step_last,
+            epoch=read.epoch,
+            min=read.minimum,
+            max=read.maximum,
+            mean=read.mean,
+            count=read.count,
+            total_points=read.total_points,
+            width=read.width,
+        )
+    return MetricBucketsPublic(
+        experiment_id=experiment.id, status=cast(Status, experiment.status), curves=curves
     )
 
 

@@ -194,3 +194,27 @@ def authenticate_api_key(*, session: Session, key: str) -> TenantIdentity | KeyR
     if row.revoked_at is not None:
         return KeyRefusal.REVOKED
     return TenantIdentity(id=row.tenant_id, name=row.name, key_id=row.id)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveKey:
+    """An active (not revoked) key by its id: the tenant it acts for and its stored hash,
+    which signs the dashboard's session cookies (``api.session_cookie``)."""
+
+    tenant: TenantIdentity
+    key_hash: str
+
+
+def find_active_key(*, session: Session, key_id: str) -> ActiveKey | None:
+    """The key ``key_id`` and its tenant, or None when there is no such key or it has been
+    revoked."""
+    row = session.execute(
+        select(ApiKeyRow.key_hash, ApiKeyRow.revoked_at, TenantRow.id, TenantRow.name)
+        .join(TenantRow, TenantRow.id == ApiKeyRow.tenant_id)
+        .where(ApiKeyRow.id == key_id)
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    return ActiveKey(
+        tenant=TenantIdentity(id=row.id, name=row.name, key_id=key_id), key_hash=row.key_hash
+    )

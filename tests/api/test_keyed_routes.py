@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api.auth import KeyedRoute
+from api.auth import KeyedRoute, SignInRoute
 from api.main import app
 from core.settings import settings
 from tests.support.asgi import request_in_process
@@ -23,8 +23,11 @@ BROKEN_BODIES = [
 
 
 def routes_with_a_body() -> list[tuple[str, str]]:
+    """Every route with a body but sign-in, whose key is its body (api/routes/session.py)."""
     found = []
     for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, SignInRoute):
+            continue
         if isinstance(route.original_route, APIRoute) and route.body_field is not None:
             found += [(method, route.path_format) for method in sorted(route.methods or ())]
     return found
