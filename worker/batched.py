@@ -52,7 +52,7 @@ from worker.devices import DeviceSplit, place_split, resolve_device, synchronize
 from worker.engine import DEFAULT_LOG_EVERY, AfterEpoch, epoch_permutation
 from worker.errors import EngineError
 from worker.evaluation import EVAL_BATCH_SIZE
-from worker.member_stack import MemberStack, build_stack
+from worker.member_stack import MemberStack, build_stack, joined
 from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
@@ -414,7 +414,7 @@ class _Group:
         stack, hyper, name = self.stack, self.hyper, self.first.optimizer.name
         if stack.flat.numel() <= FLAT_STEP_MAX_ELEMENTS:
             params = [stack.flat]
-            grads = [torch.cat([g.flatten(1) for g in grads], dim=1)]
+            grads = [joined(grads, stack.shapes)]
             moments = {key: [flat] for key, flat in stack.flat_moments.items()}
         else:
             params, moments = stack.tensors, stack.moments

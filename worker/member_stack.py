@@ -165,19 +165,40 @@ class MemberStack:
         )
 
 
+ALIGNMENT_ELEMENTS = 16
+"""Each parameter's segment of a row of ``flat`` starts at a multiple of 64 bytes (fp32):
+the matmul kernels round differently at other alignments, and a member's curve must not
+depend on its position in the stack (a resumed group may list its members in another
+order). The padding between segments is zeros and stays zeros (its gradient is zero)."""
+
+
+def _padded(size: int) -> int:
+    return -(-size // ALIGNMENT_ELEMENTS) * ALIGNMENT_ELEMENTS
+
+
+def row_size(shapes: list[torch.Size]) -> int:
+    """The elements of one member's row of ``flat``, padding included."""
+    return sum(_padded(shape.numel()) for shape in shapes)
+
+
 def _views(flat: torch.Tensor, shapes: list[torch.Size]) -> list[torch.Tensor]:
     """``flat`` ([M, P]) cut into one ``[M, *shape]`` view per shape, in order."""
     views, start = [], 0
     for shape in shapes:
         size = shape.numel()
         views.append(flat[:, start : start + size].view(flat.shape[0], *shape))
-        start += size
+        start += _padded(size)
     return views
 
 
-def _flattened(per_parameter: list[torch.Tensor]) -> torch.Tensor:
-    """``[M, *shape]`` tensors joined into one ``[M, P]`` tensor (``_views`` undoes it)."""
-    return torch.cat([t.reshape(t.shape[0], -1) for t in per_parameter], dim=1).contiguous()
+def joined(per_parameter: list[torch.Tensor], shapes: list[torch.Size]) -> torch.Tensor:
+    """``[M, *shape]`` tensors joined into one zero-padded ``[M, P]`` tensor (``_views``
+    undoes it)."""
+    first = per_parameter[0]
+    flat = first.new_zeros(first.shape[0], row_size(shapes))
+    for view, tensor in zip(_views(flat, shapes), per_parameter, strict=True):
+        view.copy_(tensor)
+    return flat
 
 
 def _has_momentum(spec: ExperimentSpec) -> bool:
@@ -268,12 +289,14 @@ def build_stack(
         module.to(device)
     params, buffers = stack_module_state(modules)  # pyright: ignore[reportArgumentType]
     names = list(params)
+    shapes = [params[n].shape[1:] for n in names]
     moments = {
-        key: _flattened(
+        key: joined(
             [
                 torch.stack([member[i] for member in per_member]).to(device)
                 for i in range(len(names))
-            ]
+            ],
+            shapes,
         )
         for key, per_member in moment_lists.items()
     }
@@ -281,8 +304,8 @@ def build_stack(
         specs=specs,
         modules=modules,
         names=names,
-        shapes=[params[n].shape[1:] for n in names],
-        flat=_flattened([params[n].detach() for n in names]),
+        shapes=shapes,
+        flat=joined([params[n].detach() for n in names], shapes),
         flat_moments=moments,
         buffers={n: b.detach() for n, b in buffers.items()},
         steps=torch.tensor(step_counts, dtype=torch.int64),
