@@ -313,7 +313,8 @@ def test_compare_overlays_two_runs_on_each_x_axis(alice: Tenant) -> None:
 
 
 def test_the_sweep_page_fills_in_while_its_members_run(alice: Tenant) -> None:
-    body = sweep_body(name="sweep-live", base=digits_body(epochs=2, device="cpu"))
+    # One member per run: a batched sweep of these tiny runs ends before the page opens.
+    body = sweep_body(name="sweep-live", base=digits_body(epochs=4, device="cpu"), group_size=1)
     answer = alice.http.post("/v1/sweeps", json=body)
     assert answer.status_code == 201, answer.text
     sweep_id = answer.json()["id"]
