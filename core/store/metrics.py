@@ -20,6 +20,9 @@ from core.store.models import MetricPointRow
 from core.store.paging import InvalidCursorError, decode_cursor, encode_cursor
 from core.store.session import serialized_on_sqlite
 
+POSTGRESQL_CHUNK_ROWS = 1000
+"""Rows per INSERT statement on PostgreSQL (4 bound values each, far below its limit)."""
+
 
 def _upsert_statement(dialect: str) -> Any:
     """INSERT ... ON CONFLICT (experiment, name, step) DO UPDATE of epoch and value."""
@@ -58,10 +61,16 @@ def upsert_metric_points(
         }
     values = list(rows.values())
     try:
-        if values:
+        if values and dialect == "sqlite":
             # One statement executed for many rows: compiled once and cached (a VALUES
-            # list of n rows compiles anew for each n, ten times the cost of the write).
+            # list of n rows compiles anew for each n, five times the cost of the write).
             session.connection().execute(_upsert_statement(dialect), values)
+        elif values:
+            # PostgreSQL: one VALUES list per statement (psycopg runs an executemany in a
+            # pipeline, which logs an error of its own when the experiment was deleted).
+            for start in range(0, len(values), POSTGRESQL_CHUNK_ROWS):
+                chunk = values[start : start + POSTGRESQL_CHUNK_ROWS]
+                session.execute(_upsert_statement(dialect).values(chunk))
         session.commit()
     except IntegrityError:
         session.rollback()
