@@ -221,6 +221,11 @@ def test_a_group_whose_worker_stops_cleanly_is_handed_back_and_ends_elsewhere(
     service.workers.remove(stopped)
     if name == "worker1":
         service.start_worker("worker1")  # the session's worker, for the tests after this one
+    try:
+        wait_for_sweep(http, sweep["id"])
+    finally:
+        if name != "group-stopper":  # the tests after this one count on one worker
+            service.kill_worker(service.worker_named("group-stopper"))
     wait_for_sweep(http, sweep["id"])
     for run in members(http, sweep["id"]):
         assert run["status"] == "succeeded", run
