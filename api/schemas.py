@@ -406,3 +406,9 @@ class MetricBucketsPublic(BaseModel):
     experiment_id: str
     status: Status
     curves: dict[str, CurveBucketsPublic]
+    events_from: str | None = Field(
+        default=None,
+        description="A position for /events (its last_event_id) that starts the stream "
+        "right after these buckets' points, so a page that drew them is sent only newer "
+        "points; given for a read of every metric over the whole range.",
+    )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Response
 from api.auth import KeyedRoute
 from api.deps import OwnedExperiment, SessionDep
 from api.errors import invalid_parameter
+from api.event_positions import ExperimentPosition
 from api.params import Cursor, MetricNames, StepMax, StepMin
 from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
 from api.schemas import (
@@ -163,8 +164,17 @@ def read_curve_buckets_route(
             total_points=read.total_points,
             width=read.width,
         )
+    # Each metric's points are written in step order, so every point of a curve up to its
+    # last bucket's last step is in what was just read.
+    events_from = None
+    if names is None and step_min is None and step_max is None:
+        drawn_to = {name: read.step_last[-1] for name, read in curves.items() if read.step_last}
+        events_from = ExperimentPosition(points=drawn_to).encode()
     return MetricBucketsPublic(
-        experiment_id=experiment.id, status=cast(Status, experiment.status), curves=curves
+        experiment_id=experiment.id,
+        status=cast(Status, experiment.status),
+        curves=curves,
+        events_from=events_from,
     )
 
 

@@ -364,16 +364,21 @@ def test_a_100k_point_curve_is_drawn_in_under_a_second_and_zoom_asks_again(
     page.wait_for_function(
         "() => Number(document.querySelector('#chart-batch_loss').dataset.points) === 100000"
     )
-    loaded = alice.cold_first_load(
-        f"/runs/{run_id}", ready=f"document.querySelector('{CHART}')?.dataset.points === '100000'"
-    )
-    # The page draws min/max buckets; the chart itself draws all 100,000 points of a raw
-    # curve (with a band) in well under a second, measured in the page.
+    # The whole page, from navigation to the curve drawn (load, queries, draw), in a new
+    # browser context each time: the median of three first visits (this machine runs the
+    # browser, the service and its worker on two cores) under a second.
+    drawn = f"document.querySelector('{CHART}')?.dataset.points === '100000'"
+    loads = [alice.cold_first_load(f"/runs/{run_id}", ready=drawn) for _ in range(3)]
+    times_ms = sorted(load["loaded_ms"] for load in loads)
+    # The chart itself draws all 100,000 points of a raw curve (with a band), measured in
+    # the page.
     raw = page.evaluate(RAW_DRAW_JS)
     assert raw["drawn"] == 100_000
     assert raw["ms"] < 1000, raw
-    record_first_load("run-100k", {**loaded, "raw_100k_draw_ms": round(raw["ms"], 1)})
-    assert loaded["loaded_ms"] < 5000, loaded  # the whole page: load, query, draw
+    record_first_load(
+        "run-100k", {**loads[0], "loaded_ms_3": times_ms, "raw_100k_draw_ms": round(raw["ms"], 1)}
+    )
+    assert times_ms[1] < 1000, times_ms
     save_screenshot(page, "run-100k")
 
     # Dragging across the plot zooms in, and the page asks for buckets of that range.

@@ -136,6 +136,38 @@ def test_a_stream_cut_mid_run_resumes_with_last_event_id_losing_and_repeating_no
     assert [event.kind for event in everything].count("end") == 1
 
 
+def test_a_stream_from_the_buckets_events_from_sends_only_the_points_after_them(
+    http: httpx.Client,
+) -> None:
+    """What the dashboard's run page does: draw the buckets, then follow from there."""
+    experiment_id = submitted_id(http, per_example_body(name="events-from-buckets", epochs=2))
+    deadline = time.monotonic() + 120
+    while True:
+        read = http.get(f"/v1/experiments/{experiment_id}/metrics/buckets").json()
+        if sum(curve["total_points"] for curve in read["curves"].values()) >= MID_RUN_POINTS:
+            break
+        assert time.monotonic() < deadline, read["status"]
+        time.sleep(0.1)
+    assert read["status"] == "running"
+    drawn_to = {name: curve["step_last"][-1] for name, curve in read["curves"].items()}
+    drawn = sum(curve["total_points"] for curve in read["curves"].values())
+    path = f"/v1/experiments/{experiment_id}/events"
+    with open_stream(http, path, last_event_id=read["events_from"]) as (_, items):
+        events = read_until_end(items)
+    streamed = streamed_points(events)
+    stored = stored_points(http, experiment_id)
+    assert max(streamed.values()) == 1
+    assert streamed == Counter(
+        {key: n for key, n in stored.items() if key[1] > drawn_to.get(key[0], 0)}
+    )
+    assert drawn + sum(streamed.values()) == sum(stored.values())
+    # A read of some metrics, or of a range, gives no position (it would skip the rest).
+    some = http.get(f"/v1/experiments/{experiment_id}/metrics/buckets", params={"name": "lr"})
+    assert some.json()["events_from"] is None
+    ranged = http.get(f"/v1/experiments/{experiment_id}/metrics/buckets", params={"step_min": 2})
+    assert ranged.json()["events_from"] is None
+
+
 def test_another_tenants_streams_are_404(keyed_service: KeyedService) -> None:
     owner = keyed_service.client(keyed_service.new_key(f"events-owner-{uuid.uuid4().hex[:8]}"))
     other = keyed_service.client(keyed_service.new_key(f"events-other-{uuid.uuid4().hex[:8]}"))

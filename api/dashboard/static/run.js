@@ -128,7 +128,12 @@ async function loadBuckets(panel = null) {
     query.set("step_min", String(Math.max(0, Math.floor(zoom.min))));
     query.set("step_max", String(Math.max(0, Math.ceil(zoom.max))));
   }
-  const read = await api(`/v1/experiments/${id}/metrics/buckets?${query}`);
+  return takeBuckets(await api(`/v1/experiments/${id}/metrics/buckets?${query}`), zoom);
+}
+
+/** Draw buckets read for the range `zoom` (null: the whole run); the answer is returned (a
+ * read of every metric holds `events_from`, where the events stream starts). */
+function takeBuckets(read, zoom) {
   for (const [name, buckets] of Object.entries(read.curves)) {
     if (zoom) {
       // A zoomed range replaces the curve's buckets inside it; outside it they stay.
@@ -149,6 +154,7 @@ async function loadBuckets(panel = null) {
     }
   }
   queueDraw();
+  return read;
 }
 
 function scheduleRebucket() {
@@ -308,6 +314,9 @@ async function main() {
   $("download-weights").addEventListener("click", (event) => {
     if (event.currentTarget.getAttribute("aria-disabled") === "true") event.preventDefault();
   });
+  // The curves are asked for beside the run itself: the first drawing waits for one answer.
+  const firstBuckets = api(`/v1/experiments/${id}/metrics/buckets?buckets=${BUCKETS}`);
+  firstBuckets.catch(() => {}); // a missing run is told once, below
   try {
     showRun(await api(`/v1/experiments/${id}`));
   } catch (failure) {
@@ -316,11 +325,13 @@ async function main() {
     return;
   }
   ensureCharts();
-  await loadBuckets();
+  const drawn = takeBuckets(await firstBuckets, null);
   loadLog();
   document.body.dataset.loaded = "true";
   if (TERMINAL.has(run.status)) return;
-  follow(`/v1/experiments/${id}/events`, { onEvent, onOpen: catchUp, poll, intervalMs: 1000 });
+  // The stream starts after the points just drawn: its history is only what came since.
+  const events = new URLSearchParams(drawn.events_from ? { last_event_id: drawn.events_from } : {});
+  follow(`/v1/experiments/${id}/events?${events}`, { onEvent, onOpen: catchUp, poll, intervalMs: 1000 });
 }
 
 main();
