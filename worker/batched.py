@@ -235,7 +235,7 @@ class _Group:
             return functional_call(base, (p, b), (x,))
 
         self.outputs_of = vmap(member_outputs, randomness="different")
-        self.outputs_on_shared = vmap(member_outputs, in_dims=(0, 0, None))
+        self.member_outputs = member_outputs
 
     def _losses(
         self, outputs: torch.Tensor, targets: torch.Tensor
@@ -505,16 +505,24 @@ class _Group:
 
     @torch.no_grad()
     def _evaluate(self, split: DeviceSplit, prefix: str) -> dict[str, list[float]]:
-        """Each member's mean loss (and accuracy) over ``split`` in eval mode."""
+        """Each member's mean loss (and accuracy) over ``split`` in eval mode.
+
+        Member by member over each chunk of the split, as its solo run evaluates: every
+        member sees the same inputs, and one member's ``[N, d] @ [d, k]`` is several times
+        faster on the CPU than vmap's batched form of a shared input (5× for the MNIST LR).
+        """
         base = self.stack.base
         base.eval()
-        stacked = dict(zip(self.stack.names, self.stack.tensors, strict=True))
         members = len(self.active)
+        named_tensors = list(zip(self.stack.names, self.stack.tensors, strict=True))
+        parameters = [{name: tensor[m] for name, tensor in named_tensors} for m in range(members)]
+        buffers = [{name: b[m] for name, b in self.stack.buffers.items()} for m in range(members)]
         loss_sums = torch.zeros(members, dtype=torch.float64)
         correct = torch.zeros(members, dtype=torch.int64)
         for start in range(0, len(split), EVAL_BATCH_SIZE):
             inputs, targets = split.slice(start, start + EVAL_BATCH_SIZE, self.device)
-            outputs = self.outputs_on_shared(stacked, self.stack.buffers, inputs)
+            member_states = zip(parameters, buffers, strict=True)
+            outputs = torch.stack([self.member_outputs(p, b, inputs) for p, b in member_states])
             if self.task == "classification":
                 losses = F.cross_entropy(
                     outputs.flatten(0, 1), targets.repeat(members), reduction="none"

