@@ -48,7 +48,7 @@ from core.sweeps.grouping import GROUPABLE_OPTIMIZERS
 from optim.batched import batched_adam, batched_adamax, batched_sgd
 from worker.checkpoints import CheckpointError, save_checkpoint
 from worker.datasets import Data, DatasetUnavailableError, load_dataset
-from worker.devices import DeviceSplit, place_split, resolve_device, synchronize
+from worker.devices import DeviceSplit, ReusedBatches, place_split, resolve_device, synchronize
 from worker.engine import DEFAULT_LOG_EVERY, AfterEpoch, epoch_permutation
 from worker.errors import EngineError
 from worker.evaluation import EVAL_BATCH_SIZE
@@ -56,6 +56,7 @@ from worker.member_stack import MemberStack, build_stack, joined
 from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
+from worker.stacked_dense import dense_plan
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ class _Group:
             device=device,
         )
         self.train = place_split(data.train, device)
+        self.train_batches = ReusedBatches(self.train)
         self.test = place_split(data.test, device) if data.test is not None else None
         self.validation = place_split(data.validation, device) if data.validation else None
         self.members = [_Member(i) for i in range(len(specs))]
@@ -236,6 +238,17 @@ class _Group:
 
         self.outputs_of = vmap(member_outputs, randomness="different")
         self.member_outputs = member_outputs
+        # Dense models on the CPU: batched matmuls in the faster orientations (measured
+        # in worker/stacked_dense.py); anything else through vmap.
+        self.dense = dense_plan(base) if device.type == "cpu" else None
+
+    def _stacked_outputs(self, parameters: dict[str, torch.Tensor], inputs: torch.Tensor):
+        """Each member's outputs ``[M, B, ...]`` on its own batch ``inputs``."""
+        if self.dense is not None:
+            return self.dense.outputs(
+                parameters, self.stack.buffers, inputs, training=self.stack.base.training
+            )
+        return self.outputs_of(parameters, self.stack.buffers, inputs)
 
     def _losses(
         self, outputs: torch.Tensor, targets: torch.Tensor
@@ -343,12 +356,10 @@ class _Group:
                 dtype=torch.float64,
             )  # fmt: skip
             picked = self.orders[:, index * self.batch_size : (index + 1) * self.batch_size]
-            inputs, targets = self.train.batch(picked, self.device)
+            inputs, targets = self.train_batches.batch(picked, self.device)
             leaves = self.stack.leaves()
             stacked = dict(zip(self.stack.names, leaves, strict=True))
-            data_losses, hits = self._losses(
-                self.outputs_of(stacked, self.stack.buffers, inputs), targets
-            )
+            data_losses, hits = self._losses(self._stacked_outputs(stacked, inputs), targets)
             objectives = data_losses
             l2 = self.hyper["l2"]
             if self.any_l2:
@@ -509,7 +520,8 @@ class _Group:
 
         Member by member over each chunk of the split, as its solo run evaluates: every
         member sees the same inputs, and one member's ``[N, d] @ [d, k]`` is several times
-        faster on the CPU than vmap's batched form of a shared input (5× for the MNIST LR).
+        faster on the CPU than vmap's batched form of a shared input (5× for the MNIST LR);
+        a linear model's members all in one product (``linear_outputs_on_shared``).
         """
         base = self.stack.base
         base.eval()
@@ -521,8 +533,11 @@ class _Group:
         correct = torch.zeros(members, dtype=torch.int64)
         for start in range(0, len(split), EVAL_BATCH_SIZE):
             inputs, targets = split.slice(start, start + EVAL_BATCH_SIZE, self.device)
-            member_states = zip(parameters, buffers, strict=True)
-            outputs = torch.stack([self.member_outputs(p, b, inputs) for p, b in member_states])
+            if self.dense is not None and self.dense.is_linear:
+                outputs = self.dense.linear_outputs_on_shared(dict(named_tensors), inputs)
+            else:
+                member_states = zip(parameters, buffers, strict=True)
+                outputs = torch.stack([self.member_outputs(p, b, inputs) for p, b in member_states])
             if self.task == "classification":
                 losses = F.cross_entropy(
                     outputs.flatten(0, 1), targets.repeat(members), reduction="none"

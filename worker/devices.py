@@ -59,6 +59,32 @@ class DeviceSplit:
         return to_device(inputs, device), to_device(targets, device)
 
 
+class ReusedBatches:
+    """``split.batch`` into the same two tensors at every call of one shape: what a call
+    returns is overwritten by the next, so it must be done with by then (a training step
+    is). On the CPU a gather into fresh memory costs 4× a gather into memory already
+    touched (MNIST, 2,048 images: 1.14 against 0.26 ms on this project's 2-core machine)."""
+
+    def __init__(self, split: DeviceSplit) -> None:
+        self.split = split
+        self._inputs: torch.Tensor | None = None
+        self._targets: torch.Tensor | None = None
+
+    def batch(self, indices: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """The examples at ``indices`` (any shape ``S``): inputs ``S + example shape``."""
+        flat = indices.reshape(-1)
+        inputs, targets = self.split.inputs, self.split.targets
+        if self._inputs is None or self._targets is None or self._inputs.shape[0] != len(flat):
+            self._inputs = inputs.new_empty((len(flat), *inputs.shape[1:]))
+            self._targets = targets.new_empty((len(flat), *targets.shape[1:]))
+        torch.index_select(inputs, 0, flat, out=self._inputs)
+        torch.index_select(targets, 0, flat, out=self._targets)
+        return (
+            to_device(self._inputs.view(*indices.shape, *inputs.shape[1:]), device),
+            to_device(self._targets.view(*indices.shape, *targets.shape[1:]), device),
+        )
+
+
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``tensor`` on ``device``; a host tensor goes through pinned memory, asynchronously."""
     if tensor.device == device:
