@@ -7,7 +7,9 @@ order, dropout rate, learning rate (and its schedule's value), betas, eps, weigh
 and l2. The stacked state is ``worker/member_stack.py``: each member's initialisation is
 its solo run's, and its checkpoints are in the solo format. The forward pass is ``vmap``
 of ``functional_call`` over members (``randomness="different"``: each member draws its
-own dropout masks), each on the batch its own permutation of the epoch picks
+own dropout masks), or for a dense model on the CPU (linear or logistic regression, the
+MLP) the batched matmuls of ``worker/stacked_dense.py``, faster there; each member on the
+batch its own permutation of the epoch picks
 (``worker.engine.epoch_permutation``); the objective summed over members has, for each
 member, its own gradient (members share no parameter), and ``optim.batched`` steps all
 members at once with their own hyperparameters.
