@@ -59,3 +59,7 @@ def test_the_automatic_group_size_follows_the_device_and_the_model_size() -> Non
     assert automatic_group_size(spec(optimizer={"name": "adagrad"})) == 1
     huge = spec(model={"name": "mlp", "hidden_sizes": [4096, 4096, 4096, 4096]})
     assert 1 <= automatic_group_size(huge) < AUTO_CAP["cpu"]
+    # a stack of CNNs is slower than one after another on the CPU (benchmarks/batched.py)
+    assert automatic_group_size(spec(model={"name": "cnn"})) == 1
+    assert automatic_group_size(spec(model={"name": "cnn"}, device="auto")) == 1
+    assert automatic_group_size(spec(model={"name": "cnn"}, device="cuda")) > 1
