@@ -64,8 +64,14 @@ def read_curve_buckets(
         where.append(MetricPointRow.step >= step_min)
     if step_max is not None:
         where.append(MetricPointRow.step <= step_max)
+    # Two scalar subqueries, not min and max in one select: each is then one probe of the
+    # primary key's index (SQLite scans the whole range for the pair: 14 ms against 0.1 ms
+    # for 100,000 points).
     bounds = session.execute(
-        select(func.min(MetricPointRow.step), func.max(MetricPointRow.step)).where(*where)
+        select(
+            select(func.min(MetricPointRow.step)).where(*where).scalar_subquery(),
+            select(func.max(MetricPointRow.step)).where(*where).scalar_subquery(),
+        )
     ).one()
     # Both NULL when the range holds no point (the typing says int).
     lo, hi = cast(int | None, bounds[0]), cast(int | None, bounds[1])
