@@ -40,49 +40,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch.func import functional_call, vmap
 
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
-from core.spec.optimizers import AdamFamilyOptimizer, SgdOptimizer
 from core.sweeps.grouping import GROUPABLE_OPTIMIZERS
-from optim.batched import batched_adam, batched_adamax, batched_sgd
 from worker.checkpoints import CheckpointError, save_checkpoint
 from worker.datasets import Data, DatasetUnavailableError, load_dataset
-from worker.devices import DeviceSplit, ReusedBatches, place_split, resolve_device, synchronize
+from worker.devices import ReusedBatches, place_split, resolve_device, synchronize
 from worker.engine import DEFAULT_LOG_EVERY, AfterEpoch, epoch_permutation
 from worker.errors import EngineError
-from worker.evaluation import EVAL_BATCH_SIZE
-from worker.member_stack import MemberStack, build_stack, joined
+from worker.group_outputs import GroupOutputs
+from worker.group_step import hyperparameter_columns, step_members
+from worker.member_stack import MemberStack, build_stack
 from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
-from worker.stacked_dense import dense_plan
 
 logger = logging.getLogger(__name__)
 
 
-FLAT_STEP_MAX_ELEMENTS = 2**20
-"""Up to this many parameters in the whole stack (4 MB in fp32), a step joins the gradients
-and updates ``flat`` at once: the copy costs less than a step's operations per tensor
-(``benchmarks/batched.py``: the 1.8 M-parameter MLP is slower stepped whole)."""
-
-
 class GroupError(ValueError):
     """Specs that cannot train as one group; the message says which field differs."""
-
-
-def _adam_family(spec: ExperimentSpec) -> AdamFamilyOptimizer:
-    """The spec's optimizer, which ``group_problem`` has checked is of the Adam family."""
-    assert isinstance(spec.optimizer, AdamFamilyOptimizer), spec.optimizer.name
-    return spec.optimizer
-
-
-def _sgd(spec: ExperimentSpec) -> SgdOptimizer:
-    """The spec's optimizer, which the group's kind says is SGD."""
-    assert isinstance(spec.optimizer, SgdOptimizer), spec.optimizer.name
-    return spec.optimizer
 
 
 def group_problem(specs: Sequence[ExperimentSpec]) -> str | None:
@@ -216,60 +194,9 @@ class _Group:
         self.validation = place_split(data.validation, device) if data.validation else None
         self.members = [_Member(i) for i in range(len(specs))]
         self.active = list(range(len(specs)))  # the specs' indices of the members in the stack
-        self.hyper = {"l2": self._column(lambda s: s.l2)}
+        self.hyper = hyperparameter_columns(specs)
         self.any_l2 = any(s.l2 > 0 for s in specs)
-        if self.first.optimizer.name == "sgd":
-            self.hyper |= {
-                "momentum": self._column(lambda s: _sgd(s).momentum),
-                "dampening": self._column(lambda s: _sgd(s).dampening),
-                "weight_decay": self._column(lambda s: _sgd(s).weight_decay),
-            }
-        else:
-            self.hyper |= {
-                "beta1": self._column(lambda s: _adam_family(s).betas[0]),
-                "beta2": self._column(lambda s: _adam_family(s).betas[1]),
-                "eps": self._column(lambda s: _adam_family(s).eps),
-                "weight_decay": self._column(lambda s: _adam_family(s).weight_decay),
-            }
-        base = self.stack.base
-
-        def member_outputs(
-            p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor
-        ) -> torch.Tensor:
-            return functional_call(base, (p, b), (x,))
-
-        self.outputs_of = vmap(member_outputs, randomness="different")
-        self.member_outputs = member_outputs
-        # Dense models on the CPU: batched matmuls in the faster orientations (measured
-        # in worker/stacked_dense.py); anything else through vmap.
-        self.dense = dense_plan(base) if device.type == "cpu" else None
-
-    def _stacked_outputs(self, parameters: dict[str, torch.Tensor], inputs: torch.Tensor):
-        """Each member's outputs ``[M, B, ...]`` on its own batch ``inputs``."""
-        if self.dense is not None:
-            return self.dense.outputs(
-                parameters, self.stack.buffers, inputs, training=self.stack.base.training
-            )
-        return self.outputs_of(parameters, self.stack.buffers, inputs)
-
-    def _losses(
-        self, outputs: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each member's mean loss on its batch and its correct predictions, from the
-        members' outputs ``[M, B, ...]``: one loss call for all members (under ``vmap`` the
-        loss costs more than the model)."""
-        members, batch = outputs.shape[0], outputs.shape[1]
-        if self.task == "classification":
-            per_example = F.cross_entropy(
-                outputs.flatten(0, 1), targets.flatten(0, 1), reduction="none"
-            )
-            hits = (outputs.argmax(-1) == targets).sum(1)
-            return per_example.view(members, batch).mean(1), hits
-        squared = (outputs - targets).pow(2).flatten(1).mean(1)
-        return squared, torch.zeros(members, dtype=torch.int64, device=outputs.device)
-
-    def _column(self, read: Callable[[ExperimentSpec], float]) -> torch.Tensor:
-        return torch.tensor([read(s) for s in self.specs], dtype=torch.float64)
+        self.outputs = GroupOutputs(self.stack, data.task, device)
 
     def _keep(self, positions: list[int]) -> None:
         self.stack.keep(positions)
@@ -361,7 +288,9 @@ class _Group:
             inputs, targets = self.train_batches.batch(picked, self.device)
             leaves = self.stack.leaves()
             stacked = dict(zip(self.stack.names, leaves, strict=True))
-            data_losses, hits = self._losses(self._stacked_outputs(stacked, inputs), targets)
+            data_losses, hits = self.outputs.losses(
+                self.outputs.of_batches(stacked, inputs), targets
+            )
             objectives = data_losses
             l2 = self.hyper["l2"]
             if self.any_l2:
@@ -401,7 +330,7 @@ class _Group:
                 grads = [g.index_select(0, kept.to(g.device)) for g in grads]
                 if not self.active:
                     return False
-            self._step(grads, lr)
+            step_members(self.stack, self.hyper, self.first.optimizer, grads, lr)
             if (index + 1) % self.log_every == 0 and index + 1 < self.steps_per_epoch:
                 for m in self.active:
                     member = self.members[m]
@@ -421,44 +350,6 @@ class _Group:
         at = torch.tensor(kept, dtype=torch.int64)
         return loss_sums.index_select(0, at), correct.index_select(0, at)
 
-    def _step(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
-        """One batched step of every member: of ``flat`` whole (the gradients joined) when
-        the stack is small, else of each parameter's view."""
-        stack, hyper, name = self.stack, self.hyper, self.first.optimizer.name
-        if stack.flat.numel() <= FLAT_STEP_MAX_ELEMENTS:
-            params = [stack.flat]
-            grads = [joined(grads, stack.shapes)]
-            moments = {key: [flat] for key, flat in stack.flat_moments.items()}
-        else:
-            params, moments = stack.tensors, stack.moments
-        if name == "sgd":
-            batched_sgd(
-                params, grads, moments["momentum_buffer"], stack.steps, lr=lr,
-                momentum=hyper["momentum"], dampening=hyper["dampening"],
-                weight_decay=hyper["weight_decay"],
-                nesterov=getattr(self.first.optimizer, "nesterov", False),
-            )  # fmt: skip
-            return
-        common = {
-            "lr": lr,
-            "beta1": hyper["beta1"],
-            "beta2": hyper["beta2"],
-            "eps": hyper["eps"],
-            "weight_decay": hyper["weight_decay"],
-            "bias_correction": getattr(self.first.optimizer, "bias_correction", True),
-        }
-        if name == "adamax":
-            batched_adamax(
-                params, grads, moments["exp_avg"], moments["exp_inf"], stack.steps, **common
-            )
-            return
-        amsgrad = "max_exp_avg_sq" in moments
-        batched_adam(
-            params, grads, moments["exp_avg"], moments["exp_avg_sq"],
-            moments["max_exp_avg_sq"] if amsgrad else [], stack.steps,
-            amsgrad=amsgrad, decoupled_weight_decay=name == "adamw", **common,
-        )  # fmt: skip
-
     def _end_epoch(
         self,
         epoch: int,
@@ -473,11 +364,11 @@ class _Group:
         if self.task == "classification":
             measured["train_acc"] = (correct.to(torch.float64) / self.n_train).tolist()
         else:
-            measured |= self._evaluate(self.train, "train")
+            measured |= self.outputs.evaluate(self.train, "train")
         if self.validation is not None:
-            measured |= self._evaluate(self.validation, "val")
+            measured |= self.outputs.evaluate(self.validation, "val")
         if self.test is not None:
-            measured |= self._evaluate(self.test, "test")
+            measured |= self.outputs.evaluate(self.test, "test")
         if self.task == "regression":
             measured |= self._line_parameters()
         epoch_time = time.perf_counter() - epoch_started
@@ -515,46 +406,6 @@ class _Group:
         )
         if ended:
             self._drop(ended)
-
-    @torch.no_grad()
-    def _evaluate(self, split: DeviceSplit, prefix: str) -> dict[str, list[float]]:
-        """Each member's mean loss (and accuracy) over ``split`` in eval mode.
-
-        Member by member over each chunk of the split, as its solo run evaluates: every
-        member sees the same inputs, and one member's ``[N, d] @ [d, k]`` is several times
-        faster on the CPU than vmap's batched form of a shared input (5× for the MNIST LR);
-        a linear model's members all in one product (``linear_outputs_on_shared``).
-        """
-        base = self.stack.base
-        base.eval()
-        members = len(self.active)
-        named_tensors = list(zip(self.stack.names, self.stack.tensors, strict=True))
-        parameters = [{name: tensor[m] for name, tensor in named_tensors} for m in range(members)]
-        buffers = [{name: b[m] for name, b in self.stack.buffers.items()} for m in range(members)]
-        loss_sums = torch.zeros(members, dtype=torch.float64)
-        correct = torch.zeros(members, dtype=torch.int64)
-        for start in range(0, len(split), EVAL_BATCH_SIZE):
-            inputs, targets = split.slice(start, start + EVAL_BATCH_SIZE, self.device)
-            if self.dense is not None and self.dense.is_linear:
-                outputs = self.dense.linear_outputs_on_shared(dict(named_tensors), inputs)
-            else:
-                member_states = zip(parameters, buffers, strict=True)
-                outputs = torch.stack([self.member_outputs(p, b, inputs) for p, b in member_states])
-            if self.task == "classification":
-                losses = F.cross_entropy(
-                    outputs.flatten(0, 1), targets.repeat(members), reduction="none"
-                ).view(members, -1)
-                correct += (outputs.argmax(-1) == targets).sum(-1).cpu()
-            else:  # the squared errors summed over each example's outputs, as F.mse_loss(sum)
-                losses = ((outputs - targets) ** 2).flatten(1)
-            loss_sums += losses.to(torch.float64).sum(-1).cpu()
-        base.train()
-        if self.task == "regression":
-            return {f"{prefix}_mse": (loss_sums / len(split)).tolist()}
-        return {
-            f"{prefix}_loss": (loss_sums / len(split)).tolist(),
-            f"{prefix}_acc": (correct.to(torch.float64) / len(split)).tolist(),
-        }
 
     def _line_parameters(self) -> dict[str, list[float]]:
         """w and b per member of a one-input linear regression (as ``line_parameters``)."""

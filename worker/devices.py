@@ -45,14 +45,24 @@ class DeviceSplit:
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
 
-    def batch(self, indices: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """The examples at ``indices`` (any shape ``S``): inputs ``S + example shape``."""
+    def batch(
+        self,
+        indices: torch.Tensor,
+        device: torch.device,
+        out: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, ...]:
+        """The examples at ``indices`` (any shape ``S``): inputs ``S + example shape``;
+        gathered into ``out`` (inputs and targets, flat) when given."""
         # index_select of the flattened indices: on the CPU a sixth of the time of
         # advanced indexing for a [16, 128] gather of MNIST images (the same values).
         flat = indices.reshape(-1)
-        inputs = self.inputs.index_select(0, flat).view(*indices.shape, *self.inputs.shape[1:])
-        targets = self.targets.index_select(0, flat).view(*indices.shape, *self.targets.shape[1:])
-        return to_device(inputs, device), to_device(targets, device)
+        inputs, targets = out if out is not None else (None, None)
+        inputs = torch.index_select(self.inputs, 0, flat, out=inputs)
+        targets = torch.index_select(self.targets, 0, flat, out=targets)
+        return (
+            to_device(inputs.view(*indices.shape, *self.inputs.shape[1:]), device),
+            to_device(targets.view(*indices.shape, *self.targets.shape[1:]), device),
+        )
 
     def slice(self, start: int, stop: int, device: torch.device) -> tuple[torch.Tensor, ...]:
         inputs, targets = self.inputs[start:stop], self.targets[start:stop]
@@ -71,18 +81,12 @@ class ReusedBatches:
         self._targets: torch.Tensor | None = None
 
     def batch(self, indices: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """The examples at ``indices`` (any shape ``S``): inputs ``S + example shape``."""
-        flat = indices.reshape(-1)
-        inputs, targets = self.split.inputs, self.split.targets
-        if self._inputs is None or self._targets is None or self._inputs.shape[0] != len(flat):
-            self._inputs = inputs.new_empty((len(flat), *inputs.shape[1:]))
-            self._targets = targets.new_empty((len(flat), *targets.shape[1:]))
-        torch.index_select(inputs, 0, flat, out=self._inputs)
-        torch.index_select(targets, 0, flat, out=self._targets)
-        return (
-            to_device(self._inputs.view(*indices.shape, *inputs.shape[1:]), device),
-            to_device(self._targets.view(*indices.shape, *targets.shape[1:]), device),
-        )
+        """``split.batch(indices, device)``, into the kept tensors."""
+        count, inputs, targets = indices.numel(), self.split.inputs, self.split.targets
+        if self._inputs is None or self._targets is None or self._inputs.shape[0] != count:
+            self._inputs = inputs.new_empty((count, *inputs.shape[1:]))
+            self._targets = targets.new_empty((count, *targets.shape[1:]))
+        return self.split.batch(indices, device, out=(self._inputs, self._targets))
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
