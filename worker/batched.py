@@ -43,12 +43,12 @@ import torch
 
 from core.metrics import MetricPoint, Progress
 from core.spec import ExperimentSpec
-from core.sweeps.grouping import GROUPABLE_OPTIMIZERS
 from worker.checkpoints import CheckpointError, save_checkpoint
 from worker.datasets import Data, DatasetUnavailableError, load_dataset
 from worker.devices import ReusedBatches, place_split, resolve_device, synchronize
 from worker.engine import DEFAULT_LOG_EVERY, AfterEpoch, epoch_permutation
 from worker.errors import EngineError
+from worker.group_compatibility import GroupError, group_problem
 from worker.group_outputs import GroupOutputs
 from worker.group_step import hyperparameter_columns, step_members
 from worker.member_stack import MemberStack, build_stack
@@ -57,35 +57,6 @@ from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
 
 logger = logging.getLogger(__name__)
-
-
-class GroupError(ValueError):
-    """Specs that cannot train as one group; the message says which field differs."""
-
-
-def group_problem(specs: Sequence[ExperimentSpec]) -> str | None:
-    """Why ``specs`` cannot train as one group, or None when they can."""
-    if not specs:
-        return "a group needs at least one member"
-    first = specs[0]
-    shared = {
-        "dataset": lambda s: s.dataset,
-        "model": lambda s: s.model.model_copy(update={"dropout": 0.0}),
-        "epochs": lambda s: s.epochs,
-        "schedule.name": lambda s: s.schedule.name,
-        "optimizer.name": lambda s: s.optimizer.name,
-        "optimizer.amsgrad": lambda s: getattr(s.optimizer, "amsgrad", False),
-        "optimizer.bias_correction": lambda s: getattr(s.optimizer, "bias_correction", True),
-        "optimizer.nesterov": lambda s: getattr(s.optimizer, "nesterov", False),
-        "device": lambda s: s.device,
-    }
-    for field_name, read in shared.items():
-        if any(read(s) != read(first) for s in specs):
-            return f"the members differ in {field_name}; a group shares it"
-    if first.optimizer.name not in GROUPABLE_OPTIMIZERS:
-        name = first.optimizer.name
-        return f"optimizer {name!r} has no batched step (one of {', '.join(GROUPABLE_OPTIMIZERS)})"
-    return None
 
 
 @dataclass
