@@ -39,7 +39,7 @@ from core.store.manage import experiment_exists
 from core.store.models import ExperimentStatus
 from core.store.outage import retry_while_store_unavailable
 from core.store.session import session_scope
-from core.sweeps.scheduler import Membership, early_stop_reason, membership
+from core.sweeps.running_member import Membership, early_stop_reason, membership
 from worker.checkpoint_index import index_checkpoints
 from worker.lease import LeaseKeeper
 from worker.run_files import settle_run_files

@@ -60,7 +60,8 @@ from core.settings import Settings, settings
 from core.store.models import ExperimentStatus
 from core.store.session import default_session_factory, session_scope
 from core.sweeps.grouping import group_signature
-from core.sweeps.scheduler import group_mates, tend
+from core.sweeps.running_member import group_mates
+from core.sweeps.scheduler import tend
 from worker.member_run import (
     DELETED,
     HANDED_BACK,

@@ -1,6 +1,7 @@
-"""A sweep's life: create it, extend it, top up an adaptive search, decide early stops,
-cancel and finish it. Each step reads the sweep from the store, decides with
-``core.sweeps.space``, ``sampling`` and ``early_stopping``, and writes the result in one
+"""A sweep's life: create it, extend it, top up an adaptive search, cancel and finish
+it (what a running member asks of its sweep, such as whether it stops early, is
+``core.sweeps.running_member``). Each step reads the sweep from the store, decides with
+``core.sweeps.space`` and ``sampling``, and writes the result in one
 transaction; the members it adds are dispatched to the queue after that commit, as a
 submitted experiment is. Nothing lives in a process between steps, so any API process or
 worker can take the next one.
@@ -29,7 +30,6 @@ from core.cost_limits import CostLimits
 from core.store import sweeps as store
 from core.store.cancel import cancel_sweep_members
 from core.store.models import ExperimentRow, SweepMemberRow, SweepRow, SweepStatus
-from core.sweeps.early_stopping import MemberTrace, decide
 from core.sweeps.grouping import group_keys
 from core.sweeps.sampling import KnownConfiguration, sample_configurations
 from core.sweeps.space import (
@@ -366,85 +366,3 @@ def cancel(*, session: Session, sweep: SweepRow) -> int:
     heartbeat); returns how many members it reached."""
     store.mark_cancelled(session=session, sweep_id=sweep.id)
     return cancel_sweep_members(session=session, sweep_id=sweep.id)
-
-
-@dataclass(frozen=True)
-class Membership:
-    """An experiment's sweep and whether that sweep stops members early (a rule is part of
-    the definition, which an extension does not change)."""
-
-    sweep_id: str
-    stops_early: bool
-    group_key: str | None = None
-    """The member's group (``core/sweeps/grouping.py``); None: it trains alone."""
-
-
-def membership(*, session: Session, experiment_id: str) -> Membership | None:
-    """The experiment's sweep, read once when its run starts; None for an experiment of its
-    own, whose epochs then ask nothing of the store."""
-    member = store.member_of(session=session, experiment_id=experiment_id)
-    sweep = (
-        None
-        if member is None
-        else store.get_sweep(session=session, sweep_id=member.sweep_id, tenant_id=None)
-    )
-    session.commit()
-    if sweep is None:
-        return None
-    assert member is not None
-    return Membership(
-        sweep.id, definition_of(sweep).early_stopping.method != "none", member.group_key
-    )
-
-
-def group_mates(*, session: Session, experiment_id: str) -> list[str]:
-    """The unfinished members that train in one stack with this one (none when it trains
-    alone); the worker claims them with it."""
-    member = store.member_of(session=session, experiment_id=experiment_id)
-    mates = [] if member is None else store.group_mates(session=session, member=member)
-    session.commit()
-    return mates
-
-
-def early_stop_reason(
-    *, session: Session, experiment_id: str, epoch: int, metrics: dict[str, float]
-) -> str | None:
-    """Whether a sweep member stops after ``epoch`` (its metrics ``metrics``), by its
-    sweep's early-stopping rule; the reason when it does, None when it goes on (or is not
-    a member of a sweep with a rule). Keeps what the rule needs of the member."""
-    member = store.member_of(session=session, experiment_id=experiment_id)
-    if member is None:
-        session.commit()
-        return None
-    sweep = store.get_sweep(session=session, sweep_id=member.sweep_id, tenant_id=None)
-    if sweep is None:
-        session.commit()
-        return None
-    spec = definition_of(sweep)
-    if spec.early_stopping.method == "none" or spec.metric.name not in metrics:
-        session.commit()
-        return None
-    values = store.metric_values(session=session, sweep_id=sweep.id, metric=spec.metric.name)
-    mine = {e: v for e, v in values.get(experiment_id, {}).items() if e <= epoch}
-    mine[epoch] = metrics[spec.metric.name]
-    others = [
-        MemberTrace(
-            other.experiment_id,
-            experiment.status,
-            values.get(other.experiment_id, {}),
-            other.pruner_state or {},
-        )
-        for other, experiment in store.members(session=session, sweep_id=sweep.id)
-        if other.experiment_id != experiment_id
-    ]
-    decision = decide(
-        spec.early_stopping,
-        metric=spec.metric.name,
-        maximize=spec.metric.maximize,
-        current=MemberTrace(experiment_id, "running", mine, member.pruner_state or {}),
-        others=others,
-    )
-    store.keep_pruner_state(
-        session=session, experiment_id=experiment_id, state=decision.pruner_state
-    )
-    return decision.reason if decision.stop else None
