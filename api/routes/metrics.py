@@ -12,17 +12,17 @@ from api.auth import KeyedRoute
 from api.deps import OwnedExperiment, SessionDep
 from api.errors import invalid_parameter
 from api.event_positions import ExperimentPosition
-from api.params import Cursor, MetricNames, StepMax, StepMin
-from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
-from api.schemas import (
+from api.metric_schemas import (
     CurveBucketsPublic,
     CurvePublic,
     MetricBucketsPublic,
     MetricHistoryPublic,
     MetricPointPublic,
     MetricsPublic,
-    Status,
 )
+from api.params import Cursor, MetricNames, StepMax, StepMin
+from api.representations import CSV_MEDIA_TYPE, points_csv, prefers_csv
+from api.schemas import Status
 from core.run_environment import RunEnvironment
 from core.settings import settings
 from core.store.metric_buckets import MAX_BUCKETS, read_curve_buckets
