@@ -52,6 +52,7 @@ from worker.group_compatibility import GroupError, group_problem
 from worker.group_outputs import GroupOutputs
 from worker.group_step import hyperparameter_columns, step_members
 from worker.member_stack import MemberStack, build_stack
+from worker.progress_clock import ProgressClock
 from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
 from worker.sinks import MetricSink, NullSink
@@ -198,8 +199,9 @@ class _Group:
         sink.flush()
 
     def run(self) -> list[RunResult]:
-        self.started = time.perf_counter()
-        self.first_step = (self.stack.start_epoch - 1) * self.steps_per_epoch
+        self.clock = ProgressClock(
+            self.first.epochs, self.total_steps, (self.stack.start_epoch - 1) * self.steps_per_epoch
+        )
         logger.info(
             "training %d members of %s on %s with %s as one stack: %d epochs of %d steps on %s",
             len(self.specs),
@@ -341,7 +343,7 @@ class _Group:
         if self.test is not None:
             measured |= self.outputs.evaluate(self.test, "test")
         if self.task == "regression":
-            measured |= self._line_parameters()
+            measured |= self.stack.line_parameters()
         epoch_time = time.perf_counter() - epoch_started
         ended: dict[int, RunResult] = {}
         for position, m in enumerate(self.active):
@@ -378,32 +380,10 @@ class _Group:
         if ended:
             self._drop(ended)
 
-    def _line_parameters(self) -> dict[str, list[float]]:
-        """w and b per member of a one-input linear regression (as ``line_parameters``)."""
-        named = dict(zip(self.stack.names, self.stack.tensors, strict=True))
-        weight, bias = named.get("linear.weight"), named.get("linear.bias")
-        if weight is None or bias is None or weight[0].numel() != 1:
-            return {}
-        return {"w": weight.flatten().tolist(), "b": bias.flatten().tolist()}
-
     def _report(self, member: int, epoch: int, step: int) -> None:
         on_progress = self.io[member].on_progress
-        if on_progress is None:
-            return
-        elapsed = time.perf_counter() - self.started
-        done_here = step - self.first_step
-        remaining = self.total_steps - step
-        on_progress(
-            Progress(
-                epoch=epoch,
-                epochs=self.first.epochs,
-                step=step,
-                total_steps=self.total_steps,
-                fraction=step / self.total_steps,
-                eta_s=elapsed / done_here * remaining if done_here > 0 else None,
-                elapsed_s=elapsed,
-            )
-        )
+        if on_progress is not None:
+            on_progress(self.clock.at(epoch, step))
 
     def _result(
         self,

@@ -66,6 +66,7 @@ from worker.evaluation import (
 from worker.models import build_model
 from worker.optimizers import build_optimizer
 from worker.playground import run_test_problem
+from worker.progress_clock import ProgressClock
 from worker.resume import RunState
 from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
@@ -197,8 +198,9 @@ class _Run:
     # --- the loop ------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        self.started = time.perf_counter()
-        self.first_step = (self.start_epoch - 1) * self.steps_per_epoch
+        self.clock = ProgressClock(
+            self.spec.epochs, self.total_steps, (self.start_epoch - 1) * self.steps_per_epoch
+        )
         spec = self.spec
         logger.info(
             "training %s on %s with %s (lr %g): %d epochs of %d steps (batch %d) on %s, seed %d",
@@ -355,23 +357,8 @@ class _Run:
         return None
 
     def _report(self, epoch: int, step: int) -> None:
-        if self.on_progress is None:
-            return
-        elapsed = time.perf_counter() - self.started
-        done_here = step - self.first_step
-        remaining = self.total_steps - step
-        eta = elapsed / done_here * remaining if done_here > 0 else None
-        self.on_progress(
-            Progress(
-                epoch=epoch,
-                epochs=self.spec.epochs,
-                step=step,
-                total_steps=self.total_steps,
-                fraction=step / self.total_steps,
-                eta_s=eta,
-                elapsed_s=elapsed,
-            )
-        )
+        if self.on_progress is not None:
+            self.on_progress(self.clock.at(epoch, step))
 
     def _result(
         self,

@@ -111,6 +111,15 @@ class MemberStack:
     def moments(self) -> dict[str, list[torch.Tensor]]:
         return {key: _views(flat, self.shapes) for key, flat in self.flat_moments.items()}
 
+    def line_parameters(self) -> dict[str, list[float]]:
+        """w and b per member of a one-input linear regression (as
+        ``worker.evaluation.line_parameters`` for one model); empty for any other model."""
+        named = dict(zip(self.names, self.tensors, strict=True))
+        weight, bias = named.get("linear.weight"), named.get("linear.bias")
+        if weight is None or bias is None or weight[0].numel() != 1:
+            return {}
+        return {"w": weight.flatten().tolist(), "b": bias.flatten().tolist()}
+
     def keep(self, positions: list[int]) -> None:
         """Only the members at ``positions`` of the stack stay in it, in their order."""
         at = torch.tensor(positions, dtype=torch.int64)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +47,7 @@ from core.spec import ExperimentSpec, FunctionDataset, ReddiDataset
 from worker.checkpoints import load_latest_checkpoint, save_checkpoint
 from worker.models import build_model
 from worker.optimizers import build_optimizer
+from worker.progress_clock import ProgressClock
 from worker.resume import RunState
 from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
@@ -146,8 +146,9 @@ class _Playground:
     # --- the loop ------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        self.started = time.perf_counter()
-        self.first_step = (self.start_epoch - 1) * self.steps_per_epoch
+        self.clock = ProgressClock(
+            self.spec.epochs, self.total_steps, (self.start_epoch - 1) * self.steps_per_epoch
+        )
         logger.info(
             "minimising %s with %s (lr %g): %d epochs of %d steps from %s, seed %d",
             self.problem.title,
@@ -274,22 +275,8 @@ class _Playground:
         return None
 
     def _report(self, epoch: int, step: int) -> None:
-        if self.on_progress is None:
-            return
-        elapsed = time.perf_counter() - self.started
-        done_here = step - self.first_step
-        eta = elapsed / done_here * (self.total_steps - step) if done_here > 0 else None
-        self.on_progress(
-            Progress(
-                epoch=epoch,
-                epochs=self.spec.epochs,
-                step=step,
-                total_steps=self.total_steps,
-                fraction=step / self.total_steps,
-                eta_s=eta,
-                elapsed_s=elapsed,
-            )
-        )
+        if self.on_progress is not None:
+            self.on_progress(self.clock.at(epoch, step))
 
     def _result(
         self,
