@@ -315,6 +315,7 @@ def test_compare_overlays_two_runs_on_each_x_axis(alice: Tenant) -> None:
 def test_the_sweep_page_fills_in_while_its_members_run(alice: Tenant) -> None:
     # One member per run: a batched sweep of these tiny runs ends before the page opens.
     body = sweep_body(name="sweep-live", base=digits_body(epochs=4, device="cpu"), group_size=1)
+    body["parameters"]["optimizer.betas"] = {"values": [[0.9, 0.999]]}  # a list, shown as a tuple
     answer = alice.http.post("/v1/sweeps", json=body)
     assert answer.status_code == 201, answer.text
     sweep_id = answer.json()["id"]
@@ -336,6 +337,12 @@ def test_the_sweep_page_fills_in_while_its_members_run(alice: Tenant) -> None:
     best = report["configurations"][0]
     assert f"{100 * best['iqm']:.2f}%" in page.inner_text("#report tbody tr:first-child")
     assert points_in(page, "#chart-sensitivity") == 8  # 2 optimizers × 2 rates × 2 seeds
+    assert "betas=(0.9, 0.999)" in page.inner_text("#report tbody tr:first-child")
+    assert page.inner_text("#ended-otherwise") == "none"
+    # The curves' legend names what tells the configurations apart: not the shared betas.
+    legend = page.locator("#chart-learning .legend .item").all_inner_texts()
+    assert len(legend) == 4 and all("lr=" in item and "name=" in item for item in legend), legend
+    assert not any("betas" in item for item in legend), legend
     save_screenshot(page, "sweep")
     record_first_load("sweep", figures)
     page.click("#table1-link")

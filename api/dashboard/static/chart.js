@@ -70,7 +70,7 @@ const INTEGER_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 2.
   1e5, 2e5, 2.5e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8];
 
 export class CurveChart {
-  constructor(container, { title, xLabel = "iteration", logX = false, logY = false, onZoom, wide = false, id, markers = false }) {
+  constructor(container, { title, xLabel = "iteration", logX = false, logY = false, onZoom, wide = false, id, markers = false, legendRows = 2 }) {
     this.markers = markers;
     this.logX = logX;
     this.logY = logY;
@@ -105,6 +105,7 @@ export class CurveChart {
     this.empty.textContent = "No points yet";
     this.legend = document.createElement("div");
     this.legend.className = "legend";
+    this.legend.style.height = `${20 * legendRows}px`; // fixed: the page does not move as entries come
     this.root.append(heading, this.area, this.empty, this.legend);
     container.append(this.root);
     new ResizeObserver(() => this.plot?.setSize(this.size())).observe(this.area);

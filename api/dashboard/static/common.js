@@ -259,13 +259,29 @@ export function fmtTime(iso) {
 }
 
 /** A configuration's swept values: "name=adam, lr=0.01" or "model=name=mlp dropout=0.5". */
-export function paramText(params) {
-  return Object.entries(params || {}).map(([key, value]) => {
-    const shown = value && typeof value === "object"
-      ? Object.entries(value).map(([k, v]) => `${k}=${v}`).join(" ")
-      : value;
-    return `${key.split(".").pop()}=${shown}`;
-  }).join(", ");
+function valueText(value) {
+  if (Array.isArray(value)) return `(${value.map(valueText).join(", ")})`;
+  if (value && typeof value === "object") {
+    return Object.entries(value).map(([k, v]) => `${k}=${valueText(v)}`).join(" ");
+  }
+  return String(value);
+}
+
+/** A configuration's parameters as "betas=(0.9, 0.999), lr=0.001" (a list as a tuple). */
+export function paramText(params, keys = null) {
+  return Object.entries(params || {})
+    .filter(([key]) => keys === null || keys.includes(key))
+    .map(([key, value]) => `${key.split(".").pop()}=${valueText(value)}`)
+    .join(", ");
+}
+
+/** Each configuration's parameters as paramText writes them, but only those whose values
+ *  differ between the configurations (all of them when there is one): short legend labels. */
+export function distinctParamTexts(paramsList) {
+  if (paramsList.length < 2) return paramsList.map((params) => paramText(params));
+  const keys = [...new Set(paramsList.flatMap((params) => Object.keys(params || {})))];
+  const differing = keys.filter((key) => new Set(paramsList.map((params) => JSON.stringify(params?.[key]))).size > 1);
+  return paramsList.map((params) => paramText(params, differing));
 }
 
 export function statusBadge(status) {

@@ -6,7 +6,7 @@
 
 import {
   api, el, fill, fmt, fmtDuration, fmtMetric, fmtTime, follow, notice, optimizerLabel,
-  optimizerLine, paramText, progressBar, saveText, start, statusBadge,
+  distinctParamTexts, optimizerLine, paramText, progressBar, saveText, start, statusBadge,
 } from "./common.js";
 import { CurveChart } from "./chart.js";
 
@@ -22,6 +22,13 @@ let learning = null;
 
 function fact(label, value, attrs = {}) {
   return el("div", {}, el("dt", {}, label), el("dd", { title: String(value ?? ""), ...attrs }, value ?? "—"));
+}
+
+/** The members that did not succeed, by how they ended: "4 failed · 1 stopped", "none". */
+function endedOtherwise(m) {
+  const parts = [["failed", m.failed], ["stopped", m.stopped], ["cancelled", m.cancelled]]
+    .filter(([, count]) => count > 0).map(([how, count]) => `${count} ${how}`);
+  return parts.length ? parts.join(" · ") : "none";
 }
 
 function showSweep(next) {
@@ -41,7 +48,7 @@ function showSweep(next) {
     fact("Metric", `${sweep.metric.name} (${sweep.metric.goal})`),
     fact("Members", `${done} of ${m.planned} done`, { id: "members-done" }),
     fact("Running", `${m.running} running · ${m.queued} queued`),
-    fact("Ended otherwise", `${m.failed} failed · ${m.stopped} stopped · ${m.cancelled} cancelled`),
+    fact("Ended otherwise", endedOtherwise(m), { id: "ended-otherwise" }),
     fact("ETA", sweep.status === "running" ? fmtDuration(sweep.progress.eta_s) : "—"),
     fact("Best so far", best ? fmtMetric(sweep.metric.name, best.value) : "—", { id: "best-value" }),
     fact("Best configuration", best ? paramText(best.params) : "—"),
@@ -108,11 +115,13 @@ function showReport() {
   const ranked = report.configurations.filter((c) => c.rank !== null).slice(0, CURVES_SHOWN).map((c) => c.config_key);
   const configs = Object.fromEntries(report.configurations.map((c) => [c.config_key, c]));
   const curveVariants = {};
-  learning.setCurves(report.curves.filter((curve) => ranked.includes(curve.config_key)).map((curve) => {
+  const shown = report.curves.filter((curve) => ranked.includes(curve.config_key));
+  const labels = distinctParamTexts(shown.map((curve) => configs[curve.config_key].params));
+  learning.setCurves(shown.map((curve, i) => {
     const c = configs[curve.config_key];
     const variant = curveVariants[c.optimizer] = (curveVariants[c.optimizer] ?? -1) + 1;
     return {
-      key: curve.config_key, label: `#${c.rank} ${paramText(c.params)}`, ...optimizerLine(c.optimizer, variant),
+      key: curve.config_key, label: `#${c.rank} ${labels[i]}`, ...optimizerLine(c.optimizer, variant),
       x: curve.epochs, y: curve.median, lo: curve.q25, hi: curve.q75, count: curve.n.reduce((a, b) => a + b, 0),
     };
   }));
@@ -144,8 +153,8 @@ function refreshSoon() {
 
 async function main() {
   await start("runs");
-  sensitivity = new CurveChart($("charts"), { id: "chart-sensitivity", title: "Learning-rate sensitivity: median over seeds, quartile band", xLabel: "learning rate", logX: true, markers: true });
-  learning = new CurveChart($("charts"), { id: "chart-learning", title: "Best configurations: median curve, quartile band", xLabel: "epoch", markers: true });
+  sensitivity = new CurveChart($("charts"), { id: "chart-sensitivity", title: "Learning-rate sensitivity: median over seeds, quartile band", xLabel: "learning rate", logX: true, markers: true, wide: true });
+  learning = new CurveChart($("charts"), { id: "chart-learning", title: "Best configurations: median curve, quartile band", xLabel: "epoch", markers: true, wide: true, legendRows: 3 });
   $("cancel").addEventListener("click", async () => {
     try { showSweep(await api(`/v1/sweeps/${id}/cancel`, { method: "POST" })); } catch (failure) { notice($("notice"), failure.message); }
   });
