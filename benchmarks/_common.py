@@ -48,12 +48,14 @@ def serve_env(state: Path | str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def adamlab_serve(env: Mapping[str, str]) -> Iterator[str]:
-    """``adamlab serve`` on a free port with ``env`` (``serve_env``), its output in
-    serve.log of its state folder; its URL once /readyz answers. Stopped at the end."""
+def adamlab_serve(env: Mapping[str, str], *, concurrency: int = 1) -> Iterator[str]:
+    """``adamlab serve`` on a free port with ``env`` (``serve_env``), its worker running
+    ``concurrency`` jobs at once, its output in serve.log of its state folder; its URL once
+    /readyz answers. Stopped at the end."""
     state = Path(env["ADAMLAB_STATE_DIR"])
     port = free_port()
     argv = [sys.executable, "-m", "adamlab.cli", "serve", "--port", str(port)]
+    argv += ["--concurrency", str(concurrency)]
     base_url = f"http://127.0.0.1:{port}"
     with (state / "serve.log").open("wb") as log:
         serve = start_child(argv, env=env, cwd=REPO_ROOT, output=log)
@@ -76,15 +78,16 @@ def adamlab_serve(env: Mapping[str, str]) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def service(server: str | None, *, state_prefix: str) -> Iterator[str]:
-    """The base URL of ``server`` when given; else of ``adamlab serve`` on a temporary
-    state folder (named with ``state_prefix``), both gone when the block ends."""
+def service(server: str | None, *, state_prefix: str, concurrency: int = 1) -> Iterator[str]:
+    """The base URL of ``server`` when given; else of ``adamlab serve`` (its worker running
+    ``concurrency`` jobs at once) on a temporary state folder (named with ``state_prefix``),
+    both gone when the block ends."""
     if server is not None:
         yield server
         return
     with (
         tempfile.TemporaryDirectory(prefix=state_prefix) as state,
-        adamlab_serve(serve_env(state)) as base_url,
+        adamlab_serve(serve_env(state), concurrency=concurrency) as base_url,
     ):
         yield base_url
 

@@ -2,13 +2,14 @@
 ``bias-correction`` preset (``core.sweeps.presets``: the MNIST VAE, Adam with β1 ∈ {0, 0.9},
 β2 ∈ {0.99, 0.999, 0.9999}, α ∈ {1e-5, ..., 1e-1}, with and without bias correction, 60
 members) created on ``adamlab serve`` (the embedded default: SQLite, a private Redis, one
-worker, one torch thread unless ADAMLAB_TORCH_THREADS says otherwise) or on --server, waited
+worker running --concurrency members at once, default 1, each with one torch thread unless
+ADAMLAB_TORCH_THREADS says otherwise) or on --server, waited
 on, then its figure (``GET /v1/sweeps/{id}/bias-correction.png`` and ``.svg``, after the
 last epoch and after each of ``--early-epochs``, default 1) and the final loss of every
 configuration written out, with the sweep's wall time.
 
 Usage: python benchmarks/bias_correction.py [--epochs 10] [--train-limit N] [--test-limit N]
-       [--early-epochs 1 ...] [--figures DIR] [--json FILE] [--server URL]
+       [--early-epochs 1 ...] [--figures DIR] [--json FILE] [--server URL | --concurrency N]
        [--seeds N] [--beta1 B ...] [--beta2 B ...] [--lrs A ...]   (a part of the grid)
        python benchmarks/bias_correction.py --sweep ID (--server URL | --state DIR) ...
        draws a finished sweep's figures again (--state: ``adamlab serve`` on that state
@@ -106,6 +107,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--server", help="a running service instead of adamlab serve")
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="members adamlab serve's worker trains at once (default 1; 2 on 2 cores)",
+    )
+    parser.add_argument(
         "--early-epochs", type=int, nargs="*", default=[1], help="also draw after these epochs"
     )
     parser.add_argument("--timeout-s", type=float, default=6 * 3600)
@@ -119,6 +126,8 @@ def main() -> None:
     parser.add_argument("--beta2", type=float, nargs="+", help="only these β2 of the grid")
     parser.add_argument("--lrs", type=float, nargs="+", help="only these α of the grid")
     args = parser.parse_args()
+    if args.concurrency < 1:
+        parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
     body = narrowed(
         bias_correction(
             seeds=args.seeds,
@@ -133,6 +142,7 @@ def main() -> None:
     figures: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores",
         "torch_threads": os.environ.get("ADAMLAB_TORCH_THREADS", "1"),
+        "concurrency": None if args.server else args.concurrency,
         "epochs": args.epochs,
         "train_limit": args.train_limit,
         "test_limit": args.test_limit,
@@ -140,7 +150,7 @@ def main() -> None:
     served = (
         adamlab_serve(serve_env(args.state))
         if args.state is not None
-        else service(args.server, state_prefix="adamlab-bench-bias-")
+        else service(args.server, state_prefix="adamlab-bench-bias-", concurrency=args.concurrency)
     )
     with served as base_url, httpx.Client(base_url=base_url, timeout=120) as http:
         if args.sweep is None:
