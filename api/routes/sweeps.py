@@ -46,7 +46,7 @@ def sweep_public(session: Session, sweep: SweepRow, *, added: int | None = None)
     """The sweep as the API answers it: its definition, counts, progress and best so far."""
     spec = scheduler.definition_of(sweep)
     rows = store.members(session=session, sweep_id=sweep.id)
-    summary = summarize(spec, rows, created_at=sweep.created_at, now=utc_now())
+    summary = summarize(spec, rows, now=utc_now())
     return SweepPublic.from_row(sweep, spec, summary, added=added)
 
 

@@ -37,7 +37,10 @@ class SweepSummary:
     fraction: float
     """The members' mean progress over ``planned`` (a finished member counts 1)."""
     eta_s: float | None
-    """Seconds left at the pace since the sweep was created (None before any progress)."""
+    """Seconds left at the pace since the sweep's first member started: elapsed ·
+    (1 − fraction) / fraction (None before any progress). From the first start, not the
+    sweep's creation, so a sweep that waited in the queue behind other work is not
+    estimated at the pace of its wait."""
     best: BestConfiguration | None
 
 
@@ -75,7 +78,6 @@ def summarize(
     spec: SweepSpec,
     rows: Sequence[tuple[SweepMemberRow, ExperimentRow]],
     *,
-    created_at: datetime,
     now: datetime,
 ) -> SweepSummary:
     counts = {status.value: 0 for status in ExperimentStatus}
@@ -89,8 +91,10 @@ def summarize(
     total = len(rows)
     planned = max(planned_members(spec), total)
     fraction = done / planned if planned else 1.0
-    elapsed = (now - created_at).total_seconds()
-    eta = elapsed * (1.0 - fraction) / fraction if 0.0 < fraction < 1.0 else None
+    first_start = min((e.started_at for _m, e in rows if e.started_at is not None), default=None)
+    eta = None
+    if first_start is not None and 0.0 < fraction < 1.0:
+        eta = (now - first_start).total_seconds() * (1.0 - fraction) / fraction
     if fraction >= 1.0:
         eta = 0.0
     return SweepSummary(counts, total, planned, fraction, eta, best_configuration(spec, rows))
