@@ -39,7 +39,9 @@ class SweepMembersPublic(BaseModel):
 
 class SweepProgressPublic(BaseModel):
     fraction: float = Field(description="Mean progress of the planned members, 0 to 1.")
-    eta_s: float | None = Field(description="Seconds left at the pace since the first member started; null before then.")
+    eta_s: float | None = Field(
+        description="Seconds left at the pace since the first member started; null before then."
+    )
 
 
 class BestPublic(BaseModel):
