@@ -309,6 +309,20 @@ def test_compare_overlays_two_runs_on_each_x_axis(alice: Tenant) -> None:
     record_first_load("compare", figures)
 
 
+def test_the_runs_list_shows_a_vaes_test_elbo_where_it_has_no_test_loss(alice: Tenant) -> None:
+    vae = {"name": "vae", "hidden_size": 32, "latent_size": 4}
+    run_id = submitted_id(alice.http, digits_body(name="vae-run", model=vae, device="cpu"))
+    run = poll_experiment(alice.http, run_id, until=finished, timeout_s=120)
+    assert run["status"] == "succeeded", run["error"]
+    elbo = run["final_metrics"]["test_elbo"]
+    page = alice.open("/", ready="body[data-loaded='true']")
+    cells = page.locator(f"#runs tr[data-id='{run_id}'] td")
+    page.wait_for_selector(f"#runs tr[data-id='{run_id}']")
+    loss_cell = cells.nth(cells.count() - 2).inner_text()
+    assert loss_cell.startswith("ELBO "), loss_cell
+    assert float(loss_cell.removeprefix("ELBO ")) == pytest.approx(elbo, rel=1e-3)  # 4 digits
+
+
 # --- a sweep live ---------------------------------------------------------------------------
 
 

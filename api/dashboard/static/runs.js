@@ -49,6 +49,15 @@ function writeFilters() {
   return values;
 }
 
+/** The test loss; for a generative model (the VAE), which has none, its test ELBO. */
+function lossCell(finals) {
+  if (finals.test_loss === undefined && finals.test_elbo !== undefined) {
+    return el("td", { class: "num", title: "test ELBO (the VAE's metric: higher is better)" },
+      el("span", { class: "muted" }, "ELBO "), fmtMetric("test_elbo", finals.test_elbo));
+  }
+  return el("td", { class: "num" }, fmtMetric("test_loss", finals.test_loss));
+}
+
 function runRow(run) {
   const finals = run.final_metrics || {};
   const checkbox = el("input", {
@@ -67,7 +76,7 @@ function runRow(run) {
     el("td", {}, optimizerLabel(run.spec.optimizer.name)),
     el("td", { class: "num" }, fmt(run.spec.optimizer.lr, 3)),
     el("td", { class: "num" }, fmtMetric("test_acc", finals.test_acc)),
-    el("td", { class: "num" }, fmtMetric("test_loss", finals.test_loss)),
+    lossCell(finals),
     el("td", {}, fmtTime(run.timings.queued_at)));
 }
 
