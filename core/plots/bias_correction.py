@@ -165,6 +165,10 @@ def _log_tick_formatter() -> Any:
     return FuncFormatter(lambda x, _pos: f"{x:g}")
 
 
+MIN_FIGURE_WIDTH_IN = 9.6
+"""Wide enough for the title over one panel and the legend beside it."""
+
+
 def bias_correction_figure(
     points: Sequence[BiasCorrectionPoint],
     *,
@@ -176,24 +180,31 @@ def bias_correction_figure(
     another format or no points."""
     if fmt not in IMAGE_FORMATS:
         raise ValueError(f"fmt must be one of {IMAGE_FORMATS}, got {fmt!r}")
+    figure = drawn_figure(points, title=title)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, dpi=100)
+    return buffer.getvalue()
+
+
+def drawn_figure(points: Sequence[BiasCorrectionPoint], *, title: str) -> Any:
+    """The matplotlib figure ``bias_correction_figure`` saves (ValueError for no points)."""
     if not points:
         raise ValueError("nothing to plot: no configuration")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     beta1s = sorted({p.beta1 for p in points})
-    figure = Figure(figsize=(5.0 * len(beta1s) + 2.2, 4.4), layout="constrained")
+    width = max(5.0 * len(beta1s) + 2.2, MIN_FIGURE_WIDTH_IN)
+    figure = Figure(figsize=(width, 4.4), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(beta1s), squeeze=False, sharey=True).ravel()
     for panel, beta1 in zip(axes, beta1s, strict=True):
         _panel(panel, [p for p in points if p.beta1 == beta1], beta1)
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside right upper", fontsize="small",
+    figure.legend(handles, labels, loc="outside right center", fontsize="small",
                   title="solid: with,\ndashed: without\nbias correction",
                   title_fontsize="small")  # fmt: skip
     if any(p.diverged for p in points):
         title += "\nat the top: diverged (the loss became NaN or infinite), × without, + with"
     figure.suptitle(title)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=100)
-    return buffer.getvalue()
+    return figure

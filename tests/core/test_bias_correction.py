@@ -16,6 +16,7 @@ from core.plots.bias_correction import (
     BiasCorrectionPoint,
     NotABiasCorrectionSweepError,
     bias_correction_figure,
+    drawn_figure,
     points_from_report,
 )
 from core.spec import AdamOptimizer, MlpModel, VaeModel
@@ -116,6 +117,22 @@ def test_the_figure_has_a_line_per_beta2_and_switch_in_a_panel_per_beta1() -> No
     assert bias_correction_figure(points, fmt="png").startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="no configuration"):
         bias_correction_figure([], fmt="png")
+
+
+def test_over_one_panel_the_title_fits_the_figure_beside_the_legend() -> None:
+    points = [
+        BiasCorrectionPoint(0.9, b2, lr, corrected, 100.0, diverged=lr == 1e-2)
+        for _b1, b2, lr, corrected in GRID
+        if lr in (1e-3, 1e-2)
+    ]
+    title = "Sweep 'bias-correction': bias correction (Kingma & Ba 2015, Figure 4), after epoch 10"
+    figure = drawn_figure(points, title=title)
+    renderer = figure.canvas.get_renderer()
+    figure.draw(renderer)  # constrained layout places everything on a draw
+    title_box = figure._suptitle.get_window_extent(renderer)
+    legend_box = figure.legends[0].get_window_extent(renderer)
+    assert title_box.x0 >= 0 and title_box.x1 <= figure.bbox.x1, (title_box, figure.bbox)
+    assert not title_box.overlaps(legend_box), (title_box, legend_box)
 
 
 def test_a_sweep_that_does_not_vary_bias_correction_has_no_such_figure() -> None:
