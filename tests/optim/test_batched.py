@@ -162,12 +162,26 @@ def test_a_batched_sgd_step_equals_each_members_torch_sgd_step(config: dict) -> 
         )  # fmt: skip
     for i in range(count):
         for index, (p_stacked, p_solo) in enumerate(zip(stacked, solo[i], strict=True)):
-            torch.testing.assert_close(p_stacked[i], p_solo, **tolerances(dtype))
+            torch.testing.assert_close(p_stacked[i], p_solo, **scaled_tolerances(dtype, p_solo))
             state = solos[i].state[solo[i][index]]
             if hyper[i]["momentum"] > 0:
+                reference = state["momentum_buffer"]
                 torch.testing.assert_close(
-                    buffers[index][i], state["momentum_buffer"], **tolerances(dtype)
+                    buffers[index][i], reference, **scaled_tolerances(dtype, reference)
                 )
+
+
+def scaled_tolerances(dtype: torch.dtype, reference: torch.Tensor) -> dict[str, float]:
+    """``tolerances`` with the absolute part in units of the tensor's largest magnitude.
+
+    torch's SGD rounds a + α·b once (its CPU add with alpha is a fused multiply-add), the
+    batched step twice (α·b, then the sum), so they differ by an ulp or so per step. Over
+    200 steps with momentum 0.99 the buffers reach about 10 and an entry near zero carries
+    the rounding of that history: a few ulps of 10 (2e-6 in float32 was seen at an entry of
+    0.08, over a plain atol of 1e-6), not of itself."""
+    base = tolerances(dtype)
+    scale = max(1.0, float(reference.abs().max())) if reference.numel() else 1.0
+    return {"rtol": base["rtol"], "atol": base["atol"] * scale}
 
 
 def test_a_hyperparameter_of_the_wrong_shape_is_named() -> None:
