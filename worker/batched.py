@@ -25,7 +25,8 @@ round differently: about 2e-7 relative here, tests/worker/test_batched.py bounds
 are not. A group resumed with the same members from the same checkpoints repeats the
 uninterrupted group exactly (torch's RNG state is checkpointed with each member).
 
-A member leaves the stack when its loss is not finite (``failed``, before the step), when
+Each member's account (where its run goes, its points not yet written, how it ended) is
+``worker/group_members.py``. A member leaves the stack when its loss is not finite (``failed``, before the step), when
 its ``should_stop`` says so before an iteration (``cancelled``) or when its ``after_epoch``
 gives a reason (``stopped``); the others go on exactly as before.
 """
@@ -35,53 +36,28 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from core.metrics import MetricPoint, Progress
+from core.metrics import MetricPoint
 from core.spec import ExperimentSpec
 from worker.checkpoints import CheckpointError, save_checkpoint
 from worker.datasets import Data, DatasetUnavailableError, load_dataset
 from worker.devices import ReusedBatches, place_split, resolve_device, synchronize
-from worker.engine import DEFAULT_LOG_EVERY, AfterEpoch, epoch_permutation
+from worker.engine import DEFAULT_LOG_EVERY, epoch_permutation
 from worker.errors import EngineError
 from worker.group_compatibility import GroupError, group_problem
+from worker.group_members import GroupMembers, MemberIO
 from worker.group_outputs import GroupOutputs
 from worker.group_step import hyperparameter_columns, step_members
 from worker.member_stack import MemberStack, build_stack
 from worker.progress_clock import ProgressClock
 from worker.run_result import RunResult, run_metadata
 from worker.schedules import lr_at
-from worker.sinks import MetricSink, NullSink
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class MemberIO:
-    """Where a member's run goes and what it is asked, as ``worker.engine.run_experiment``
-    takes them for a solo run."""
-
-    sink: MetricSink = field(default_factory=NullSink)
-    folder: Path | None = None
-    should_stop: Callable[[], bool] | None = None
-    on_progress: Callable[[Progress], None] | None = None
-    after_epoch: AfterEpoch | None = None
-    on_end: Callable[[RunResult], None] | None = None
-    """Called once the member has left the stack (its points written) with how it ended,
-    while the others may still train: the worker records its end at once."""
-
-
-@dataclass
-class _Member:
-    """One member's running account: its pending iteration points and epoch sums."""
-
-    index: int
-    pending: list[MetricPoint] = field(default_factory=list)
-    result: RunResult | None = None
 
 
 def train_group(
@@ -164,7 +140,7 @@ class _Group:
         self.train_batches = ReusedBatches(self.train)
         self.test = place_split(data.test, device) if data.test is not None else None
         self.validation = place_split(data.validation, device) if data.validation else None
-        self.members = [_Member(i) for i in range(len(specs))]
+        self.members = GroupMembers(io)
         self.active = list(range(len(specs)))  # the specs' indices of the members in the stack
         self.hyper = hyperparameter_columns(specs)
         self.any_l2 = any(s.l2 > 0 for s in specs)
@@ -180,23 +156,8 @@ class _Group:
     def _drop(self, ended: dict[int, RunResult]) -> None:
         """The members at these positions of the stack leave it with these results."""
         for position, result in ended.items():
-            self._end(self.members[self.active[position]], result)
+            self.members.end(self.active[position], result)
         self._keep([p for p in range(len(self.active)) if p not in ended])
-
-    def _end(self, member: _Member, result: RunResult) -> None:
-        """The member's run is over: its points written, its ``on_end`` told how it ended."""
-        self._flush(member)
-        member.result = result
-        on_end = self.io[member.index].on_end
-        if on_end is not None:
-            on_end(result)
-
-    def _flush(self, member: _Member) -> None:
-        sink = self.io[member.index].sink
-        if member.pending:
-            sink.write(member.pending)
-            member.pending = []
-        sink.flush()
 
     def run(self) -> list[RunResult]:
         self.clock = ProgressClock(
@@ -218,12 +179,8 @@ class _Group:
             if not self.active or self._train_epoch(epoch):
                 break
         for index in list(self.active):
-            self._end(self.members[index], self._result(index, "succeeded", self.first.epochs))
-        results = []
-        for member in self.members:
-            assert member.result is not None
-            results.append(member.result)
-        return results
+            self.members.end(index, self._result(index, "succeeded", self.first.epochs))
+        return self.members.results()
 
     def _train_epoch(self, epoch: int) -> bool:
         """One epoch; True when training ends inside it (``max_iterations``)."""
@@ -278,12 +235,11 @@ class _Group:
             loss_sums += data_losses.detach().to(torch.float64) * batch
             correct += hits.detach()
             for position, value in enumerate(values):
-                member = self.members[self.active[position]]
                 if position in finite:
-                    member.pending += [
+                    self.members.add(self.active[position], [
                         MetricPoint("batch_loss", step, value, epoch),
                         MetricPoint("lr", step, float(lr[position]), epoch),
-                    ]
+                    ])  # fmt: skip
             failed = {
                 p: self._result(
                     self.active[p],
@@ -306,10 +262,8 @@ class _Group:
             step_members(self.stack, self.hyper, self.first.optimizer, grads, lr)
             if (index + 1) % self.log_every == 0 and index + 1 < self.steps_per_epoch:
                 for m in self.active:
-                    member = self.members[m]
-                    self.io[m].sink.write(member.pending)
-                    member.pending = []
-                    self._report(m, epoch, step)
+                    self.members.write(m)
+                    self.members.report(m, self.clock.at(epoch, step))
         synchronize(self.device)
         train_seconds = time.perf_counter() - epoch_started
         self._end_epoch(epoch, epoch_started, train_seconds, loss_sums, correct, lr)
@@ -355,9 +309,9 @@ class _Group:
                 continue
             metrics["epoch_time_s"] = epoch_time
             metrics["examples_per_s"] = self.n_train / max(train_seconds, 1e-9)
-            member, io = self.members[m], self.io[m]
-            member.pending += [MetricPoint(name, step, v, epoch) for name, v in metrics.items()]
-            self._flush(member)
+            io = self.io[m]
+            self.members.add(m, [MetricPoint(name, step, v, epoch) for name, v in metrics.items()])
+            self.members.flush(m)
             self.stack.last_metrics[m] = metrics
             if io.folder is not None:
                 checkpoint = self.stack.member_checkpoint(
@@ -369,7 +323,7 @@ class _Group:
                     metrics=metrics,
                 )
                 save_checkpoint(io.folder, checkpoint)
-            self._report(m, epoch, step)
+            self.members.report(m, self.clock.at(epoch, step))
             if io.after_epoch is not None and epoch < self.first.epochs:
                 reason = io.after_epoch(epoch, dict(metrics))
                 if reason is not None:
@@ -379,11 +333,6 @@ class _Group:
         )
         if ended:
             self._drop(ended)
-
-    def _report(self, member: int, epoch: int, step: int) -> None:
-        on_progress = self.io[member].on_progress
-        if on_progress is not None:
-            on_progress(self.clock.at(epoch, step))
 
     def _result(
         self,
