@@ -1,8 +1,9 @@
 """Would the bias-correction grid's VAEs train faster as one stack? Times a training
 step's forward and backward pass (the optimizer step excluded) of M members of the
-paper's VAE (784 → 500 → 2·50, 50 → 500 → 784, batch 100), stacked as ``worker/batched.py``
-stacks a model without a dense fast path (``vmap`` of ``functional_call``, each member
-drawing its own ε), against the same M members one after another. The two take turns,
+``bias-correction`` preset's VAE (784 → 500 → 2·50, 50 → 500 → 784, batch 100), stacked
+by the group's own code (``build_stack`` and ``GroupOutputs``: ``vmap`` of
+``functional_call`` for a model without a dense fast path, each member drawing its own
+ε), against the same M members one after another. The two take turns,
 round after round, so that a machine's load of the moment weighs on both alike; printed:
 the median ms per step of each and the median over rounds of "one after another /
 stacked" (above 1: the stack is faster).
@@ -13,59 +14,68 @@ stacked" (above 1: the stack is faster).
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
-from torch.func import functional_call, stack_module_state, vmap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import report  # noqa: E402
+from core.spec import ExperimentSpec  # noqa: E402
+from core.sweeps.presets import bias_correction  # noqa: E402
 from worker.evaluation import negative_elbo  # noqa: E402
-from worker.models import Vae  # noqa: E402
+from worker.group_outputs import GroupOutputs  # noqa: E402
+from worker.member_stack import build_stack  # noqa: E402
+from worker.models import VaeOutput, build_model  # noqa: E402
 
-IMAGE_SIZE, HIDDEN, LATENT, BATCH = 784, 500, 50, 100
+INPUT_SHAPE, CLASSES = (1, 28, 28), 10  # MNIST's (the VAE ignores the labels)
+CPU = torch.device("cpu")
 
 
-def stacked_step(models: list[Vae], images: torch.Tensor) -> Callable[[], None]:
-    """One forward and backward pass of all members as one vmapped stack."""
-    parameters, buffers = stack_module_state(models)
-    base = copy.deepcopy(models[0]).to("meta")
+def member_specs(members: int) -> list[ExperimentSpec]:
+    """The ``bias-correction`` preset's VAE run, seeds 0..members-1."""
+    base = bias_correction()["base"]
+    return [ExperimentSpec.model_validate(base | {"seed": seed}) for seed in range(members)]
+
+
+def stacked_step(specs: list[ExperimentSpec], images: torch.Tensor) -> Callable[[], None]:
+    """One forward and backward pass of all members as the group's stack computes it
+    (``worker.member_stack.build_stack``, ``worker.group_outputs.GroupOutputs``)."""
+    stack = build_stack(specs, input_shape=INPUT_SHAPE, num_outputs=CLASSES,
+                        folders=[None] * len(specs), steps_per_epoch=1, device=CPU)  # fmt: skip
+    outputs = GroupOutputs(stack, "generative", CPU)
     members, batch = images.shape[0], images.shape[1]
-
-    def member_outputs(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor):
-        return functional_call(base, (p, b), (x,))
-
-    outputs_of = vmap(member_outputs, randomness="different")
+    targets = images.flatten(0, 1).flatten(1)
 
     def step() -> None:
-        leaves = {name: t.detach().requires_grad_(True) for name, t in parameters.items()}
-        out = outputs_of(leaves, buffers, images)
+        leaves = stack.leaves()
+        parameters = dict(zip(stack.names, leaves, strict=True))
+        out = cast(VaeOutput, outputs.of_batches(parameters, images))
         per_example = negative_elbo(
-            out.logits.flatten(0, 1),
-            out.mean.flatten(0, 1),
-            out.log_var.flatten(0, 1),
-            images.flatten(0, 1),
+            out.logits.flatten(0, 1), out.mean.flatten(0, 1), out.log_var.flatten(0, 1), targets
         )
-        loss = per_example.view(members, batch).mean(1).sum()
-        torch.autograd.grad(loss, list(leaves.values()))
+        torch.autograd.grad(per_example.view(members, batch).mean(1).sum(), leaves)
 
     return step
 
 
-def solo_steps(models: list[Vae], images: torch.Tensor) -> Callable[[], None]:
-    """One forward and backward pass of each member, one after another."""
+def solo_steps(specs: list[ExperimentSpec], images: torch.Tensor) -> Callable[[], None]:
+    """One forward and backward pass of each member, one after another, as a solo run."""
+    models = []
+    for spec in specs:
+        torch.manual_seed(spec.seed)
+        models.append(build_model(spec.model, INPUT_SHAPE, CLASSES))
 
     def step() -> None:
         for model, x in zip(models, images, strict=True):
             out = model(x)
             model.zero_grad(set_to_none=True)
-            negative_elbo(out.logits, out.mean, out.log_var, x).mean().backward()
+            negative_elbo(out.logits, out.mean, out.log_var, x.flatten(1)).mean().backward()
 
     return step
 
@@ -89,10 +99,11 @@ def main() -> None:
         if getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1")
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    models = [Vae(IMAGE_SIZE, HIDDEN, LATENT) for _ in range(args.members)]
-    images = torch.rand(args.members, BATCH, IMAGE_SIZE)
-    stacked, solo = stacked_step(models, images), solo_steps(models, images)
+    specs = member_specs(args.members)
+    generator = torch.Generator().manual_seed(0)
+    batch = specs[0].dataset.batch_size
+    images = torch.rand(args.members, batch, *INPUT_SHAPE, generator=generator)
+    stacked, solo = stacked_step(specs, images), solo_steps(specs, images)
     stacked()  # warm-up
     solo()
     stacked_ms, solo_ms = [], []
