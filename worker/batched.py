@@ -26,9 +26,10 @@ are not. A group resumed with the same members from the same checkpoints repeats
 uninterrupted group exactly (torch's RNG state is checkpointed with each member).
 
 Each member's account (where its run goes, its points not yet written, how it ended) is
-``worker/group_members.py``. A member leaves the stack when its loss is not finite (``failed``, before the step), when
-its ``should_stop`` says so before an iteration (``cancelled``) or when its ``after_epoch``
-gives a reason (``stopped``); the others go on exactly as before.
+``worker/group_members.py``. A member leaves the stack when its loss is not finite
+(``failed``, before the step), when its ``should_stop`` says so before an iteration
+(``cancelled``) or when its ``after_epoch`` gives a reason (``stopped``); the others go on
+exactly as before.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class _Group:
         log_every: int,
         max_iterations: int | None,
     ) -> None:
-        self.specs, self.io, self.device = specs, io, device
+        self.specs, self.device = specs, device
         self.log_every, self.max_iterations = log_every, max_iterations
         self.first = specs[0]
         self.task = data.task
@@ -200,7 +201,7 @@ class _Group:
             cancelled = {
                 p: self._result(m, "cancelled", epoch - 1, steps=step - 1)
                 for p, m in enumerate(self.active)
-                if (ask := self.io[m].should_stop) is not None and ask()
+                if (ask := self.members.io[m].should_stop) is not None and ask()
             }
             if cancelled:
                 loss_sums, correct = self._without(cancelled, loss_sums, correct)
@@ -309,7 +310,7 @@ class _Group:
                 continue
             metrics["epoch_time_s"] = epoch_time
             metrics["examples_per_s"] = self.n_train / max(train_seconds, 1e-9)
-            io = self.io[m]
+            io = self.members.io[m]
             self.members.add(m, [MetricPoint(name, step, v, epoch) for name, v in metrics.items()])
             self.members.flush(m)
             self.stack.last_metrics[m] = metrics
