@@ -59,7 +59,7 @@ def test_datasets_download_fetches_the_missing_files(
 
 def test_serve_banner_says_where_data_is_read_from(tmp_path: Path) -> None:
     assert _data_banner(SHARED) == (
-        f"adamlab: data sets read from {SHARED}: mnist present, fashion_mnist present, "
+        f"adamlab: data sets read from {SHARED.resolve()}: mnist present, fashion_mnist present, "
         "digits bundled, linear bundled"
     )
     empty = _data_banner(tmp_path)
